@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AutoscaleConfig(AppConfig):
+    name = "autoscale"
+    verbose_name = "Autoscaler"

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.db import models
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+FINISHED_STATUSES = (Status.DONE, Status.FAILED)
+PENDING_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+
+class Classification(models.Model):
+    """One accepted upload and, once a worker has answered, its result. The database is the truth."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    original_name = models.CharField(max_length=255, help_text="The file name the client sent.")
+    input_key = models.CharField(max_length=512, help_text="Object key in the inputs storage.")
+    output_key = models.CharField(max_length=512, blank=True)
+    content_type = models.CharField(max_length=64, blank=True)
+    size_bytes = models.PositiveIntegerField(default=0)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+
+    label = models.CharField(max_length=128, blank=True, db_index=True)
+    class_id = models.IntegerField(null=True, blank=True)
+    top5 = models.JSONField(default=list, blank=True)
+    model_name = models.CharField(max_length=64, blank=True)
+    model_version = models.CharField(max_length=128, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    inference_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # How many results arrived for this request; more than one means a redelivery, and only the first counted.
+    result_deliveries = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    recorded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def queue_wait(self) -> timedelta | None:
+        return self.started_at - self.created_at if self.started_at else None
+
+    @property
+    def turnaround(self) -> timedelta | None:
+        return self.recorded_at - self.created_at if self.recorded_at else None

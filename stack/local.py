@@ -1,0 +1,103 @@
+"""The whole service on one machine: endpoint, queues, web tier, results consumer and app-tier workers.
+
+`manage.py runstack` (and so `make run`) and the integration tests start the stack through this one class.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from stack import aws
+from stack.embedded import HOST, LOCAL_CREDENTIALS, start_endpoint
+from stack.processes import PYTHON, ManagedProcess, wait_for_port
+from stack.provision import QueuePlan, ensure_buckets, ensure_queues
+
+logger = logging.getLogger(__name__)
+
+
+def web_argv(port: int) -> list[str]:
+    return [PYTHON, "-m", "uvicorn", "project.asgi:application", "--host", HOST, "--port", str(port),
+            "--no-access-log", "--timeout-graceful-shutdown", "10"]  # fmt: skip
+
+
+def results_consumer_argv() -> list[str]:
+    # One process, one message at a time: recording is a quick conditional UPDATE, and a single writer keeps
+    # SQLite free of lock contention.
+    return [PYTHON, "-m", "celery", "-A", "project", "worker", "-Q", settings.RESULTS_QUEUE,
+            "-n", "results@%h", "--pool", "solo", "--loglevel", "INFO"]  # fmt: skip
+
+
+def worker_argv(name: str, concurrency: int) -> list[str]:
+    return [PYTHON, "-m", "celery", "-A", "project", "worker", "-Q", settings.CLASSIFY_QUEUE,
+            "-n", f"{name}@%h", "--pool", "prefork", "--concurrency", str(concurrency),
+            "--loglevel", "INFO"]  # fmt: skip
+
+
+@dataclass
+class LocalStack:
+    web_port: int = 8000
+    workers: int = 1
+    worker_concurrency: int = 1
+    endpoint_url: str = ""  # empty: start the embedded endpoint
+    endpoint_port: int = 0
+    log_dir: Path | None = None  # None: children write to this terminal
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{HOST}:{self.web_port}"
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        if not self.endpoint_url:
+            # The endpoint logs every API call: keep that out of the terminal even when the rest writes there.
+            endpoint_log = self._log("aws-endpoint") or settings.VAR_DIR / "log" / "aws-endpoint.log"
+            endpoint, self.endpoint_url = start_endpoint(self.endpoint_port, endpoint_log)
+            self.processes.append(endpoint)
+        env = self.child_env()
+        os.environ.update(env)  # our own boto3 clients below use the same endpoint and credentials
+        ensure_queues(aws.client("sqs", self.endpoint_url), QueuePlan.from_settings())
+        if settings.STORAGE_BACKEND == "s3":
+            buckets = [settings.S3_INPUT_BUCKET, settings.S3_OUTPUT_BUCKET]
+            ensure_buckets(aws.client("s3", self.endpoint_url), buckets, settings.AWS_REGION)
+        self._spawn("results-consumer", results_consumer_argv(), env)
+        for index in range(1, self.workers + 1):
+            name = f"worker-{index}"
+            self._spawn(name, worker_argv(name, self.worker_concurrency), {**env, "CLASSIFIER_PRELOAD": "true"})
+        web = self._spawn("web", web_argv(self.web_port), env)
+        wait_for_port(HOST, self.web_port, timeout=60, process=web)
+
+    def child_env(self) -> dict[str, str]:
+        env = {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": settings.AWS_REGION}
+        for name, value in LOCAL_CREDENTIALS.items():
+            env[name] = os.environ.get(name, value)
+        return {**env, **self.extra_env}
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
+        process = ManagedProcess(name, argv, env, self._log(name), cwd=settings.BASE_DIR).start()
+        self.processes.append(process)
+        return process
+
+    def _log(self, name: str) -> Path | None:
+        return self.log_dir / f"{name}.log" if self.log_dir else None
+
+    def first_exited(self) -> ManagedProcess | None:
+        return next((process for process in self.processes if process.exit_code() is not None), None)
+
+    def stop(self) -> None:
+        """Web first (no new work), then workers and the consumer (warm shutdown), the endpoint last."""
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import signal
+import time
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from project.env import env_int
+from stack.local import LocalStack
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the whole service on this machine: the embedded SQS/S3 endpoint, the queues, the web tier, the "
+        "results consumer and local workers. Ctrl-C stops everything it started."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=env_int("WEB_PORT", 8000), help="web port (8000)")
+        parser.add_argument("--workers", type=int, default=env_int("LOCAL_WORKERS", 1, minimum=0))
+        parser.add_argument(
+            "--concurrency", type=int, default=env_int("WORKER_CONCURRENCY", 1, minimum=1),
+            help="model processes per worker (keep workers x concurrency x TORCH_THREADS <= cores)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--aws-port", type=int, default=env_int("EMBEDDED_AWS_PORT", 0, minimum=0),
+            help="port of the embedded AWS endpoint (default: a free port); ignored when AWS_ENDPOINT_URL is set",
+        )  # fmt: skip
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION:
+            raise CommandError("runstack is the local stack; in production run each tier on its own hosts")
+        stack = LocalStack(
+            web_port=options["port"],
+            workers=options["workers"],
+            worker_concurrency=options["concurrency"],
+            endpoint_url=settings.AWS_ENDPOINT_URL,
+            endpoint_port=options["aws_port"],
+        )
+        stopping = False
+
+        def request_stop(signum: int, _frame: FrameType | None) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            stack.start()
+        except Exception as exc:
+            raise CommandError(f"the stack did not start: {exc}") from None
+        self.stdout.write(self.style.SUCCESS(f"Ready: {stack.web_url}/  (AWS endpoint {stack.endpoint_url})"))
+        self.stdout.write("Press Ctrl-C to stop.")
+        exited = None
+        try:
+            while not stopping:
+                exited = stack.first_exited()
+                if exited is not None:
+                    break
+                time.sleep(0.5)
+        finally:
+            self.stdout.write("Stopping…")
+            stack.stop()
+        if exited is not None:
+            raise CommandError(f"{exited.name} exited unexpectedly with code {exited.exit_code()}; stopped the rest")
+        self.stdout.write("Stopped.")
