@@ -16,7 +16,7 @@ from classifier.models import Classification, Status
 from classifier.uploads import accept_from, timeout_message, wait_for_result
 
 RECENT_COUNT = 20
-# The field each CSE546 workload generator sends: 2022–2023 wants the bare label, 2024 wants `name:label`.
+# The field each CSE546 workload generator sends: 2022-2023 wants the bare label, 2024 wants `name:label`.
 CSE546_FIELDS = ("myfile", "inputFile")
 
 

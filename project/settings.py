@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
-from kombu import Queue
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
+from kombu import Queue
 
 from project.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
@@ -143,8 +143,7 @@ def _s3_storage(bucket: str) -> dict[str, object]:
         "default_acl": None,
         "querystring_auth": True,
     }
-    if AWS_ENDPOINT_URL:
-        options["endpoint_url"] = AWS_ENDPOINT_URL
+    # No endpoint_url here: boto3 reads AWS_ENDPOINT_URL itself when it builds the client, as kombu's does.
     return {"BACKEND": "classifier.storage.MetadataS3Storage", "OPTIONS": options}
 
 
@@ -220,7 +219,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
 CELERY_TASK_DEFAULT_QUEUE = CLASSIFY_QUEUE
 CELERY_TASK_CREATE_MISSING_QUEUES = False
-CELERY_TASK_QUEUES = (Queue(CLASSIFY_QUEUE, routing_key=CLASSIFY_QUEUE), Queue(RESULTS_QUEUE, routing_key=RESULTS_QUEUE))
+CELERY_TASK_QUEUES = (
+    Queue(CLASSIFY_QUEUE, routing_key=CLASSIFY_QUEUE),
+    Queue(RESULTS_QUEUE, routing_key=RESULTS_QUEUE),
+)
 CELERY_TASK_ROUTES = {
     "classifier.classify": {"queue": CLASSIFY_QUEUE},
     "classifier.record_*": {"queue": RESULTS_QUEUE},

@@ -67,11 +67,10 @@ class LocalStack:
             endpoint, self.endpoint_url = start_endpoint(self.endpoint_port, endpoint_log)
             self.processes.append(endpoint)
         env = self.child_env()
-        os.environ.update(env)  # our own boto3 clients below use the same endpoint and credentials
-        ensure_queues(aws.client("sqs", self.endpoint_url), QueuePlan.from_settings())
+        ensure_queues(aws.client("sqs", self.endpoint_url, env), QueuePlan.from_settings())
         if settings.STORAGE_BACKEND == "s3":
             buckets = [settings.S3_INPUT_BUCKET, settings.S3_OUTPUT_BUCKET]
-            ensure_buckets(aws.client("s3", self.endpoint_url), buckets, settings.AWS_REGION)
+            ensure_buckets(aws.client("s3", self.endpoint_url, env), buckets, settings.AWS_REGION)
         self._spawn("results-consumer", results_consumer_argv(), env)
         for index in range(1, self.workers + 1):
             name = f"worker-{index}"
@@ -80,7 +79,12 @@ class LocalStack:
         wait_for_port(HOST, self.web_port, timeout=60, process=web)
 
     def child_env(self) -> dict[str, str]:
-        env = {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": settings.AWS_REGION}
+        env = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": settings.AWS_REGION,
+            "VAR_DIR": str(settings.VAR_DIR),
+            "STORAGE_BACKEND": settings.STORAGE_BACKEND,
+        }
         for name, value in LOCAL_CREDENTIALS.items():
             env[name] = os.environ.get(name, value)
         return {**env, **self.extra_env}

@@ -46,9 +46,9 @@ def ensure_queues(sqs: Any, plan: QueuePlan) -> dict[str, str]:
         "ReceiveMessageWaitTimeSeconds": str(plan.wait_time_seconds),
     }
     dead_letter_url = _ensure_queue(sqs, plan.prefix + plan.dead_letter, {"MessageRetentionPeriod": "1209600"})
-    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     redrive = json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": plan.max_receive_count})
     return {
         plan.dead_letter: dead_letter_url,

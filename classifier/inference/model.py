@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from classifier.images import decode
 from classifier.inference import efficientnet
 from classifier.inference.labels import imagenet_labels
-from classifier.images import decode
 from classifier.inference.preprocess import EFFICIENTNET_LITE, IMAGENET_STANDARD, Preprocessing
 
 logger = logging.getLogger(__name__)
@@ -52,9 +52,7 @@ class ImageClassifier:
     labels.
     """
 
-    def __init__(
-        self, arch: str, weights: Path | None = None, *, threads: int = 1, channels_last: bool = True
-    ) -> None:
+    def __init__(self, arch: str, weights: Path | None = None, *, threads: int = 1, channels_last: bool = True) -> None:
         torch.set_num_threads(threads)
         self.model_name, self.preprocessing, weights_path, model = _build(arch, weights)
         self.model_version = f"{weights_path.name}#sha256:{_digest(weights_path)[:12]}"

@@ -17,7 +17,9 @@ class Command(BaseCommand):
         try:
             urls = ensure_queues(aws.client("sqs"), QueuePlan.from_settings())
             if settings.STORAGE_BACKEND == "s3":
-                ensure_buckets(aws.client("s3"), [settings.S3_INPUT_BUCKET, settings.S3_OUTPUT_BUCKET], settings.AWS_REGION)
+                ensure_buckets(
+                    aws.client("s3"), [settings.S3_INPUT_BUCKET, settings.S3_OUTPUT_BUCKET], settings.AWS_REGION
+                )
         except (BotoCoreError, ClientError) as exc:
             raise CommandError(f"provisioning failed: {exc}") from None
         for name, url in urls.items():

@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything they need is installed from here.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-requirements
+# The integration suite runs a second time on PostgreSQL (this machine's, trust auth); pytest-django creates and
+# drops the test database.
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/imageclassifier
+TEST_VAR_DIR := $(CURDIR)/var/test
+
+.PHONY: venv run test lint bench clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py runstack
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: venv lint
+	rm -rf $(TEST_VAR_DIR)
+	VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest
+	VAR_DIR=$(TEST_VAR_DIR) DATABASE_URL=$(POSTGRES_URL) STORAGE_BACKEND=s3 $(PY) -m pytest -m integration
+
+bench: venv
+	$(PY) bench/pipeline.py
+
+clean:
+	rm -rf var/test .pytest_cache .ruff_cache

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# shared/ lies beside the checkout (in CI too); TEST_DATA_DIR points elsewhere if needed.
+DATA_DIR = Path(os.environ.get("TEST_DATA_DIR", ROOT.parent / "shared" / "data"))
+IMAGES_DIR = DATA_DIR / "imagenet-100"
+
+
+@dataclass(frozen=True)
+class SanityImage:
+    path: Path
+    acceptable: frozenset[int]
+    description: str
+
+
+def sanity_images() -> list[SanityImage]:
+    with (DATA_DIR / "sanity_labels.csv").open(newline="") as handle:
+        return [
+            SanityImage(
+                IMAGES_DIR / row["file"],
+                frozenset(int(value) for value in row["acceptable_class_ids"].split()),
+                row["what_the_picture_shows"],
+            )
+            for row in csv.DictReader(handle)
+        ]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory) -> None:
+    """SQLite tests use a file, not memory, so that the processes of the integration suite share it."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")

@@ -1,0 +1,51 @@
+"""Settings as a process sees them at start-up: each case runs Django in a fresh interpreter."""
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+PROBE = "import django; django.setup(); from django.conf import settings; print({})"
+
+
+def _start(expression: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SERVICE_MODE", "DATABASE_URL"))}
+    return subprocess.run(
+        [sys.executable, "-c", PROBE.format(expression)],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "project.settings", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_local_mode_is_safe_by_default() -> None:
+    result = _start("(settings.DEBUG, settings.DATABASES['default']['ENGINE'], settings.STORAGE_BACKEND)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(False, 'django.db.backends.sqlite3', 'filesystem')"
+
+
+def test_production_refuses_to_start_without_a_secret_key() -> None:
+    result = _start("settings.DEBUG", SERVICE_MODE="production")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set when SERVICE_MODE=production" in result.stderr
+
+
+def test_production_needs_hosts_database_and_buckets() -> None:
+    base = {"SERVICE_MODE": "production", "DJANGO_SECRET_KEY": "x" * 50}
+    assert "DJANGO_ALLOWED_HOSTS must be set" in _start("settings.DEBUG", **base).stderr
+    base["DJANGO_ALLOWED_HOSTS"] = "example.org"
+    assert "DATABASE_URL must be set" in _start("settings.DEBUG", **base).stderr
+    base["DATABASE_URL"] = "postgres://u@db.example.org/app"
+    assert "S3_INPUT_BUCKET and S3_OUTPUT_BUCKET must be set" in _start("settings.DEBUG", **base).stderr
+    base.update(S3_INPUT_BUCKET="in", S3_OUTPUT_BUCKET="out")
+    result = _start("(settings.STORAGE_BACKEND, settings.SESSION_COOKIE_SECURE)", **base)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "('s3', True)"
+
+
+def test_visibility_timeout_must_outlast_the_task() -> None:
+    result = _start("settings.DEBUG", SQS_VISIBILITY_TIMEOUT="30", TASK_TIME_LIMIT="90")
+    assert "SQS_VISIBILITY_TIMEOUT must be longer than TASK_TIME_LIMIT" in result.stderr
