@@ -83,7 +83,8 @@ def test_batched_and_single_agree(classifier: ImageClassifier) -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "error"), [(b"", CorruptImage), (b"%PDF-1.4 not an image", UnreadableImage), (b"\xff\xd8\xff\xe0", UnreadableImage)]
+    ("data", "error"),
+    [(b"", CorruptImage), (b"%PDF-1.4 not an image", UnreadableImage), (b"\xff\xd8\xff\xe0", UnreadableImage)],
 )
 def test_corrupt_input_gives_a_clear_error(classifier: ImageClassifier, data: bytes, error: type) -> None:
     with pytest.raises(error):

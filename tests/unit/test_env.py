@@ -13,7 +13,9 @@ def test_defaults_apply_when_unset_or_empty() -> None:
     assert env_list("X", ["a"], {}) == ["a"]
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("off", False), ("0", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("TRUE", True), ("yes", True), ("off", False), ("0", False)]
+)
 def test_booleans(raw: str, expected: bool) -> None:
     assert env_bool("FLAG", not expected, {"FLAG": raw}) is expected
 

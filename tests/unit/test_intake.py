@@ -63,7 +63,11 @@ def test_accept_stores_image_and_row_then_sends_after_commit(
     assert first.input_key != second.input_key  # same file name, two objects
     for row in (first, second):
         stored = Classification.objects.get(pk=row.pk)
-        assert (stored.status, stored.original_name, stored.content_type) == (Status.QUEUED, "test_2.JPEG", "image/jpeg")
+        assert (stored.status, stored.original_name, stored.content_type) == (
+            Status.QUEUED,
+            "test_2.JPEG",
+            "image/jpeg",
+        )
         assert (stored.width, stored.height) == (64, 64)
         with storage.inputs().open(stored.input_key) as handle:
             assert handle.read() == image.data

@@ -1,0 +1,57 @@
+"""A real local stack for the integration suite: moto server, celery workers, results consumer, uvicorn.
+
+Nothing is faked. The processes share the test database that pytest-django creates (SQLite file or PostgreSQL),
+and are stopped by their process ids when the session ends.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from stack.embedded import LOCAL_CREDENTIALS
+from stack.local import LocalStack
+from stack.processes import free_port
+
+
+def database_url(settings_dict: dict) -> str:
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"
+
+
+def start_stack(log_dir: Path, **options) -> LocalStack:
+    from django.db import connection
+
+    extra_env = {"DATABASE_URL": database_url(connection.settings_dict), **options.pop("extra_env", {})}
+    stack = LocalStack(web_port=free_port(), log_dir=log_dir, extra_env=extra_env, **options)
+    try:
+        stack.start()
+    except BaseException:
+        for log in sorted(log_dir.glob("*.log")):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+        raise
+    return stack
+
+
+@pytest.fixture(scope="session")
+def stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LocalStack]:
+    log_dir = tmp_path_factory.mktemp("stack-logs")
+    running = start_stack(log_dir, workers=1, worker_concurrency=1)
+    # This process reads the stored objects too (through the same storages as the service).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL", running.endpoint_url)
+        for name, value in LOCAL_CREDENTIALS.items():
+            patch.setenv(name, os.environ.get(name, value))
+        yield running
+    running.stop()
+    print(f"stack logs: {log_dir}")
