@@ -68,7 +68,7 @@ def test_api_submit_poll_row_and_output_object(stack) -> None:
     body = wait_until_finished(accepted["status_url"])
     assert body["status"] == "done"
     assert (body["label"], body["class_id"]) == ("monarch butterfly", 323)
-    assert [guess["class_id"] for guess in body["top5"]][0] == 323
+    assert body["top5"][0]["class_id"] == 323
     assert len(body["top5"]) == 5
     assert body["model"]["name"] == "efficientnet_lite0"
     assert body["model"]["version"].startswith("efficientnet-lite0")
