@@ -10,7 +10,11 @@ PROBE = "import django; django.setup(); from django.conf import settings; print(
 
 
 def _start(expression: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SERVICE_MODE", "DATABASE_URL"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "SERVICE_MODE", "DATABASE_URL", "AWS_ENDPOINT_URL", "STORAGE_BACKEND"))
+    }
     return subprocess.run(
         [sys.executable, "-c", PROBE.format(expression)],
         env={**clean, "DJANGO_SETTINGS_MODULE": "project.settings", **env},
