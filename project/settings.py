@@ -117,7 +117,8 @@ USE_TZ = True
 
 # --- Static files (served by the app itself in every mode: no CDN, no separate web server needed) -------------
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Production serves what `collectstatic` gathered; local mode serves straight from the apps, no build step.
+STATIC_ROOT = env_str("STATIC_ROOT", str(VAR_DIR / "static")) if PRODUCTION else None
 WHITENOISE_USE_FINDERS = not PRODUCTION
 
 # --- AWS names ------------------------------------------------------------------------------------------------

@@ -1,0 +1,12 @@
+# One image for every tier (web, results consumer, worker, embedded endpoint); the command picks the role.
+# glibc >= 2.28 is needed for pycurl's wheels (kombu's SQS transport): Debian bookworm has 2.36.
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VAR_DIR=/var/lib/classifier
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN useradd --system --home-dir /app classifier && mkdir -p "$VAR_DIR" && chown classifier "$VAR_DIR"
+USER classifier
+EXPOSE 8000
+CMD ["python", "-m", "uvicorn", "project.asgi:application", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,34 @@
+import pytest
+
+from classifier import recording
+from classifier.models import Classification
+from tests.unit.test_recording import _result
+
+pytestmark = pytest.mark.django_db
+
+
+def test_changelist_shows_label_status_and_timings(admin_client) -> None:
+    done = Classification.objects.create(original_name="test_2.JPEG", input_key="a/test_2.JPEG")
+    recording.record_result(str(done.pk), _result())
+    Classification.objects.create(original_name="waiting.png", input_key="b/waiting.png")
+
+    page = admin_client.get("/admin/classifier/classification/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "test_2.JPEG" in html and "monarch butterfly" in html and "waiting.png" in html
+    assert "Done" in html and "Queued" in html
+    assert "queue wait" in html.lower() and "turnaround" in html.lower()
+
+
+def test_results_are_facts_the_admin_does_not_edit(admin_client) -> None:
+    row = Classification.objects.create(original_name="x.jpg", input_key="x")
+    page = admin_client.get(f"/admin/classifier/classification/{row.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="label"' not in page.content  # shown, not editable
+    assert admin_client.get("/admin/classifier/classification/add/").status_code == 403
+
+
+def test_admin_requires_login(client) -> None:
+    response = client.get("/admin/classifier/classification/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

@@ -1,0 +1,36 @@
+"""docker-compose.yml is checked by parsing: no Docker engine runs here."""
+
+import yaml
+
+from tests.conftest import ROOT
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_every_tier_is_a_service() -> None:
+    services = _compose()["services"]
+    assert {"db", "aws", "setup", "web", "results", "worker"} <= set(services)
+    assert services["web"]["ports"] == ["8000:8000"]
+
+
+def test_tiers_consume_the_right_queues_and_start_after_setup() -> None:
+    services = _compose()["services"]
+    worker, results = " ".join(services["worker"]["command"]), " ".join(services["results"]["command"])
+    assert "-Q classify" in worker and "--concurrency 1" in worker
+    assert "-Q results" in results
+    assert services["worker"]["environment"]["CLASSIFIER_PRELOAD"] == "true"
+    for name in ("web", "results", "worker"):
+        assert services[name]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    assert "manage.py provision" in " ".join(services["setup"]["command"])
+
+
+def test_all_tiers_share_one_configuration() -> None:
+    services = _compose()["services"]
+    for name in ("web", "results", "worker", "setup"):
+        environment = services[name]["environment"]
+        assert environment["AWS_ENDPOINT_URL"] == "http://aws:5000"
+        assert environment["STORAGE_BACKEND"] == "s3"
+        assert environment["DATABASE_URL"].startswith("postgres://")
+    assert (ROOT / "Dockerfile").exists()
