@@ -15,17 +15,23 @@ from django.conf import settings
 from classifier import recording, work
 from classifier.images import UnreadableImage
 from classifier.inference import get_classifier
+from classifier.notices import StartedNotice
 
 
 @shared_task(bind=True, name="classifier.classify")
 def classify(self: Task, request_id: str, input_key: str, original_name: str) -> None:
     worker = self.request.hostname or "unknown"
-    record_started.delay(request_id, worker, work.now_iso())
+    started_at = work.now_iso()
+    notice = StartedNotice(
+        lambda: record_started.delay(request_id, worker, started_at), settings.STARTED_NOTICE_SECONDS
+    )
     try:
         result = work.classify_stored_image(request_id, input_key, original_name, worker)
     except UnreadableImage as exc:
         record_failure.delay(request_id, f"unreadable image: {exc}", worker, work.now_iso())
         return
+    finally:
+        notice.cancel()
     record_result.delay(request_id, result)
 
 

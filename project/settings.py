@@ -187,6 +187,9 @@ CLASSIFIER_PRELOAD = env_bool("CLASSIFIER_PRELOAD", False)
 
 # --- Queues and Celery ----------------------------------------------------------------------------------------
 SQS_QUEUE_PREFIX = env_str("SQS_QUEUE_PREFIX")
+# A worker reports a request as running only once it has worked on it this long (0: always, at once). See
+# classifier/notices.py for why quick requests skip the notice.
+STARTED_NOTICE_SECONDS = env_float("STARTED_NOTICE_SECONDS", 1.0, minimum=0)
 CLASSIFY_QUEUE = "classify"
 RESULTS_QUEUE = "results"
 DEAD_LETTER_QUEUE = "classify-dead-letter"
