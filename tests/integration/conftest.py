@@ -46,8 +46,11 @@ def start_stack(log_dir: Path, **options) -> LocalStack:
 @pytest.fixture(scope="session")
 def stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LocalStack]:
     log_dir = tmp_path_factory.mktemp("stack-logs")
-    # Notices at once: every request then also goes through record_started, the path slow requests take.
-    running = start_stack(log_dir, workers=1, worker_concurrency=1, extra_env={"STARTED_NOTICE_SECONDS": "0"})
+    # Notices at once: every request then also goes through record_started, the path slow requests take. A long
+    # synchronous wait: 200 callers queue behind one worker on a shared machine.
+    running = start_stack(
+        log_dir, workers=1, worker_concurrency=1, extra_env={"STARTED_NOTICE_SECONDS": "0", "SYNC_WAIT_SECONDS": "170"}
+    )
     # This process reads the stored objects too (through the same storages as the service).
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ENDPOINT_URL", running.endpoint_url)
