@@ -30,6 +30,10 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str) ->
     except UnreadableImage as exc:
         record_failure.delay(request_id, f"unreadable image: {exc}", worker, work.now_iso())
         return
+    except FileNotFoundError:
+        # No retry brings the input back; other storage errors may be transient and are left to redelivery.
+        record_failure.delay(request_id, f"input object {input_key} is missing", worker, work.now_iso())
+        return
     finally:
         notice.cancel()
     record_result.delay(request_id, result)

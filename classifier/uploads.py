@@ -6,6 +6,7 @@ import uuid
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import connection
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
@@ -33,16 +34,17 @@ async def accept_from(request: HttpRequest, *fields: str) -> tuple[str, Classifi
         upload = request.FILES.get(field)
     except MultiPartParserError as exc:
         raise intake.UploadRejected(400, f"malformed multipart body: {exc}") from None
+    return field, await sync_to_async(_validate_and_accept)(upload, field)
+
+
+def _validate_and_accept(upload: UploadedFile | None, field: str) -> Classification:
+    # Decoding runs here, off the event loop: a large image must not stall every other caller.
     image = intake.validate(upload, field)
-    return field, await sync_to_async(_accept_and_release)(image)
-
-
-def _accept_and_release(image: intake.ValidImage) -> Classification:
-    # A synchronous caller then waits for seconds: it must not hold a database connection (a pooled one would be
-    # checked out for the whole wait, and 200 waiters would drain any pool).
     try:
         return intake.accept(image)
     finally:
+        # A synchronous caller then waits for seconds: it must not hold a database connection (a pooled one would
+        # be checked out for the whole wait, and 200 waiters would drain any pool).
         connection.close()
 
 

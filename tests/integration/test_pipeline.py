@@ -163,3 +163,14 @@ def test_web_form_shows_the_label_and_top5(stack) -> None:
 def test_form_without_csrf_token_is_refused(stack) -> None:
     response = post_image(stack.web_url + "/upload", "image", IMAGES_DIR / "test_2.JPEG")
     assert response.status_code == 403
+
+
+def test_a_request_whose_input_is_gone_fails_with_the_reason(stack) -> None:
+    from classifier.intake import send_for_classification
+
+    row = Classification.objects.create(original_name="ghost.jpg", input_key="nowhere/ghost.jpg")
+    send_for_classification(row)
+    body = wait_until_finished(f"{stack.web_url}/api/classifications/{row.pk}")
+    assert body["status"] == "failed"
+    assert body["error"] == "input object nowhere/ghost.jpg is missing"
+    assert body["worker"].startswith("worker-1@")
