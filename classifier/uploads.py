@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+import weakref
 
 from asgiref.sync import sync_to_async
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
 
@@ -15,8 +19,22 @@ from classifier import intake
 from classifier.models import Classification
 from classifier.waiting import waiter_for_this_loop
 
+logger = logging.getLogger(__name__)
+
 # Room for the multipart envelope around a file of the maximum size.
 _ENVELOPE_BYTES = 64 * 1024
+
+# Uploads being stored at once, per event loop. The rest wait here, on the loop, holding neither a thread nor a
+# database connection: 200 simultaneous uploads otherwise start 200 threads that queue on a pool of ten connections.
+_intake_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _intake_slots.get(loop)
+    if slots is None:
+        slots = _intake_slots[loop] = asyncio.Semaphore(settings.INTAKE_CONCURRENCY)
+    return slots
 
 
 async def accept_from(request: HttpRequest, *fields: str) -> tuple[str, Classification]:
@@ -34,7 +52,8 @@ async def accept_from(request: HttpRequest, *fields: str) -> tuple[str, Classifi
         upload = request.FILES.get(field)
     except MultiPartParserError as exc:
         raise intake.UploadRejected(400, f"malformed multipart body: {exc}") from None
-    return field, await sync_to_async(_validate_and_accept)(upload, field)
+    async with _slots():
+        return field, await sync_to_async(_validate_and_accept)(upload, field)
 
 
 def _validate_and_accept(upload: UploadedFile | None, field: str) -> Classification:
@@ -42,6 +61,12 @@ def _validate_and_accept(upload: UploadedFile | None, field: str) -> Classificat
     image = intake.validate(upload, field)
     try:
         return intake.accept(image)
+    except (OperationalError, InterfaceError):
+        logger.exception("database unavailable: upload refused")
+        raise intake.UploadRejected(503, "the service cannot accept uploads right now (database unavailable)") from None
+    except (OSError, BotoCoreError, ClientError):
+        logger.exception("image storage unavailable: upload refused")
+        raise intake.UploadRejected(503, "the service cannot accept uploads right now (storage unavailable)") from None
     finally:
         # A synchronous caller then waits for seconds: it must not hold a database connection (a pooled one would
         # be checked out for the whole wait, and 200 waiters would drain any pool).

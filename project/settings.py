@@ -98,7 +98,7 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif _database["ENGINE"] == "django.db.backends.postgresql":
     _database["OPTIONS"] = {
-        "pool": {"min_size": 1, "max_size": env_int("DATABASE_POOL_SIZE", 10, minimum=1), "timeout": 10},
+        "pool": {"min_size": 1, "max_size": env_int("DATABASE_POOL_SIZE", 12, minimum=2), "timeout": 10},
     }
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -172,6 +172,8 @@ if not PRODUCTION:
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploads stored at once per web process; keep it below DATABASE_POOL_SIZE (the result poller needs a connection).
+INTAKE_CONCURRENCY = env_int("INTAKE_CONCURRENCY", 8, minimum=1)
 # How long a synchronous caller (POST / and the web form) waits for its label before a 504; the request itself
 # carries on and its result is recorded all the same.
 SYNC_WAIT_SECONDS = env_float("SYNC_WAIT_SECONDS", 60.0, minimum=0.1)
