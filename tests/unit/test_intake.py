@@ -78,3 +78,17 @@ def test_validated_image_keeps_dimensions() -> None:
     Image.new("RGB", (300, 200)).save(buffer, format="PNG")
     image = intake.validate(_upload("wide.png", buffer.getvalue()), "file")
     assert (image.width, image.height, image.mime_type) == (300, 200, "image/png")
+
+
+@pytest.mark.django_db
+def test_storage_down_is_503_and_nothing_is_kept(settings) -> None:
+    from classifier.uploads import _validate_and_accept
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "inputs": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": "/dev/null/x"}},
+    }
+    with pytest.raises(intake.UploadRejected, match="storage unavailable") as caught:
+        _validate_and_accept(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
+    assert caught.value.status == 503
+    assert not Classification.objects.exists()
