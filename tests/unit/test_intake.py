@@ -80,7 +80,7 @@ def test_validated_image_keeps_dimensions() -> None:
     assert (image.width, image.height, image.mime_type) == (300, 200, "image/png")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the upload path closes its connection, as it does in the server
 def test_storage_down_is_503_and_nothing_is_kept(settings) -> None:
     from classifier.uploads import _validate_and_accept
 
