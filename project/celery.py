@@ -9,11 +9,15 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging
 
+from autoscale.retire import RetireWhenIdle
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 app = Celery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Scale-in: a worker with nothing to do for WORKER_IDLE_SECONDS shuts itself down (when WORKER_RETIRE is set).
+app.steps["consumer"].add(RetireWhenIdle)
 
 
 @setup_logging.connect

@@ -251,6 +251,27 @@ CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- Workers and the autoscaler -------------------------------------------------------------------------------
+WORKER_RETIRE = env_bool("WORKER_RETIRE", False)  # the autoscaler sets it on the workers it may release
+WORKER_IDLE_SECONDS = env_float("WORKER_IDLE_SECONDS", 20.0, minimum=1)
+WORKER_READY_FILE = env_str("WORKER_READY_FILE")  # written when the worker consumes (the local provider's signal)
+AUTOSCALE_PROVIDER = env_choice("AUTOSCALE_PROVIDER", ("local", "ec2"), "ec2" if PRODUCTION else "local")
+AUTOSCALE_POLICY = env_choice("AUTOSCALE_POLICY", ("step", "target"), "step")
+AUTOSCALE_MIN = env_int("AUTOSCALE_MIN", 0, minimum=0)
+AUTOSCALE_MAX = env_int("AUTOSCALE_MAX", 19, minimum=0)  # the course's cap: 20 instances including the web tier
+AUTOSCALE_INTERVAL = env_float("AUTOSCALE_INTERVAL", 5.0, minimum=0.5)
+AUTOSCALE_TARGET_BACKLOG = env_int("AUTOSCALE_TARGET_BACKLOG", 5, minimum=1)
+AUTOSCALE_SCALE_IN_WINDOW = env_float("AUTOSCALE_SCALE_IN_WINDOW", 60.0, minimum=0)
+# EC2 provider: a launch template, or the parts of one.
+EC2_FLEET_TAG = env_str("EC2_FLEET_TAG", "cse546-app-tier")
+EC2_LAUNCH_TEMPLATE = env_str("EC2_LAUNCH_TEMPLATE")
+EC2_AMI_ID = env_str("EC2_AMI_ID")
+EC2_INSTANCE_TYPE = env_str("EC2_INSTANCE_TYPE", "t3.micro")
+EC2_SECURITY_GROUP_IDS = env_list("EC2_SECURITY_GROUP_IDS", [])
+EC2_INSTANCE_PROFILE = env_str("EC2_INSTANCE_PROFILE")
+EC2_KEY_NAME = env_str("EC2_KEY_NAME")
+EC2_SUBNET_ID = env_str("EC2_SUBNET_ID")
+
 # --- Logging --------------------------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -1,0 +1,102 @@
+"""One control-loop step: observe the queue and the fleet, ask the policy, launch or release, report.
+
+The same controller runs live, once (`--once`), dry (`--dry-run`) and in the simulator: the clock, the queue reader
+and the provider are passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from autoscale.policy import Observation, Policy
+from autoscale.providers.base import InstanceState, LaunchError, Provider
+
+logger = logging.getLogger(__name__)
+
+QueueDepth = Callable[[], tuple[int, int]]  # (visible, in flight)
+
+
+@dataclass(frozen=True)
+class Decision:
+    at: float
+    observation: Observation
+    desired: int
+    action: str  # launch | terminate | retire | hold | error
+    instance_ids: list[str] = field(default_factory=list)
+    error: str = ""
+    dry_run: bool = False
+
+    @property
+    def changes_fleet(self) -> bool:
+        return self.action in ("launch", "terminate", "error")
+
+    def line(self) -> str:
+        o = self.observation
+        ids = ",".join(self.instance_ids) or "-"
+        text = (f"visible={o.visible} in_flight={o.in_flight} running={o.running} pending={o.pending} "
+                f"desired={self.desired} action={self.action} instances={ids}")  # fmt: skip
+        if self.error:
+            text += f" error={self.error!r}"
+        return text + (" (dry run)" if self.dry_run else "")
+
+
+class Controller:
+    def __init__(
+        self,
+        policy: Policy,
+        provider: Provider,
+        queue_depth: QueueDepth,
+        clock: Callable[[], float],
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        self.policy = policy
+        self.provider = provider
+        self.queue_depth = queue_depth
+        self.clock = clock
+        self.dry_run = dry_run
+
+    def tick(self) -> Decision:
+        now = self.clock()
+        visible, in_flight = self.queue_depth()
+        instances = self.provider.instances()
+        running = sum(1 for instance in instances if instance.state == InstanceState.RUNNING)
+        observation = Observation(visible, in_flight, running, len(instances) - running)
+        desired = self.policy.desired(observation, now)
+        capacity = observation.capacity
+        if desired > capacity:
+            holders = sum(1 for instance in instances if not instance.retires)
+            return self._launch(now, observation, desired, desired - capacity, max(0, self.policy.minimum - holders))
+        if desired < capacity:
+            # Never kill a busy worker: only launches that have not booted can go. Running workers retire
+            # themselves once idle (autoscale/retire.py), so a lower desired count is otherwise just awaited.
+            booting = sorted(
+                (instance for instance in instances if instance.state == InstanceState.PENDING and instance.retires),
+                key=lambda instance: instance.launched_at,
+                reverse=True,
+            )
+            surplus = [instance.id for instance in booting[: capacity - desired]]
+            if not surplus:
+                return Decision(now, observation, desired, "retire", dry_run=self.dry_run)
+            if not self.dry_run:
+                self.provider.terminate(surplus)
+            return Decision(now, observation, desired, "terminate", surplus, dry_run=self.dry_run)
+        return Decision(now, observation, desired, "hold", dry_run=self.dry_run)
+
+    def _launch(self, now: float, observation: Observation, desired: int, count: int, holders_missing: int) -> Decision:
+        if self.dry_run:
+            return Decision(now, observation, desired, "launch", dry_run=True)
+        # Workers that hold the minimum never retire; the rest of a burst retire when idle.
+        holding = min(count, holders_missing)
+        launched: list[str] = []
+        try:
+            for retires, batch in ((False, holding), (True, count - holding)):
+                if batch:
+                    launched += [instance.id for instance in self.provider.launch(batch, retires=retires)]
+        except LaunchError as exc:
+            launched += [instance.id for instance in exc.launched]
+            logger.warning("launch failed after %d of %d: %s", len(launched), count, exc)
+            return Decision(now, observation, desired, "error", launched, error=str(exc))
+        return Decision(now, observation, desired, "launch", launched)

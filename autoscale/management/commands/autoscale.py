@@ -1,0 +1,106 @@
+"""`manage.py autoscale`: the fleet follows the `classify` queue, between --min and --max workers."""
+
+from __future__ import annotations
+
+import signal
+import time
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from autoscale.controller import Controller, Decision
+from autoscale.lock import AlreadyRunning, fleet_lock
+from autoscale.models import ScalingEvent
+from autoscale.policy import make_policy
+from autoscale.providers.base import Provider
+
+
+class Command(BaseCommand):
+    help = "Scale the worker fleet to the classify queue's backlog (waiting + in flight)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--provider", choices=["ec2", "local"], default=settings.AUTOSCALE_PROVIDER)
+        parser.add_argument("--policy", choices=["step", "target"], default=settings.AUTOSCALE_POLICY)
+        parser.add_argument("--min", type=int, default=settings.AUTOSCALE_MIN, dest="minimum")
+        parser.add_argument("--max", type=int, default=settings.AUTOSCALE_MAX, dest="maximum")
+        parser.add_argument("--interval", type=float, default=settings.AUTOSCALE_INTERVAL, help="seconds per tick")
+        parser.add_argument("--once", action="store_true", help="one tick, then exit")
+        parser.add_argument("--dry-run", action="store_true", help="decide and print, change nothing")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.stopping = False
+        try:
+            policy = make_policy(
+                options["policy"], options["minimum"], options["maximum"],
+                target=settings.AUTOSCALE_TARGET_BACKLOG, scale_in_window=settings.AUTOSCALE_SCALE_IN_WINDOW,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if options["interval"] <= 0:
+            raise CommandError("--interval must be positive")
+        provider = self.make_provider(options["provider"])
+        controller = Controller(policy, provider, self.make_queue_depth(), time.time, dry_run=options["dry_run"])
+        try:
+            with fleet_lock(f"{options['provider']}-{settings.SQS_QUEUE_PREFIX}", settings.VAR_DIR):
+                self.run(controller, options)
+        except AlreadyRunning as exc:
+            raise CommandError(f"{exc}; not starting a second one") from None
+
+    def run(self, controller: Controller, options: dict[str, Any]) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        self.stdout.write(
+            f"autoscaling {options['provider']} workers with the {options['policy']} policy, "
+            f"{options['minimum']}..{options['maximum']}, every {options['interval']:g} s"
+        )
+        while not self.stopping:
+            self.record(controller.tick(), options)
+            if options["once"]:
+                return
+            self.sleep(options["interval"])
+
+    def record(self, decision: Decision, options: dict[str, Any]) -> None:
+        self.stdout.write(time.strftime("%H:%M:%S ") + decision.line())
+        if decision.changes_fleet:
+            o = decision.observation
+            ScalingEvent.objects.create(
+                provider=options["provider"], policy=options["policy"], action=decision.action,
+                visible=o.visible, in_flight=o.in_flight, running=o.running, pending=o.pending,
+                desired=decision.desired, instance_ids=decision.instance_ids, error=decision.error,
+                dry_run=decision.dry_run,
+            )  # fmt: skip
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep in short slices so SIGTERM stops the loop promptly, between ticks."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.2, deadline - time.monotonic()))
+
+    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def make_provider(self, name: str) -> Provider:
+        if name == "local":
+            from autoscale.providers.local import LocalProvider
+
+            return LocalProvider(
+                settings.VAR_DIR / "autoscale", settings.BASE_DIR, settings.CLASSIFY_QUEUE, settings.WORKER_IDLE_SECONDS
+            )
+        from autoscale.providers.ec2 import Ec2Provider
+        from stack import aws
+
+        try:
+            return Ec2Provider.from_settings(aws.client("ec2"))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+
+    def make_queue_depth(self) -> Any:
+        from autoscale.queue_depth import SqsQueueDepth
+        from stack import aws
+
+        try:
+            return SqsQueueDepth(aws.client("sqs"), settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)
+        except Exception as exc:  # botocore's errors: no endpoint, no queue, no credentials
+            raise CommandError(f"cannot read the classify queue: {exc}") from None

@@ -1,0 +1,134 @@
+"""Workers as local `celery worker` processes: the local mode's stand-in for EC2 instances.
+
+Each worker has an instance id (`local-<n>`), a log file and a pid file under VAR_DIR/autoscale/. The pid files are
+the fleet's record: an autoscaler that restarts finds the workers it launched before and counts them. A worker is
+pending until it starts consuming (it writes its ready file), running after that. Terminate sends SIGTERM: a warm
+shutdown that finishes the task in hand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from autoscale.providers.base import Instance, InstanceState, LaunchError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalProvider:
+    state_dir: Path
+    project_dir: Path
+    queue: str = "classify"
+    idle_seconds: float = 20.0
+    extra_env: dict[str, str] | None = None
+    name: str = "local"
+
+    def __post_init__(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def instances(self) -> list[Instance]:
+        found = []
+        for record_path in sorted(self.state_dir.glob("local-*.json")):
+            record = json.loads(record_path.read_text())
+            instance_id = record["id"]
+            if not self._alive(record["pid"], instance_id):
+                self._forget(instance_id)
+                continue
+            ready = self._path(instance_id, "ready").exists()
+            state = InstanceState.RUNNING if ready else InstanceState.PENDING
+            found.append(Instance(instance_id, state, record["launched_at"], record["retires"]))
+        return found
+
+    def launch(self, count: int, *, retires: bool) -> list[Instance]:
+        launched = []
+        for _ in range(count):
+            instance_id = self._next_id()
+            try:
+                launched.append(self._start(instance_id, retires))
+            except OSError as exc:
+                raise LaunchError(f"could not start {instance_id}: {exc}", launched) from exc
+        return launched
+
+    def terminate(self, ids: list[str]) -> None:
+        for instance_id in ids:
+            record_path = self._path(instance_id, "json")
+            if not record_path.exists():
+                continue  # never ours, or already gone
+            pid = json.loads(record_path.read_text())["pid"]
+            if self._alive(pid, instance_id):
+                os.kill(pid, signal.SIGTERM)
+
+    # --- internals ----------------------------------------------------------------------------------------------
+    def _start(self, instance_id: str, retires: bool) -> Instance:
+        ready_file = self._path(instance_id, "ready")
+        ready_file.unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            **(self.extra_env or {}),
+            "CLASSIFIER_PRELOAD": "true",
+            "WORKER_RETIRE": "true" if retires else "false",
+            "WORKER_IDLE_SECONDS": str(self.idle_seconds),
+            "WORKER_READY_FILE": str(ready_file),
+        }
+        argv = [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", self.queue,
+                "-n", f"{instance_id}@%h", "--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO"]  # fmt: skip
+        with self._path(instance_id, "log").open("ab") as log:
+            process = subprocess.Popen(
+                argv, cwd=self.project_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        self._children[process.pid] = process
+        launched_at = time.time()
+        record = {"id": instance_id, "pid": process.pid, "launched_at": launched_at, "retires": retires}
+        temporary = self._path(instance_id, "json.tmp")
+        temporary.write_text(json.dumps(record))
+        temporary.replace(self._path(instance_id, "json"))  # atomic: a reader never sees half a record
+        logger.info("launched %s (pid %d, retires=%s)", instance_id, process.pid, retires)
+        return Instance(instance_id, InstanceState.PENDING, launched_at, retires)
+
+    def _alive(self, pid: int, instance_id: str) -> bool:
+        child = self._children.get(pid)
+        if child is not None and child.poll() is not None:  # our own child: reap it, no zombie left
+            del self._children[pid]
+            return False
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        # The pid may have been reused by an unrelated process since the record was written.
+        return f"{instance_id}@".encode() in cmdline
+
+    def _forget(self, instance_id: str) -> None:
+        for suffix in ("json", "ready"):
+            self._path(instance_id, suffix).unlink(missing_ok=True)
+
+    def _next_id(self) -> str:
+        counter = self.state_dir / "counter"
+        number = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(number))
+        return f"local-{number}"
+
+    def _path(self, instance_id: str, suffix: str) -> Path:
+        return self.state_dir / f"{instance_id}.{suffix}"
+
+    def stop_all(self, timeout: float = 30.0) -> None:
+        """SIGTERM every worker and wait for them (used when the whole local stack stops)."""
+        instances = self.instances()
+        self.terminate([instance.id for instance in instances])
+        deadline = time.monotonic() + timeout
+        while self.instances() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for instance in self.instances():
+            pid = json.loads(self._path(instance.id, "json").read_text())["pid"]
+            os.kill(pid, signal.SIGKILL)
+            self._forget(instance.id)

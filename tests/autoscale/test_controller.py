@@ -1,0 +1,80 @@
+from autoscale.controller import Controller
+from autoscale.policy import StepPolicy
+from autoscale.providers.fake import FakeProvider
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(messages: list[int], *, boot: float = 0.0, minimum: int = 0, maximum: int = 19, dry_run: bool = False):
+    clock = Clock()
+    provider = FakeProvider(clock, boot_seconds=boot)
+    depth = {"visible": messages[0]}
+    controller = Controller(
+        StepPolicy(minimum, maximum), provider, lambda: (depth["visible"], 0), clock, dry_run=dry_run
+    )
+    return controller, provider, clock, depth
+
+
+def test_launches_for_the_backlog_and_counts_pending_launches() -> None:
+    controller, provider, clock, _ = make([20], boot=60)
+    first = controller.tick()
+    assert (first.action, first.desired, len(first.instance_ids)) == ("launch", 4, 4)
+    clock.now += 10  # still booting: pending counts as capacity, no second launch
+    second = controller.tick()
+    assert (second.action, second.observation.pending) == ("hold", 4)
+    assert provider.launches == 4
+
+
+def test_never_above_max_and_replaces_dead_workers() -> None:
+    controller, provider, _, _ = make([1000], maximum=3)
+    assert len(controller.tick().instance_ids) == 3
+    provider.kill(provider.instances()[0].id)
+    decision = controller.tick()
+    assert (decision.action, len(decision.instance_ids)) == ("launch", 1)
+    assert len(provider.instances()) == 3
+
+
+def test_scale_in_releases_only_booting_workers_and_awaits_retirement_of_running_ones() -> None:
+    controller, provider, clock, depth = make([20], boot=60)
+    controller.tick()
+    clock.now += 61  # all four are running now
+    depth["visible"] = 12
+    assert controller.tick().action == "retire"  # desired 2 < 4, but running workers are never killed
+    assert len(provider.instances()) == 4
+    depth["visible"] = 40
+    launched = controller.tick().instance_ids  # desired 8: four more, booting
+    depth["visible"] = 12
+    decision = controller.tick()
+    assert decision.action == "terminate"
+    assert sorted(decision.instance_ids) == sorted(launched)  # the booting ones, not the busy ones
+
+
+def test_workers_that_hold_the_minimum_do_not_retire() -> None:
+    controller, provider, _, _ = make([20], minimum=1)
+    controller.tick()
+    retires = sorted(instance.retires for instance in provider.instances())
+    assert retires == [False, True, True, True]
+
+
+def test_launch_errors_are_reported_with_the_partial_result() -> None:
+    controller, provider, _, _ = make([50])
+    provider.launch_limit = 3
+    decision = controller.tick()
+    assert decision.action == "error" and len(decision.instance_ids) == 3
+    assert "only 3 of 10" in decision.error
+    provider.launch_limit, provider.fail_launches = None, True
+    assert controller.tick().action == "error"
+
+
+def test_dry_run_changes_nothing() -> None:
+    controller, provider, _, _ = make([50], dry_run=True)
+    decision = controller.tick()
+    assert (decision.action, decision.desired, decision.dry_run) == ("launch", 10, True)
+    assert provider.instances() == []
+    assert "desired=10 action=launch" in decision.line()
