@@ -44,7 +44,8 @@ def test_launch_names_tags_and_shutdown_behaviour(ec2, provider: Ec2Provider) ->
     assert [instance.retires for instance in launched] == [False, False, True]
     for instance in launched:
         assert _tags(ec2, instance.id)[FLEET_TAG] == provider.fleet
-        behaviour = ec2.describe_instance_attribute(InstanceId=instance.id, Attribute="instanceInitiatedShutdownBehavior")
+        attribute = "instanceInitiatedShutdownBehavior"
+        behaviour = ec2.describe_instance_attribute(InstanceId=instance.id, Attribute=attribute)
         assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
         user_data = ec2.describe_instance_attribute(InstanceId=instance.id, Attribute="userData")["UserData"]["Value"]
         script = base64.b64decode(user_data).decode()
