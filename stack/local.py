@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from autoscale.providers.local import LocalProvider
 from stack import aws
 from stack.embedded import HOST, LOCAL_CREDENTIALS, start_endpoint
 from stack.processes import PYTHON, ManagedProcess, wait_for_port
@@ -40,11 +41,25 @@ def worker_argv(name: str, concurrency: int) -> list[str]:
             "--loglevel", "INFO"]  # fmt: skip
 
 
+def autoscaler_argv(maximum: int, interval: float, policy: str) -> list[str]:
+    return [PYTHON, "manage.py", "autoscale", "--provider", "local", "--policy", policy,
+            "--min", "0", "--max", str(maximum), "--interval", str(interval)]  # fmt: skip
+
+
+def local_worker_cap() -> int:
+    """What this machine holds: one single-threaded model process per core, and at least three."""
+    return max(3, os.cpu_count() or 1)
+
+
 @dataclass
 class LocalStack:
     web_port: int = 8000
-    workers: int = 1
+    workers: int = 1  # fixed workers; with autoscale, the autoscaler launches them instead
     worker_concurrency: int = 1
+    autoscale: bool = False
+    autoscale_max: int = field(default_factory=local_worker_cap)
+    autoscale_interval: float = 5.0
+    autoscale_policy: str = "step"
     endpoint_url: str = ""  # empty: start the embedded endpoint
     endpoint_port: int = 0
     log_dir: Path | None = None  # None: children write to this terminal
@@ -77,6 +92,9 @@ class LocalStack:
         for index in range(1, self.workers + 1):
             name = f"worker-{index}"
             self._spawn(name, worker_argv(name, self.worker_concurrency), {**env, "CLASSIFIER_PRELOAD": "true"})
+        if self.autoscale:
+            argv = autoscaler_argv(self.autoscale_max, self.autoscale_interval, self.autoscale_policy)
+            self._spawn("autoscaler", argv, env)
         web = self._spawn("web", web_argv(self.web_port), env)
         wait_for_port(HOST, self.web_port, timeout=60, process=web)
 
@@ -103,7 +121,12 @@ class LocalStack:
         return next((process for process in self.processes if process.exit_code() is not None), None)
 
     def stop(self) -> None:
-        """Web first (no new work), then workers and the consumer (warm shutdown), the endpoint last."""
+        """Web first (no new work), the autoscaler and every worker it launched, the consumer, the endpoint last."""
         for process in reversed(self.processes):
             process.stop()
+            if process.name == "autoscaler":
+                self.local_provider().stop_all()
         self.processes.clear()
+
+    def local_provider(self) -> LocalProvider:
+        return LocalProvider(settings.VAR_DIR / "autoscale", settings.BASE_DIR, settings.CLASSIFY_QUEUE)

@@ -49,11 +49,11 @@ def test_sync_wait_times_out_with_504_and_ctrl_c_stops_everything(tmp_path) -> N
         "DATABASE_URL": database_url(connection.settings_dict),
         "VAR_DIR": str(tmp_path),
         "SYNC_WAIT_SECONDS": "1",
-        "LOCAL_WORKERS": "0",  # nobody will answer: the synchronous wait must give up cleanly
     }
     env.pop("AWS_ENDPOINT_URL", None)
+    env.pop("LOCAL_WORKERS", None)  # no workers and no autoscaler: nobody answers, the wait must give up cleanly
     runstack = subprocess.Popen(
-        [sys.executable, "manage.py", "runstack", "--port", str(port)],
+        [sys.executable, "manage.py", "runstack", "--port", str(port), "--no-autoscale"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

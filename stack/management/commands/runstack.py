@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from project.env import env_int
-from stack.local import LocalStack
+from stack.local import LocalStack, local_worker_cap
 
 
 class Command(BaseCommand):
@@ -20,7 +20,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=env_int("WEB_PORT", 8000), help="web port (8000)")
-        parser.add_argument("--workers", type=int, default=env_int("LOCAL_WORKERS", 1, minimum=0))
+        parser.add_argument(
+            "--workers", type=int, default=env_int("LOCAL_WORKERS", 0, minimum=0),
+            help="fixed worker processes; 0 (the default) lets the autoscaler launch and retire them",
+        )  # fmt: skip
+        parser.add_argument(
+            "--max-workers", type=int, default=env_int("LOCAL_MAX_WORKERS", local_worker_cap(), minimum=1),
+            help="the autoscaler's cap on local workers (default: cores, at least 3)",
+        )  # fmt: skip
+        parser.add_argument("--no-autoscale", action="store_true", help="start no autoscaler")
         parser.add_argument(
             "--concurrency", type=int, default=env_int("WORKER_CONCURRENCY", 1, minimum=1),
             help="model processes per worker (keep workers x concurrency x TORCH_THREADS <= cores)",
@@ -37,6 +45,10 @@ class Command(BaseCommand):
             web_port=options["port"],
             workers=options["workers"],
             worker_concurrency=options["concurrency"],
+            autoscale=options["workers"] == 0 and not options["no_autoscale"],
+            autoscale_max=options["max_workers"],
+            autoscale_interval=settings.AUTOSCALE_INTERVAL,
+            autoscale_policy=settings.AUTOSCALE_POLICY,
             endpoint_url=settings.AWS_ENDPOINT_URL,
             endpoint_port=options["aws_port"],
         )

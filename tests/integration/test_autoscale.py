@@ -1,0 +1,80 @@
+"""The fleet follows the queue with real processes: 60 images at once, local workers launched by
+`manage.py autoscale`, every image classified once, and the fleet back to zero once the workers idle out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from autoscale.models import ScalingEvent
+from classifier.models import Classification, Status
+from stack.local import LocalStack
+from tests.conftest import IMAGES_DIR
+from tests.integration.conftest import start_stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+TICK = 2.0
+IDLE = 6.0
+
+
+@pytest.fixture(scope="module")
+def scaling_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LocalStack]:
+    running = start_stack(
+        tmp_path_factory.mktemp("autoscale-logs"),
+        workers=0,
+        autoscale=True,
+        autoscale_max=3,
+        autoscale_interval=TICK,
+        extra_env={"WORKER_IDLE_SECONDS": str(IDLE)},
+    )
+    yield running
+    running.stop()
+
+
+async def _submit(url: str, count: int) -> list[str]:
+    paths = sorted(IMAGES_DIR.glob("*.JPEG"))[:count]
+    async with httpx.AsyncClient(timeout=60) as client:
+        responses = await asyncio.gather(
+            *(client.post(url, files={"file": (p.name, p.read_bytes(), "image/jpeg")}) for p in paths)
+        )
+    assert [response.status_code for response in responses] == [202] * count
+    return [response.json()["id"] for response in responses]
+
+
+def _wait_for(condition, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.25)
+    raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+
+
+def test_sixty_images_grow_the_fleet_then_it_retires_to_zero(scaling_stack) -> None:
+    provider = scaling_stack.local_provider()
+    assert provider.instances() == []
+
+    ids = asyncio.run(_submit(scaling_stack.web_url + "/api/classifications", 60))
+    # Two ticks to decide, plus one worker's boot (torch import and the model).
+    _wait_for(lambda: len(provider.instances()) >= 2, 2 * TICK + 30, "the fleet growing to two workers")
+    assert len(provider.instances()) <= 3
+
+    _wait_for(lambda: Classification.objects.filter(status=Status.DONE).count() == 60, 180, "all 60 classified")
+    rows = Classification.objects.filter(pk__in=ids)
+    assert {row.status for row in rows} == {Status.DONE}
+    assert {row.result_deliveries for row in rows} == {1}  # exactly once
+    assert len({row.worker for row in rows}) >= 2
+
+    # Idle time, two ticks, and the warm shutdown itself (the long poll in progress, then the pool's exit).
+    allowed = IDLE + 2 * TICK + 5
+    elapsed = _wait_for(lambda: provider.instances() == [], allowed, "the fleet retiring to zero")
+    print(f"fleet back to zero {elapsed:.1f} s after the last result")
+    launches = ScalingEvent.objects.filter(action=ScalingEvent.Action.LAUNCH)
+    assert launches.exists()
+    assert sum(len(event.instance_ids) for event in launches) <= 3
+    assert max(event.desired for event in launches) == 3
