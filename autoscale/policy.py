@@ -114,9 +114,9 @@ class TargetPolicy:
         return wanted
 
 
-def make_policy(name: str, minimum: int, maximum: int, **options: float) -> Policy:
+def make_policy(name: str, minimum: int, maximum: int, *, target: int = 5, scale_in_window: float = 60.0) -> Policy:
     if name == "step":
         return StepPolicy(minimum, maximum)
     if name == "target":
-        return TargetPolicy(minimum, maximum, **options)  # type: ignore[arg-type]
+        return TargetPolicy(minimum, maximum, target=target, scale_in_window=scale_in_window)
     raise ValueError(f"unknown policy {name!r}: use step or target")

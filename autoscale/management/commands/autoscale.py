@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from autoscale.controller import Controller, Decision
 from autoscale.lock import AlreadyRunning, fleet_lock
 from autoscale.models import ScalingEvent
-from autoscale.policy import make_policy
+from autoscale.policy import Policy, make_policy
 from autoscale.providers.base import Provider
 
 
@@ -28,14 +28,27 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=settings.AUTOSCALE_INTERVAL, help="seconds per tick")
         parser.add_argument("--once", action="store_true", help="one tick, then exit")
         parser.add_argument("--dry-run", action="store_true", help="decide and print, change nothing")
+        simulation = parser.add_argument_group("simulation (virtual clock, fake provider, both policies)")
+        simulation.add_argument(
+            "--simulate",
+            metavar="TRACE",
+            help="burst100, poisson, diurnal, spike, or a CSV of arrival times (column t)",
+        )
+        simulation.add_argument("--rate", type=float, default=2.0, help="mean arrivals per second (named traces)")
+        simulation.add_argument(
+            "--service-time", type=float, default=0.08,
+            help="seconds per image per worker (bench/pipeline.py measured 0.08 through the stack)",
+        )  # fmt: skip
+        simulation.add_argument("--boot", type=float, help="boot delay (default: 60 s for ec2, 5 s for local)")
+        simulation.add_argument("--chart", default="var/simulation.png", help="where to write the PNG chart")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.stopping = False
+        if options["simulate"]:
+            self.simulate(options)
+            return
         try:
-            policy = make_policy(
-                options["policy"], options["minimum"], options["maximum"],
-                target=settings.AUTOSCALE_TARGET_BACKLOG, scale_in_window=settings.AUTOSCALE_SCALE_IN_WINDOW,
-            )  # fmt: skip
+            policy = self.make_policy(options["policy"], options)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         if options["interval"] <= 0:
@@ -47,6 +60,37 @@ class Command(BaseCommand):
                 self.run(controller, options)
         except AlreadyRunning as exc:
             raise CommandError(f"{exc}; not starting a second one") from None
+
+    def simulate(self, options: dict[str, Any]) -> None:
+        from pathlib import Path
+
+        from autoscale import chart, traces
+        from autoscale.simulator import simulate
+
+        try:
+            trace = traces.load(options["simulate"], options["rate"])
+            policies = [self.make_policy(name, options) for name in ("step", "target")]
+        except (ValueError, OSError, KeyError) as exc:
+            raise CommandError(f"cannot simulate {options['simulate']!r}: {exc}") from None
+        boot = options["boot"] if options["boot"] is not None else (60.0 if options["provider"] == "ec2" else 5.0)
+        self.stdout.write(
+            f"trace {trace.name}: service {options['service_time']:g} s/image, boot {boot:g} s, "
+            f"idle retirement {settings.WORKER_IDLE_SECONDS:g} s, tick {options['interval']:g} s, "
+            f"workers {options['minimum']}..{options['maximum']}"
+        )
+        started = time.monotonic()
+        timing = {
+            "service_time": options["service_time"],
+            "boot_seconds": boot,
+            "idle_seconds": settings.WORKER_IDLE_SECONDS,
+            "interval": options["interval"],
+        }
+        reports = [simulate(policy, trace, **timing) for policy in policies]
+        for report in reports:
+            self.stdout.write(report.line())
+        path = Path(options["chart"])
+        chart.draw(reports, f"trace {trace.name}: queue depth and workers over time", path)
+        self.stdout.write(f"chart: {path}   (simulated in {time.monotonic() - started:.1f} s)")
 
     def run(self, controller: Controller, options: dict[str, Any]) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -80,6 +124,12 @@ class Command(BaseCommand):
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
+
+    def make_policy(self, name: str, options: dict[str, Any]) -> Policy:
+        return make_policy(
+            name, options["minimum"], options["maximum"],
+            target=settings.AUTOSCALE_TARGET_BACKLOG, scale_in_window=settings.AUTOSCALE_SCALE_IN_WINDOW,
+        )  # fmt: skip
 
     def make_provider(self, name: str) -> Provider:
         if name == "local":

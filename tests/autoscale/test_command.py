@@ -1,0 +1,96 @@
+"""`manage.py autoscale` as an operator runs it: real SQS calls against moto's server, a subprocess per run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from stack import aws
+from stack.embedded import LOCAL_CREDENTIALS, start_endpoint
+from stack.provision import QueuePlan, ensure_queues
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    process, url = start_endpoint()
+    try:
+        ensure_queues(aws.client("sqs", url, LOCAL_CREDENTIALS), QueuePlan.from_settings())
+        yield url
+    finally:
+        process.stop()
+
+
+def migrated_env(endpoint: str, tmp_path) -> dict[str, str]:
+    env = {**os.environ, **LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "VAR_DIR": str(tmp_path),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}  # fmt: skip
+    if not (tmp_path / "db.sqlite3").exists():
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    return env
+
+
+def autoscale(endpoint: str, tmp_path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = migrated_env(endpoint, tmp_path)
+    return subprocess.run(
+        [sys.executable, "manage.py", "autoscale", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def test_dry_run_once_prints_the_decision_and_changes_nothing(endpoint, tmp_path) -> None:
+    sqs = aws.client("sqs", endpoint, LOCAL_CREDENTIALS)
+    url = sqs.get_queue_url(QueueName="classify")["QueueUrl"]
+    for _ in range(12):
+        sqs.send_message(QueueUrl=url, MessageBody="{}")
+    try:
+        result = autoscale(endpoint, tmp_path, "--provider", "local", "--once", "--dry-run", "--max", "5")
+    finally:
+        sqs.purge_queue(QueueUrl=url)
+    assert result.returncode == 0, result.stderr
+    assert "visible=12 in_flight=0 running=0 pending=0 desired=2 action=launch instances=- (dry run)" in result.stdout
+    assert not list((tmp_path / "autoscale").glob("local-*.json"))  # nothing launched
+
+
+def test_a_second_autoscaler_on_the_same_fleet_refuses_to_start(endpoint, tmp_path) -> None:
+    first = subprocess.Popen(
+        [sys.executable, "manage.py", "autoscale", "--provider", "local", "--interval", "1"], cwd=ROOT,
+        env=migrated_env(endpoint, tmp_path), stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert first.stdout is not None
+        assert "autoscaling local workers" in first.stdout.readline()  # printed once it holds the lock
+        second = autoscale(endpoint, tmp_path, "--provider", "local", "--once")
+        assert second.returncode != 0
+        assert "another autoscaler holds the lock" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.terminate()
+        assert first.wait(timeout=30) == 0  # SIGTERM stops it between ticks, cleanly
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--min", "5", "--max", "2"], "need 0 <= min <= max"),
+        (["--provider", "ec2", "--once"], "needs EC2_LAUNCH_TEMPLATE or EC2_AMI_ID"),
+        (["--simulate", "tsunami"], "unknown trace"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error_without_a_traceback(endpoint, tmp_path, args, message) -> None:
+    result = autoscale(endpoint, tmp_path, *args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_simulation_prints_both_policies_and_writes_the_chart(endpoint, tmp_path) -> None:
+    chart = tmp_path / "sim.png"
+    result = autoscale(endpoint, tmp_path, "--simulate", "burst100", "--provider", "ec2", "--chart", str(chart))
+    assert result.returncode == 0, result.stderr
+    assert "boot 60 s" in result.stdout
+    assert "   step: served 100" in result.stdout and " target: served 100" in result.stdout
+    assert chart.exists()
