@@ -32,3 +32,14 @@ def test_admin_requires_login(client) -> None:
     response = client.get("/admin/classifier/classification/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_scaling_events_are_listed_with_filters(admin_client) -> None:
+    from autoscale.models import ScalingEvent
+
+    ScalingEvent.objects.create(provider="local", policy="step", action="launch", visible=60, in_flight=0, running=0,
+                                pending=0, desired=3, instance_ids=["local-1", "local-2", "local-3"])  # fmt: skip
+    page = admin_client.get("/admin/autoscale/scalingevent/?action__exact=launch")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Launch" in html and ">3<" in html
