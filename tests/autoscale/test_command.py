@@ -94,3 +94,38 @@ def test_simulation_prints_both_policies_and_writes_the_chart(endpoint, tmp_path
     assert "boot 60 s" in result.stdout
     assert "   step: served 100" in result.stdout and " target: served 100" in result.stdout
     assert chart.exists()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    psycopg = pytest.importorskip("psycopg")
+    name = f"autoscale_lock_{os.getpid()}"
+    try:
+        admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgres://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_on_postgresql_the_lock_is_an_advisory_lock(endpoint, tmp_path, postgres_database) -> None:
+    env = {**os.environ, **LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "VAR_DIR": str(tmp_path),
+           "DATABASE_URL": postgres_database}  # fmt: skip
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    command = [sys.executable, "manage.py", "autoscale", "--provider", "local", "--interval", "1"]
+    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None
+        assert "autoscaling local workers" in first.stdout.readline()
+        # Another VAR_DIR: no shared lock file, so only the database can be what stops the second one.
+        second = subprocess.run([*command, "--once"], cwd=ROOT, env={**env, "VAR_DIR": str(tmp_path / "other")},
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert second.returncode != 0
+        assert "another autoscaler holds the lock" in second.stderr
+    finally:
+        first.terminate()
+        assert first.wait(timeout=30) == 0
