@@ -4,6 +4,7 @@ import uuid
 from datetime import timedelta
 
 from django.db import models
+from django.utils import timezone
 
 
 class Status(models.TextChoices):
@@ -40,6 +41,9 @@ class Classification(models.Model):
     error = models.TextField(blank=True)
     # How many results arrived for this request; more than one means a redelivery, and only the first counted.
     result_deliveries = models.PositiveIntegerField(default=0)
+    # Sends to the classify queue: the upload's own, then the sweeper's re-sends (classifier/sweeper.py).
+    dispatches = models.PositiveIntegerField(default=1)
+    dispatched_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

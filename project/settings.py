@@ -251,6 +251,12 @@ CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- The sweeper (classifier/sweeper.py) -----------------------------------------------------------------------
+# Re-send a request still unanswered this long after its last send; long enough for a deep queue to drain.
+SWEEP_AFTER_SECONDS = env_float("SWEEP_AFTER_SECONDS", 600.0, minimum=1)
+MAX_DISPATCHES = env_int("MAX_DISPATCHES", 3, minimum=1)  # sends per request before it is failed with the reason
+SWEEP_INTERVAL = env_float("SWEEP_INTERVAL", 30.0, minimum=0.5)
+
 # --- Workers and the autoscaler -------------------------------------------------------------------------------
 WORKER_RETIRE = env_bool("WORKER_RETIRE", False)  # the autoscaler sets it on the workers it may release
 WORKER_IDLE_SECONDS = env_float("WORKER_IDLE_SECONDS", 20.0, minimum=1)

@@ -89,6 +89,7 @@ class LocalStack:
             buckets = [settings.S3_INPUT_BUCKET, settings.S3_OUTPUT_BUCKET]
             ensure_buckets(aws.client("s3", self.endpoint_url, env), buckets, settings.AWS_REGION)
         self._spawn("results-consumer", results_consumer_argv(), env)
+        self._spawn("sweeper", [PYTHON, "manage.py", "sweep"], env)
         for index in range(1, self.workers + 1):
             name = f"worker-{index}"
             self._spawn(name, worker_argv(name, self.worker_concurrency), {**env, "CLASSIFIER_PRELOAD": "true"})

@@ -69,7 +69,7 @@ def test_sync_wait_times_out_with_504_and_ctrl_c_stops_everything(tmp_path) -> N
         else:
             pytest.fail("runstack exited before it was ready")
         children = children_of(runstack.pid)
-        assert len(children) == 3  # endpoint, results consumer, web
+        assert len(children) == 4  # endpoint, results consumer, sweeper, web
 
         with (IMAGES_DIR / "test_2.JPEG").open("rb") as handle:
             response = httpx.post(f"http://127.0.0.1:{port}/", files={"myfile": handle}, timeout=30)

@@ -11,7 +11,7 @@ def _compose() -> dict:
 
 def test_every_tier_is_a_service() -> None:
     services = _compose()["services"]
-    assert {"db", "aws", "setup", "web", "results", "worker"} <= set(services)
+    assert {"db", "aws", "setup", "web", "results", "sweeper", "worker"} <= set(services)
     assert services["web"]["ports"] == ["8000:8000"]
 
 
@@ -21,7 +21,7 @@ def test_tiers_consume_the_right_queues_and_start_after_setup() -> None:
     assert "-Q classify" in worker and "--concurrency 1" in worker
     assert "-Q results" in results
     assert services["worker"]["environment"]["CLASSIFIER_PRELOAD"] == "true"
-    for name in ("web", "results", "worker"):
+    for name in ("web", "results", "sweeper", "worker"):
         assert services[name]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
     assert "manage.py provision" in " ".join(services["setup"]["command"])
 

@@ -1,0 +1,68 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from classifier import recording
+from classifier.models import Classification, Status
+from classifier.sweeper import sweep
+from tests.unit.test_recording import _result
+
+pytestmark = pytest.mark.django_db
+
+AFTER = timedelta(seconds=600)
+
+
+def _row(age: float, status: str = Status.QUEUED, dispatches: int = 1) -> Classification:
+    now = timezone.now()
+    return Classification.objects.create(original_name="a.jpg", input_key="k/a.jpg", status=status,
+                                         dispatches=dispatches, dispatched_at=now - timedelta(seconds=age))  # fmt: skip
+
+
+def test_stale_requests_are_resent_and_fresh_or_finished_ones_left_alone() -> None:
+    stale_queued, stale_running = _row(700), _row(900, Status.RUNNING)
+    fresh = _row(10)
+    finished = _row(900)
+    recording.record_result(str(finished.pk), _result())
+    sent: list[Classification] = []
+    report = sweep(timezone.now(), after=AFTER, max_dispatches=3, send=sent.append)
+    assert sorted(report.resent) == sorted([str(stale_queued.pk), str(stale_running.pk)])
+    assert {row.pk for row in sent} == {stale_queued.pk, stale_running.pk}
+    for row in (stale_queued, stale_running):
+        row.refresh_from_db()
+        assert (row.status, row.dispatches) == (Status.QUEUED, 2)
+    fresh.refresh_from_db()
+    assert fresh.dispatches == 1
+
+
+def test_after_max_sends_the_request_fails_with_the_reason() -> None:
+    row = _row(700, dispatches=3)
+    report = sweep(timezone.now(), after=AFTER, max_dispatches=3, send=lambda row: None)
+    assert report.failed == [str(row.pk)]
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert "no result after 3 sends" in row.error
+
+
+def test_two_sweepers_with_the_same_view_send_once() -> None:
+    row = _row(700)
+    sent: list[Classification] = []
+    now = timezone.now()
+    first = sweep(now, after=AFTER, max_dispatches=3, send=sent.append)
+    # A second sweeper that read the row before the first claimed it finds the claim gone.
+    stale_copy = Classification.objects.filter(pk=row.pk, dispatched_at=row.dispatched_at)
+    assert first.resent == [str(row.pk)] and not stale_copy.exists()
+    second = sweep(now, after=AFTER, max_dispatches=3, send=sent.append)
+    assert second.resent == [] and len(sent) == 1
+
+
+def test_a_failed_send_is_tried_again_at_the_next_deadline() -> None:
+    row = _row(700)
+
+    def broken(_: Classification) -> None:
+        raise ConnectionError("queue unreachable")
+
+    assert sweep(timezone.now(), after=AFTER, max_dispatches=3, send=broken).resent == []
+    later = timezone.now() + timedelta(seconds=601)
+    sent: list[Classification] = []
+    assert sweep(later, after=AFTER, max_dispatches=3, send=sent.append).resent == [str(row.pk)]
