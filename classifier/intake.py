@@ -11,10 +11,12 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from classifier import storage
 from classifier.images import UnreadableImage, decode
-from classifier.models import Classification
+from classifier.models import Classification, Status
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +83,16 @@ def send_for_classification(row: Classification) -> None:
 
     classify.apply_async(args=[str(row.id), row.input_key, row.original_name])
     logger.info("queued %s (%s)", row.id, row.original_name)
+
+
+def rerun_failed(rows: list[Classification]) -> int:
+    """Queue failed requests again (an operator's decision, after fixing the cause). Returns how many went."""
+    sent = 0
+    for row in rows:
+        claimed = Classification.objects.filter(pk=row.pk, status=Status.FAILED).update(
+            status=Status.QUEUED, error="", dispatches=F("dispatches") + 1, dispatched_at=timezone.now()
+        )
+        if claimed:
+            send_for_classification(row)
+            sent += 1
+    return sent

@@ -201,3 +201,50 @@ def test_a_lost_send_is_recovered_by_the_sweeper(stack) -> None:
     body = wait_until_finished(f"{stack.web_url}/api/classifications/{row.pk}")
     assert (body["status"], body["label"]) == ("done", "monarch butterfly")
     assert Classification.objects.get(pk=row.pk).dispatches == 2
+
+
+def _dead_letter(row: Classification) -> None:
+    """Put the request's classify message where SQS puts it after maxReceiveCount unfinished receives."""
+    from kombu import Queue
+
+    from classifier.tasks import classify
+
+    dead_letter = settings.SQS_QUEUE_PREFIX + settings.DEAD_LETTER_QUEUE
+    classify.apply_async(args=[str(row.pk), row.input_key, row.original_name],
+                         queue=Queue(dead_letter, routing_key=dead_letter))  # fmt: skip
+
+
+def _deadletters(stack, action: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    from django.db import connection
+
+    from tests.conftest import ROOT
+    from tests.integration.conftest import database_url
+
+    env = {**os.environ, **stack.child_env(), "DATABASE_URL": database_url(connection.settings_dict)}
+    done = subprocess.run([sys.executable, "manage.py", "deadletters", action], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_dead_letters_are_failed_with_the_reason_then_redriven(stack) -> None:
+    from django.core.files.base import ContentFile
+
+    key = storage.inputs().save("dead-letter/test_10.JPEG", ContentFile((IMAGES_DIR / "test_10.JPEG").read_bytes()))
+    row = Classification.objects.create(original_name="test_10.JPEG", input_key=key, status=Status.RUNNING)
+    _dead_letter(row)
+    assert "1 message(s)" in _deadletters(stack, "list")
+
+    assert f"failed 1 request(s): {row.pk}" in _deadletters(stack, "fail")
+    row.refresh_from_db()
+    assert row.status == Status.FAILED and row.error.startswith("dead-lettered: workers took it")
+    assert "0 message(s)" in _deadletters(stack, "list")
+
+    _dead_letter(row)  # say it lands there again; after a fix, the operator re-drives it
+    assert f"re-drove 1 request(s): {row.pk}" in _deadletters(stack, "redrive")
+    body = wait_until_finished(f"{stack.web_url}/api/classifications/{row.pk}")
+    assert (body["status"], body["label"], body["error"]) == ("done", "guacamole", None)

@@ -43,3 +43,21 @@ def test_scaling_events_are_listed_with_filters(admin_client) -> None:
     assert page.status_code == 200
     html = page.content.decode()
     assert "Launch" in html and ">3<" in html
+
+
+def test_rerun_action_queues_failed_requests_again(admin_client, monkeypatch) -> None:
+    from classifier import intake
+
+    sent: list[Classification] = []
+    monkeypatch.setattr(intake, "send_for_classification", sent.append)
+    failed = Classification.objects.create(original_name="f.jpg", input_key="f", status="failed", error="boom")
+    done = Classification.objects.create(original_name="d.jpg", input_key="d", status="done", label="x")
+    response = admin_client.post(
+        "/admin/classifier/classification/",
+        {"action": "rerun_failed", "_selected_action": [str(failed.pk), str(done.pk)]},
+        follow=True,
+    )
+    assert "Queued 1 failed request(s) again." in response.content.decode()
+    assert [row.pk for row in sent] == [failed.pk]
+    failed.refresh_from_db()
+    assert (failed.status, failed.error, failed.dispatches) == ("queued", "", 2)

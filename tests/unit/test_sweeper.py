@@ -66,3 +66,17 @@ def test_a_failed_send_is_tried_again_at_the_next_deadline() -> None:
     later = timezone.now() + timedelta(seconds=601)
     sent: list[Classification] = []
     assert sweep(later, after=AFTER, max_dispatches=3, send=sent.append).resent == [str(row.pk)]
+
+
+def test_dead_letter_bodies_that_are_not_classify_messages_have_no_request_id() -> None:
+    import base64
+    import json
+
+    from classifier.dead_letters import request_id_of
+
+    envelope = {"headers": {"task": "classifier.classify"},
+                "body": base64.b64encode(json.dumps([["abc", "k", "n"], {}, {}]).encode()).decode()}  # fmt: skip
+    assert request_id_of(base64.b64encode(json.dumps(envelope).encode()).decode()) == "abc"
+    assert request_id_of("not base64 at all!") is None
+    other = {**envelope, "headers": {"task": "classifier.record_result"}}
+    assert request_id_of(base64.b64encode(json.dumps(other).encode()).decode()) is None
