@@ -13,9 +13,12 @@ from celery.signals import worker_process_init
 from django.conf import settings
 
 from classifier import recording, work
+from classifier.failures import backoff_seconds, is_transient
 from classifier.images import UnreadableImage
 from classifier.inference import get_classifier
 from classifier.notices import StartedNotice
+
+TRANSIENT_RETRIES = 5
 
 
 @shared_task(bind=True, name="classifier.classify")
@@ -31,9 +34,16 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str) ->
         record_failure.delay(request_id, f"unreadable image: {exc}", worker, work.now_iso())
         return
     except FileNotFoundError:
-        # No retry brings the input back; other storage errors may be transient and are left to redelivery.
         record_failure.delay(request_id, f"input object {input_key} is missing", worker, work.now_iso())
         return
+    except Exception as exc:
+        if not is_transient(exc):
+            raise  # unexpected: not acknowledged, received again, dead-lettered after SQS_MAX_RECEIVE_COUNT
+        if self.request.retries >= TRANSIENT_RETRIES:
+            record_failure.delay(request_id, f"gave up after {TRANSIENT_RETRIES} retries: {exc}", worker,
+                                 work.now_iso())  # fmt: skip
+            return
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     finally:
         notice.cancel()
     record_result.delay(request_id, result)
