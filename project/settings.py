@@ -297,7 +297,16 @@ LOGGING = {
 
 # --- Production hardening -------------------------------------------------------------------------------------
 if PRODUCTION:
+    # Behind a TLS-terminating load balancer that sets X-Forwarded-Proto. A site that serves plain HTTP (the
+    # course's workload generator against an instance's address) sets DJANGO_SSL_REDIRECT=false and the cookie
+    # flags off, and accepts the warnings `manage.py check --deploy` then gives.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+    # Subdomains and preloading commit a whole domain to HTTPS for a year: the domain owner's call, opted into above.
+    SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_CONTENT_TYPE_NOSNIFF = True

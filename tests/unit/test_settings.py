@@ -53,3 +53,15 @@ def test_production_needs_hosts_database_and_buckets() -> None:
 def test_visibility_timeout_must_outlast_the_task() -> None:
     result = _start("settings.DEBUG", SQS_VISIBILITY_TIMEOUT="30", TASK_TIME_LIMIT="90")
     assert "SQS_VISIBILITY_TIMEOUT must be longer than TASK_TIME_LIMIT" in result.stderr
+
+
+def test_check_deploy_is_clean_in_production_mode() -> None:
+    prefixes = ("DJANGO_", "SERVICE_MODE", "DATABASE_URL", "AWS_ENDPOINT_URL", "STORAGE_BACKEND")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env = {**clean, "SERVICE_MODE": "production", "DJANGO_SECRET_KEY": "k3y-" + "x9Q!" * 16,
+           "DJANGO_ALLOWED_HOSTS": "classifier.example.org", "DATABASE_URL": "postgres://u@db.example.org/app",
+           "S3_INPUT_BUCKET": "in", "S3_OUTPUT_BUCKET": "out"}  # fmt: skip
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
