@@ -118,6 +118,17 @@ class LocalStack:
     def _log(self, name: str) -> Path | None:
         return self.log_dir / f"{name}.log" if self.log_dir else None
 
+    def process(self, name: str) -> ManagedProcess:
+        return next(process for process in self.processes if process.name == name)
+
+    def respawn(self, name: str) -> ManagedProcess:
+        """Start a process again with the same command and environment (after it was stopped or killed)."""
+        old = self.process(name)
+        old.stop(timeout=5)
+        fresh = ManagedProcess(name, old.argv, old.env, self._log(name), cwd=settings.BASE_DIR).start()
+        self.processes[self.processes.index(old)] = fresh
+        return fresh
+
     def first_exited(self) -> ManagedProcess | None:
         return next((process for process in self.processes if process.exit_code() is not None), None)
 
