@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-requirements
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/imageclassifier
 TEST_VAR_DIR := $(CURDIR)/var/test
 
-.PHONY: venv run test lint bench clean
+.PHONY: venv run test lint bench audit clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: venv lint
 
 bench: venv
 	$(PY) bench/pipeline.py
+
+# Known vulnerabilities in the pinned requirements (needs PyPI's JSON API or OSV; reports what it could not check).
+audit: venv
+	$(PY) -m pip install --quiet pip-audit==2.10.1
+	$(PY) -m pip_audit --requirement requirements.txt --progress-spinner off
 
 clean:
 	rm -rf var/test .pytest_cache .ruff_cache
