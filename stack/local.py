@@ -129,6 +129,17 @@ class LocalStack:
         self.processes[self.processes.index(old)] = fresh
         return fresh
 
+    def restart_endpoint(self) -> None:
+        """Restart the embedded endpoint on the same port: it comes back empty, as after a crash; re-provision."""
+        endpoint = self.respawn("aws-endpoint")
+        port = int(self.endpoint_url.rsplit(":", 1)[1])
+        wait_for_port(HOST, port, timeout=30, process=endpoint)
+        env = self.child_env()
+        ensure_queues(aws.client("sqs", self.endpoint_url, env), QueuePlan.from_settings())
+        if settings.STORAGE_BACKEND == "s3":
+            buckets = [settings.S3_INPUT_BUCKET, settings.S3_OUTPUT_BUCKET]
+            ensure_buckets(aws.client("s3", self.endpoint_url, env), buckets, settings.AWS_REGION)
+
     def first_exited(self) -> ManagedProcess | None:
         return next((process for process in self.processes if process.exit_code() is not None), None)
 

@@ -155,3 +155,30 @@ def test_database_unavailable_answers_503_and_keeps_nothing_half_written(fault_s
     print(f"\n| database locked | 1 | 0 | 0 | 0 | 0 | {time.monotonic() - started:.0f} s |  (answered 503)")
     with (IMAGES_DIR / "test_2.JPEG").open("rb") as handle:
         assert httpx.post(fault_stack.web_url + "/", files={"myfile": handle}, timeout=120).text == "monarch butterfly"
+
+
+@pytest.mark.skipif(settings.STORAGE_BACKEND == "s3", reason="the embedded S3 keeps no images across a restart either")
+def test_endpoint_restart_with_requests_queued_is_recovered_by_the_sweeper(fault_stack) -> None:
+    import subprocess
+    import sys
+
+    from django.db import connection
+
+    from tests.conftest import ROOT
+    from tests.integration.conftest import database_url
+
+    started = time.monotonic()
+    for name in ("worker-1", "worker-2"):
+        fault_stack.process(name).stop()  # nobody takes the messages: they wait in the queue
+    ids = asyncio.run(_submit(fault_stack.web_url + "/api/classifications", _images(20)))
+    fault_stack.restart_endpoint()  # the queues come back empty: 20 accepted requests now exist only as rows
+    for name in ("worker-1", "worker-2"):
+        fault_stack.respawn(name)
+    env = {**os.environ, **fault_stack.child_env(), "DATABASE_URL": database_url(connection.settings_dict)}
+    swept = subprocess.run([sys.executable, "manage.py", "sweep", "--once", "--after", "0"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert swept.returncode == 0, swept.stderr
+    assert "re-sent 20" in swept.stdout
+    _wait_finished(ids, 120)
+    counts = _report("embedded endpoint restarted, sweeper re-sends", ids, started)
+    assert (counts["done"], counts["lost"]) == (20, 0)
