@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from autoscale.providers.local import LocalProvider
+from autoscale.providers.local import LocalProvider, celery_worker_argv
 from stack import aws
 from stack.embedded import HOST, LOCAL_CREDENTIALS, start_endpoint
 from stack.processes import PYTHON, ManagedProcess, wait_for_port
@@ -36,9 +36,7 @@ def results_consumer_argv() -> list[str]:
 
 
 def worker_argv(name: str, concurrency: int) -> list[str]:
-    return [PYTHON, "-m", "celery", "-A", "project", "worker", "-Q", settings.CLASSIFY_QUEUE,
-            "-n", f"{name}@%h", "--pool", "prefork", "--concurrency", str(concurrency),
-            "--loglevel", "INFO"]  # fmt: skip
+    return celery_worker_argv(name, settings.CLASSIFY_QUEUE, concurrency)
 
 
 def autoscaler_argv(maximum: int, interval: float, policy: str) -> list[str]:
@@ -84,10 +82,7 @@ class LocalStack:
             endpoint, self.endpoint_url = start_endpoint(self.endpoint_port, endpoint_log)
             self.processes.append(endpoint)
         env = self.child_env()
-        ensure_queues(aws.client("sqs", self.endpoint_url, env), QueuePlan.from_settings())
-        if settings.STORAGE_BACKEND == "s3":
-            buckets = [settings.S3_INPUT_BUCKET, settings.S3_OUTPUT_BUCKET]
-            ensure_buckets(aws.client("s3", self.endpoint_url, env), buckets, settings.AWS_REGION)
+        self._provision(env)
         self._spawn("results-consumer", results_consumer_argv(), env)
         self._spawn("sweeper", [PYTHON, "manage.py", "sweep"], env)
         for index in range(1, self.workers + 1):
@@ -134,7 +129,9 @@ class LocalStack:
         endpoint = self.respawn("aws-endpoint")
         port = int(self.endpoint_url.rsplit(":", 1)[1])
         wait_for_port(HOST, port, timeout=30, process=endpoint)
-        env = self.child_env()
+        self._provision(self.child_env())
+
+    def _provision(self, env: dict[str, str]) -> None:
         ensure_queues(aws.client("sqs", self.endpoint_url, env), QueuePlan.from_settings())
         if settings.STORAGE_BACKEND == "s3":
             buckets = [settings.S3_INPUT_BUCKET, settings.S3_OUTPUT_BUCKET]

@@ -23,6 +23,12 @@ from autoscale.providers.base import Instance, InstanceState, LaunchError
 logger = logging.getLogger(__name__)
 
 
+def celery_worker_argv(name: str, queue: str, concurrency: int) -> list[str]:
+    """One app-tier worker process: the local stand-in for an instance's bootstrap command."""
+    return [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", queue, "-n", f"{name}@%h",
+            "--pool", "prefork", "--concurrency", str(concurrency), "--loglevel", "INFO"]  # fmt: skip
+
+
 @dataclass
 class LocalProvider:
     state_dir: Path
@@ -80,8 +86,7 @@ class LocalProvider:
             "WORKER_IDLE_SECONDS": str(self.idle_seconds),
             "WORKER_READY_FILE": str(ready_file),
         }
-        argv = [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", self.queue,
-                "-n", f"{instance_id}@%h", "--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO"]  # fmt: skip
+        argv = celery_worker_argv(instance_id, self.queue, concurrency=1)
         with self._path(instance_id, "log").open("ab") as log:
             process = subprocess.Popen(
                 argv, cwd=self.project_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
