@@ -7,6 +7,8 @@ and are stopped by their process ids when the session ends.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -27,6 +29,17 @@ def database_url(settings_dict: dict) -> str:
     host = settings_dict.get("HOST") or "127.0.0.1"
     port = settings_dict.get("PORT") or 5432
     return f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"
+
+
+def manage(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a management command as an operator on the stack's host would: its endpoint, the test database."""
+    from django.db import connection
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, **stack.child_env(), "DATABASE_URL": database_url(connection.settings_dict)}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
 
 
 def start_stack(log_dir: Path, **options) -> LocalStack:

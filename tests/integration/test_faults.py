@@ -22,7 +22,7 @@ from django.test import override_settings
 from classifier.models import Classification, Status
 from stack.local import LocalStack
 from tests.conftest import IMAGES_DIR
-from tests.integration.conftest import start_stack
+from tests.integration.conftest import manage, start_stack
 from tests.integration.test_runstack import alive, children_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -92,12 +92,16 @@ def _wait_until(condition, timeout: float) -> None:
     assert condition(), "timed out"
 
 
+def _wait_until_busy(worker: str) -> None:
+    _wait_until(lambda: Classification.objects.filter(status=Status.RUNNING, worker__startswith=f"{worker}@").exists(),
+                30)  # fmt: skip
+
+
 def test_sigkill_a_worker_mid_task(fault_stack) -> None:
     started = time.monotonic()
     ids = asyncio.run(_submit(fault_stack.web_url + "/api/classifications", _images(60)))
     victim = fault_stack.process("worker-1")
-    _wait_until(lambda: Classification.objects.filter(status=Status.RUNNING, worker__startswith="worker-1@").exists(),
-                30)  # fmt: skip
+    _wait_until_busy("worker-1")
     fault_stack.stray_pids |= children_of(victim.pid)  # its pool child, orphaned by the kill
     os.kill(victim.pid, signal.SIGKILL)
     _wait_finished(ids, VISIBILITY + 90)
@@ -110,8 +114,7 @@ def test_sigkill_a_pool_child_redelivers_its_task(fault_stack) -> None:
     started = time.monotonic()
     ids = asyncio.run(_submit(fault_stack.web_url + "/api/classifications", _images(30)))
     worker = fault_stack.process("worker-2")
-    _wait_until(lambda: Classification.objects.filter(status=Status.RUNNING, worker__startswith="worker-2@").exists(),
-                30)  # fmt: skip
+    _wait_until_busy("worker-2")
     children = children_of(worker.pid)
     assert children, "no pool child to kill"
     for pid in children:
@@ -159,14 +162,6 @@ def test_database_unavailable_answers_503_and_keeps_nothing_half_written(fault_s
 
 @pytest.mark.skipif(settings.STORAGE_BACKEND == "s3", reason="the embedded S3 keeps no images across a restart either")
 def test_endpoint_restart_with_requests_queued_is_recovered_by_the_sweeper(fault_stack) -> None:
-    import subprocess
-    import sys
-
-    from django.db import connection
-
-    from tests.conftest import ROOT
-    from tests.integration.conftest import database_url
-
     started = time.monotonic()
     for name in ("worker-1", "worker-2"):
         fault_stack.process(name).stop()  # nobody takes the messages: they wait in the queue
@@ -174,9 +169,7 @@ def test_endpoint_restart_with_requests_queued_is_recovered_by_the_sweeper(fault
     fault_stack.restart_endpoint()  # the queues come back empty: 20 accepted requests now exist only as rows
     for name in ("worker-1", "worker-2"):
         fault_stack.respawn(name)
-    env = {**os.environ, **fault_stack.child_env(), "DATABASE_URL": database_url(connection.settings_dict)}
-    swept = subprocess.run([sys.executable, "manage.py", "sweep", "--once", "--after", "0"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    swept = manage(fault_stack, "sweep", "--once", "--after", "0")
     assert swept.returncode == 0, swept.stderr
     assert "re-sent 20" in swept.stdout
     _wait_finished(ids, 120)

@@ -179,23 +179,15 @@ def test_a_request_whose_input_is_gone_fails_with_the_reason(stack) -> None:
 def test_a_lost_send_is_recovered_by_the_sweeper(stack) -> None:
     """The row and the image were committed but the classify message never left (the fault the sweeper is for)."""
     import datetime
-    import os
-    import subprocess
-    import sys
 
     from django.core.files.base import ContentFile
 
-    from tests.conftest import ROOT
-    from tests.integration.conftest import database_url
+    from tests.integration.conftest import manage
 
     key = storage.inputs().save("lost-send/test_2.JPEG", ContentFile((IMAGES_DIR / "test_2.JPEG").read_bytes()))
     long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
     row = Classification.objects.create(original_name="test_2.JPEG", input_key=key, dispatched_at=long_ago)
-    from django.db import connection
-
-    env = {**os.environ, **stack.child_env(), "DATABASE_URL": database_url(connection.settings_dict)}
-    swept = subprocess.run([sys.executable, "manage.py", "sweep", "--once"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    swept = manage(stack, "sweep", "--once")
     assert swept.returncode == 0, swept.stderr
     assert "re-sent 1, gave up on 0" in swept.stdout
     body = wait_until_finished(f"{stack.web_url}/api/classifications/{row.pk}")
@@ -215,18 +207,9 @@ def _dead_letter(row: Classification) -> None:
 
 
 def _deadletters(stack, action: str) -> str:
-    import os
-    import subprocess
-    import sys
+    from tests.integration.conftest import manage
 
-    from django.db import connection
-
-    from tests.conftest import ROOT
-    from tests.integration.conftest import database_url
-
-    env = {**os.environ, **stack.child_env(), "DATABASE_URL": database_url(connection.settings_dict)}
-    done = subprocess.run([sys.executable, "manage.py", "deadletters", action], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = manage(stack, "deadletters", action)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
