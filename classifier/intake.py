@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import quote
 
 from django.conf import settings
@@ -54,28 +56,63 @@ def validate(upload: UploadedFile | None, field: str) -> ValidImage:
 
 
 def accept(image: ValidImage) -> Classification:
-    """Store the image and its row; the classify message goes out only after the row is committed.
+    """Store one image and its row; see accept_all."""
+    return accept_all([image])[0]
 
-    If the send fails after the commit, the row stays queued and is sent again later: the database is the truth.
+
+def accept_all(
+    images: list[ValidImage], before_commit: Callable[[list[Classification]], None] | None = None
+) -> list[Classification]:
+    """Store the images and their rows, all or none; the classify messages go out only after the commit.
+
+    `before_commit` runs inside the transaction with the new rows (the API records an idempotency key there); if it
+    or an insert raises, no row is kept and the objects already stored are deleted again, so a refused upload
+    leaves nothing behind. If a send fails after the commit, the row stays queued and the sweeper sends it again:
+    the database is the truth.
     """
-    request_id = uuid.uuid4()
+    stored: list[tuple[uuid.UUID, str, ValidImage]] = []
+    try:
+        for image in images:
+            request_id = uuid.uuid4()
+            stored.append((request_id, _store(request_id, image), image))
+        with transaction.atomic():
+            rows = [
+                Classification.objects.create(
+                    id=request_id,
+                    original_name=image.name[:255],
+                    input_key=key,
+                    content_type=image.mime_type,
+                    size_bytes=len(image.data),
+                    width=image.width,
+                    height=image.height,
+                )
+                for request_id, key, image in stored
+            ]
+            if before_commit is not None:
+                before_commit(rows)
+            for row in rows:
+                transaction.on_commit(partial(send_for_classification, row), robust=True)
+    except BaseException:
+        _forget(key for _, key, _ in stored)
+        raise
+    return rows
+
+
+def _store(request_id: uuid.UUID, image: ValidImage) -> str:
     content = ContentFile(image.data)
     content.content_type = image.mime_type  # type: ignore[attr-defined]
     # S3 user metadata is ASCII only: keep the exact original name, percent-encoded.
     content.metadata = {"original-name": quote(image.name)}  # type: ignore[attr-defined]
-    key = storage.inputs().save(storage.input_key(request_id, image.name), content)
-    with transaction.atomic():
-        row = Classification.objects.create(
-            id=request_id,
-            original_name=image.name[:255],
-            input_key=key,
-            content_type=image.mime_type,
-            size_bytes=len(image.data),
-            width=image.width,
-            height=image.height,
-        )
-        transaction.on_commit(lambda: send_for_classification(row), robust=True)
-    return row
+    return storage.inputs().save(storage.input_key(request_id, image.name), content)
+
+
+def _forget(keys: Iterable[str]) -> None:
+    """Delete objects stored for an upload that was not accepted after all (best effort: the store may be down)."""
+    for key in keys:
+        try:
+            storage.inputs().delete(key)
+        except Exception:
+            logger.warning("could not delete %s, stored for a refused upload", key, exc_info=True)
 
 
 def send_for_classification(row: Classification) -> None:
