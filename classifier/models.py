@@ -68,3 +68,21 @@ class Classification(models.Model):
     @property
     def turnaround(self) -> timedelta | None:
         return self.recorded_at - self.created_at if self.recorded_at else None
+
+
+class IdempotencyKey(models.Model):
+    """A client's `Idempotency-Key` and the requests its first submission created (see classifier/idempotency.py)."""
+
+    key = models.CharField(max_length=255)
+    # Whose key: the user's id when the API authenticates, empty when it is open (one namespace for everybody).
+    scope = models.CharField(max_length=64, blank=True)
+    # SHA-256 over the submitted files, so the same key sent with different images is refused, not replayed.
+    fingerprint = models.CharField(max_length=64)
+    request_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="unique_idempotency_key_per_scope")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import uuid
 import weakref
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from asgiref.sync import sync_to_async
 from botocore.exceptions import BotoCoreError, ClientError
@@ -37,40 +39,61 @@ def _slots() -> asyncio.Semaphore:
     return slots
 
 
+@asynccontextmanager
+async def intake_slot() -> AsyncIterator[None]:
+    """Hold one of this process's intake slots while an upload is validated and stored."""
+    async with _slots():
+        yield
+
+
 async def accept_from(request: HttpRequest, *fields: str) -> tuple[str, Classification]:
     """Validate and accept the file sent in the first of `fields` present; returns that field and the new row.
 
     Raises intake.UploadRejected with a status and a message for the client.
     """
-    declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    if declared > settings.UPLOAD_MAX_BYTES + _ENVELOPE_BYTES:
-        raise intake.UploadRejected(
-            413, f"the request is {declared} bytes; images are limited to {settings.UPLOAD_MAX_BYTES} bytes"
-        )
+    check_declared_length(request, settings.UPLOAD_MAX_BYTES)
     try:
         field = next((name for name in fields if name in request.FILES), fields[0])
         upload = request.FILES.get(field)
     except MultiPartParserError as exc:
         raise intake.UploadRejected(400, f"malformed multipart body: {exc}") from None
-    async with _slots():
+    async with intake_slot():
         return field, await sync_to_async(_validate_and_accept)(upload, field)
+
+
+def check_declared_length(request: HttpRequest, max_content_bytes: int) -> None:
+    """Refuse a body that says up front it is too large (files plus their multipart envelope), before it is parsed."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise intake.UploadRejected(400, "the Content-Length header is not a number") from None
+    if declared > max_content_bytes + _ENVELOPE_BYTES:
+        raise intake.UploadRejected(413, f"the request is {declared} bytes; the limit is {max_content_bytes} bytes")
 
 
 def _validate_and_accept(upload: UploadedFile | None, field: str) -> Classification:
     # Decoding runs here, off the event loop: a large image must not stall every other caller.
     image = intake.validate(upload, field)
     try:
-        return intake.accept(image)
+        with refused_while_down():
+            return intake.accept(image)
+    finally:
+        # A synchronous caller then waits for seconds: it must not hold a database connection (a pooled one would
+        # be checked out for the whole wait, and 200 waiters would drain any pool).
+        connection.close()
+
+
+@contextmanager
+def refused_while_down() -> Iterator[None]:
+    """Turn "the database or the image store is down" into a 503 for the client (never a 500)."""
+    try:
+        yield
     except (OperationalError, InterfaceError):
         logger.exception("database unavailable: upload refused")
         raise intake.UploadRejected(503, "the service cannot accept uploads right now (database unavailable)") from None
     except (OSError, BotoCoreError, ClientError):
         logger.exception("image storage unavailable: upload refused")
         raise intake.UploadRejected(503, "the service cannot accept uploads right now (storage unavailable)") from None
-    finally:
-        # A synchronous caller then waits for seconds: it must not hold a database connection (a pooled one would
-        # be checked out for the whole wait, and 200 waiters would drain any pool).
-        connection.close()
 
 
 async def wait_for_result(request_id: uuid.UUID) -> Classification | None:

@@ -1,14 +1,16 @@
-from django.urls import path
+from django.urls import include, path
 
-from classifier import api, views
+from classifier import views
 
 app_name = "classifier"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("upload", views.upload_form, name="upload"),
+    path("requests/", views.recent, name="recent"),
     path("requests/<uuid:request_id>/", views.detail, name="detail"),
     path("requests/<uuid:request_id>/image", views.image, name="image"),
-    path("api/classifications", api.submit, name="api-submit"),
-    path("api/classifications/<uuid:request_id>", api.detail, name="api-detail"),
+    path("requests/<uuid:request_id>/thumbnail", views.thumbnail, name="thumbnail"),
+    path("status/", views.status_page, name="status"),
+    path("api/", include("classifier.api.urls")),
 ]

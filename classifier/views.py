@@ -1,39 +1,47 @@
-"""Pages for people and the CSE546 workload generators' plain-text endpoint."""
+"""Pages for people, and the CSE546 workload generators' plain-text endpoint."""
 
 from __future__ import annotations
 
 import uuid
 
 from asgiref.sync import sync_to_async
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.cache import cache_control
+from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from classifier import storage
+from classifier import access, storage, thumbnails
 from classifier.intake import UploadRejected
 from classifier.models import Classification, Status
 from classifier.uploads import accept_from, timeout_message, wait_for_result
 
-RECENT_COUNT = 20
+RECENT_ON_HOME = 12
+RECENT_PER_PAGE = 50
 # The field each CSE546 workload generator sends: 2022-2023 wants the bare label, 2024 wants `name:label`.
 CSE546_FIELDS = ("myfile", "inputFile")
 
 
-@csrf_exempt  # the workload generators are plain HTTP clients with no session
+@csrf_exempt  # the workload generators are plain HTTP clients with no session; the page's own uploads use the API
 @require_http_methods(["GET", "POST"])
 async def home(request: HttpRequest) -> HttpResponseBase:
-    if request.method == "GET":
-        return await sync_to_async(_render_home)(request)
-    return await _cse546(request)
+    if request.method == "POST":
+        return await _cse546(request)
+    if access.auth_required() and not await sync_to_async(lambda: request.user.is_authenticated)():
+        return access.login_redirect(request)
+    return await sync_to_async(_render_home)(request)
 
 
+@ensure_csrf_cookie  # the page's script sends the token with its API calls (needed once a user is logged in)
 def _render_home(request: HttpRequest, error: str = "", status: int = 200) -> HttpResponse:
-    recent = Classification.objects.all()[:RECENT_COUNT]
+    recent = Classification.objects.all()[:RECENT_ON_HOME]
     return render(request, "classifier/home.html", {"recent": recent, "error": error}, status=status)
 
 
 async def _cse546(request: HttpRequest) -> HttpResponse:
+    if access.auth_required() and not await sync_to_async(access.token_or_session_user)(request):
+        return access.unauthorized_text()
     try:
         field, row = await accept_from(request, *CSE546_FIELDS)
     except UploadRejected as exc:
@@ -52,9 +60,10 @@ def _text(body: str, status: int = 200) -> HttpResponse:
     return HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
 
 
+@access.page
 @require_POST
 async def upload_form(request: HttpRequest) -> HttpResponseBase:
-    """The browser form (CSRF-protected): wait briefly for the label, then show the request's page."""
+    """The form without JavaScript (CSRF-protected): wait briefly for the label, then show the request's page."""
     try:
         _, row = await accept_from(request, "image")
     except UploadRejected as exc:
@@ -63,12 +72,27 @@ async def upload_form(request: HttpRequest) -> HttpResponseBase:
     return redirect("classifier:detail", request_id=row.pk)
 
 
+@access.page
+@require_GET
+def recent(request: HttpRequest) -> HttpResponse:
+    rows = Classification.objects.all()
+    status = request.GET.get("status", "")
+    if status in Status.values:
+        rows = rows.filter(status=status)
+    page = Paginator(rows, RECENT_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request, "classifier/recent.html", {"page": page, "status": status, "statuses": Status.choices}
+    )
+
+
+@access.page
 @require_GET
 def detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
     row = get_object_or_404(Classification, pk=request_id)
     return render(request, "classifier/detail.html", {"row": row})
 
 
+@access.page
 @require_GET
 def image(request: HttpRequest, request_id: uuid.UUID) -> FileResponse:
     row = get_object_or_404(Classification, pk=request_id)
@@ -77,3 +101,22 @@ def image(request: HttpRequest, request_id: uuid.UUID) -> FileResponse:
     except FileNotFoundError:
         raise Http404("the image is no longer stored") from None
     return FileResponse(handle, content_type=row.content_type or "application/octet-stream")
+
+
+@access.page
+@require_GET
+@cache_control(private=True, max_age=86400)  # a request's image never changes
+def thumbnail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+    row = get_object_or_404(Classification, pk=request_id)
+    try:
+        data = thumbnails.thumbnail_of(row.input_key)
+    except FileNotFoundError:
+        raise Http404("the image is no longer stored") from None
+    return HttpResponse(data, content_type=thumbnails.CONTENT_TYPE)
+
+
+@access.page
+@require_GET
+def status_page(request: HttpRequest) -> HttpResponse:
+    """The service at a glance; the page's script refreshes it from GET /api/status."""
+    return render(request, "classifier/status.html")

@@ -48,6 +48,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "storages",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "classifier",
     "autoscale",
     "stack",
@@ -178,6 +183,45 @@ INTAKE_CONCURRENCY = env_int("INTAKE_CONCURRENCY", 8, minimum=1)
 # carries on and its result is recorded all the same.
 SYNC_WAIT_SECONDS = env_float("SYNC_WAIT_SECONDS", 60.0, minimum=0.1)
 RESULT_POLL_SECONDS = env_float("RESULT_POLL_SECONDS", 0.05, minimum=0.005, maximum=5.0)
+
+# --- Access and the JSON API -------------------------------------------------------------------------------------
+# One switch for the API, the CSE546 endpoints and the pages: off on a laptop, on in production. With it on, programs
+# send `Authorization: Token <key>` (`manage.py drf_create_token <user>`), people log in (the admin's login page).
+API_AUTH = env_bool("API_AUTH", PRODUCTION)
+LOGIN_URL = "admin:login"
+API_MAX_FILES = env_int("API_MAX_FILES", 100, minimum=1)  # files in one POST /api/classifications
+API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 100 * 1024 * 1024, minimum=1)  # all files of one POST
+API_MAX_WAIT_SECONDS = env_float("API_MAX_WAIT_SECONDS", 60.0, minimum=0)  # the longest ?wait= a caller may ask
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["classifier.api.permissions.ApiAccess"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "classifier.api.errors.json_error",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Image classification service",
+    "DESCRIPTION": (
+        "Upload images, get ImageNet labels. Submissions are queued (202) and classified by autoscaled workers; "
+        "poll a request, or pass ?wait= to hold the call until its result is in."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs pages load Swagger UI and ReDoc from our own static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # --- Model ----------------------------------------------------------------------------------------------------
 CLASSIFIER_ARCH = env_str("CLASSIFIER_ARCH", "tf_efficientnet_lite0")

@@ -5,3 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("classifier.urls")),
 ]
+
+# JSON under /api/, pages elsewhere.
+handler404 = "classifier.api.errors.not_found"
+handler500 = "classifier.api.errors.crashed"

@@ -1,0 +1,71 @@
+"""Who may use the service: one switch (settings.API_AUTH) for the API, the CSE546 endpoints and the pages.
+
+The API's permission class is classifier.api.permissions.ApiAccess. Read at request time, not import time, so a deployment flips it with an environment variable and tests with
+override_settings. Programs authenticate with `Authorization: Token <key>`; people with a Django login.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+
+
+def auth_required() -> bool:
+    return bool(settings.API_AUTH)
+
+
+def token_or_session_user(request: HttpRequest) -> bool:
+    """Whether a plain Django request (the CSE546 endpoints) carries a valid token or a logged-in session."""
+    if request.user.is_authenticated:
+        return True
+    try:
+        return TokenAuthentication().authenticate(Request(request)) is not None
+    except AuthenticationFailed:
+        return False
+
+
+def page(view: Any) -> Any:
+    """A page for people: with API_AUTH on, anonymous visitors are sent to the login page first."""
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if auth_required() and not await sync_to_async(_logged_in)(request):
+                return login_redirect(request)
+            return await view(request, *args, **kwargs)
+
+        return async_wrapper
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if auth_required() and not _logged_in(request):
+            return login_redirect(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def login_redirect(request: HttpRequest) -> HttpResponseBase:
+    return redirect_to_login(request.get_full_path())
+
+
+def _logged_in(request: HttpRequest) -> bool:
+    return bool(request.user.is_authenticated)  # touching request.user loads the session: a database read
+
+
+def unauthorized_text() -> HttpResponse:
+    response = HttpResponse(
+        "authentication required: send the header 'Authorization: Token <key>'\n",
+        status=401,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["WWW-Authenticate"] = "Token"
+    return response

@@ -1,0 +1,164 @@
+"""The API's endpoints. Thin: intake, idempotency and waiting live in their own modules."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from classifier import idempotency, intake
+from classifier.api.errors import Refused
+from classifier.api.filters import ClassificationFilter
+from classifier.api.serializers import (
+    ClassificationSerializer,
+    ErrorSerializer,
+    SubmissionSerializer,
+    UploadSerializer,
+)
+from classifier.models import Classification
+from classifier.uploads import check_declared_length, refused_while_down
+
+UPLOAD_FIELD = "file"
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+class Pages(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ClassificationList(generics.GenericAPIView):
+    """Submit images for classification, or list the requests."""
+
+    queryset = Classification.objects.all()
+    serializer_class = ClassificationSerializer
+    filterset_class = ClassificationFilter
+    pagination_class = Pages
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="listClassifications",
+        summary="List classification requests, newest first",
+        responses={200: ClassificationSerializer(many=True), **_errors(400, 401)},
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="submitClassifications",
+        summary="Submit one or more images",
+        description=(
+            "Each image becomes one request, queued for a worker; the answer (202) lists them with their status "
+            "URLs. All or nothing: if one file is refused, none is kept. Send an `Idempotency-Key` header to make "
+            "a retry safe: the same key with the same files returns the first attempt's requests "
+            "(`Idempotent-Replayed: true`); with other files it is refused (422)."
+        ),
+        request={"multipart/form-data": UploadSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, description="Any unique string."
+            )
+        ],
+        responses={202: SubmissionSerializer, **_errors(400, 401, 413, 415, 422, 503)},
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            check_declared_length(request._request, settings.API_MAX_REQUEST_BYTES)
+            files = request.FILES.getlist(UPLOAD_FIELD)
+            if not files:
+                raise intake.UploadRejected(
+                    400, f"no file: send one or more images as multipart/form-data parts named {UPLOAD_FIELD!r}"
+                )
+            if len(files) > settings.API_MAX_FILES:
+                raise intake.UploadRejected(413, f"{len(files)} files; the limit is {settings.API_MAX_FILES} a request")
+            key = request.headers.get("Idempotency-Key")
+            if key is not None and (problem := idempotency.check_key(key)):
+                raise Refused(400, problem, "invalid_idempotency_key")
+            images = [intake.validate(upload, UPLOAD_FIELD) for upload in files]
+            with refused_while_down():
+                submission = idempotency.submit(images, key, _scope(request))
+        except intake.UploadRejected as rejected:
+            raise Refused.from_upload(rejected) from None
+        except idempotency.KeyReused as exc:
+            raise Refused(422, str(exc), "idempotency_key_reused") from None
+        body = SubmissionSerializer(
+            {"count": len(submission.rows), "results": submission.rows}, context=self.get_serializer_context()
+        ).data
+        response = Response(body, status=status.HTTP_202_ACCEPTED)
+        if len(submission.rows) == 1:
+            response["Location"] = reverse("classifier:api-detail", args=[submission.rows[0].pk])
+        if submission.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+def _scope(request: Request) -> str:
+    user = request.user
+    return str(user.pk) if user is not None and user.is_authenticated else ""
+
+
+def wait_seconds(request: HttpRequest) -> float:
+    """The `?wait=` of a request: 0 when absent; ValueError when it is not a number of seconds in range."""
+    raw = request.GET.get("wait")
+    if raw is None or raw == "":
+        return 0.0
+    value = float(raw)
+    if not math.isfinite(value) or value < 0 or value > settings.API_MAX_WAIT_SECONDS:
+        raise ValueError(raw)
+    return value
+
+
+class ClassificationDetail(generics.RetrieveAPIView):
+    """One request: its state and, once done, its result."""
+
+    queryset = Classification.objects.all()
+    serializer_class = ClassificationSerializer
+    lookup_url_kwarg = "request_id"
+
+    @extend_schema(
+        operation_id="getClassification",
+        summary="Read one request (optionally waiting for its result)",
+        parameters=[
+            OpenApiParameter(
+                "wait",
+                OpenApiTypes.NUMBER,
+                description=(
+                    "Hold the call up to this many seconds (at most API_MAX_WAIT_SECONDS, 60 by default) until the "
+                    "request is done or failed; the answer is the state at that moment either way."
+                ),
+            )
+        ],
+        responses={200: ClassificationSerializer, **_errors(400, 401, 404)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            wait_seconds(request._request)
+        except ValueError:
+            raise ValidationError(
+                {"wait": f"a number of seconds from 0 to {settings.API_MAX_WAIT_SECONDS:g}"}, code="invalid_wait"
+            ) from None
+        return super().get(request, *args, **kwargs)
+
+    def get_object(self) -> Classification:
+        request_id: uuid.UUID = self.kwargs["request_id"]
+        try:
+            return self.get_queryset().get(pk=request_id)
+        except Classification.DoesNotExist:
+            raise Refused(404, f"no classification request {request_id}", "not_found") from None
