@@ -1,8 +1,10 @@
 """The dead-letter queue: classify messages that reached SQS's maxReceiveCount without being answered.
 
-A message lands there when workers took it SQS_MAX_RECEIVE_COUNT times and never finished (a crash, a kill, a time
-limit): a poison image, or a broken worker. From here an operator either fails the requests, with the reason, or
-re-drives them to the classify queue (after fixing whatever was wrong).
+A message lands there when workers took it maxReceiveCount times and never finished (a crash, a kill, a time
+limit): a poison image, or a broken worker. The sweeper fails the requests of dead letters on its own
+(classifier/dead_letter_watch.py) and leaves the messages where they are; an operator either drops them, failing
+their requests, or re-drives them to the classify queue after fixing whatever was wrong (`manage.py deadletters`,
+or the admin's re-drive action for selected requests).
 """
 
 from __future__ import annotations
@@ -10,15 +12,26 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
+import uuid
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from classifier.models import Classification, Status
+from classifier.models import PENDING_STATUSES, Classification, Status
 
 logger = logging.getLogger(__name__)
+
+# SQS's clock stamps a message, ours stamps the row's last send: allow them to disagree this much. A dead letter
+# sent before the row's last send (minus this) belongs to an earlier send, and must not fail the newer one.
+CLOCK_SLACK = timedelta(seconds=2)
+# How long an operator's command waits for dead letters that someone else (the sweeper) holds for a moment.
+HELD_ELSEWHERE_WAIT = 15.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,29 @@ class DeadLetter:
     receipt_handle: str
     receive_count: int
     request_id: str | None
+    sent_at: datetime | None = None  # when the message was first sent (SQS keeps it when it dead-letters)
+
+
+@dataclass(frozen=True)
+class DeadLetterQueues:
+    dead_letter: str  # URLs
+    classify: str
+    max_receive_count: int  # the classify queue's redrive policy: how many receives a dead letter had
+
+
+def find_queues(sqs: Any) -> DeadLetterQueues:
+    prefix = settings.SQS_QUEUE_PREFIX
+    dead_letter = sqs.get_queue_url(QueueName=prefix + settings.DEAD_LETTER_QUEUE)["QueueUrl"]
+    classify = sqs.get_queue_url(QueueName=prefix + settings.CLASSIFY_QUEUE)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=classify, AttributeNames=["RedrivePolicy"])["Attributes"]
+    # The queue's own policy, not our setting: it is what SQS applied, even if the setting changed since.
+    policy = json.loads(attributes.get("RedrivePolicy") or "{}")
+    return DeadLetterQueues(dead_letter, classify, int(policy.get("maxReceiveCount", settings.SQS_MAX_RECEIVE_COUNT)))
+
+
+def reason(max_receive_count: int) -> str:
+    return (f"dead-lettered: workers took it {max_receive_count} times without finishing "
+            "(a crash, a kill or a time limit)")  # fmt: skip
 
 
 def request_id_of(body: str) -> str | None:
@@ -41,56 +77,119 @@ def request_id_of(body: str) -> str | None:
         return None
 
 
-def receive(sqs: Any, url: str, limit: int = 1000) -> list[DeadLetter]:
-    letters: list[DeadLetter] = []
-    while len(letters) < limit:
-        messages = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, AttributeNames=["ApproximateReceiveCount"]
-        ).get("Messages", [])
-        if not messages:
-            break
-        letters += [
+def letters_from(messages: Iterable[dict[str, Any]]) -> list[DeadLetter]:
+    letters = []
+    for message in messages:
+        attributes = message.get("Attributes", {})
+        sent = attributes.get("SentTimestamp")
+        letters.append(
             DeadLetter(
-                m["Body"],
-                m["ReceiptHandle"],
-                int(m["Attributes"].get("ApproximateReceiveCount", 0)),
-                request_id_of(m["Body"]),
+                message["Body"],
+                message["ReceiptHandle"],
+                int(attributes.get("ApproximateReceiveCount", 0)),
+                request_id_of(message["Body"]),
+                datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None,
             )
-            for m in messages
-        ]
+        )
     return letters
 
 
-def fail(sqs: Any, dead_letter_url: str) -> list[str]:
+ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
+
+
+def _pk(letter: DeadLetter) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(letter.request_id or "")
+    except ValueError:
+        return None
+
+
+def fail_request(letter: DeadLetter, why: str, now: datetime) -> bool:
+    """Fail the letter's request if it still waits for this very message. True when this call failed it.
+
+    A conditional UPDATE: two sweepers (or a sweeper and an operator) seeing the same letter fail it once, and a
+    request that finished, or was sent again after this message (a re-run), is left alone.
+    """
+    pk = _pk(letter)
+    if pk is None:
+        return False
+    waiting = Classification.objects.filter(pk=pk, status__in=PENDING_STATUSES)
+    if letter.sent_at is not None:
+        waiting = waiting.filter(dispatched_at__lte=letter.sent_at + CLOCK_SLACK)
+    return waiting.update(status=Status.FAILED, error=why, recorded_at=now) == 1
+
+
+def receive(sqs: Any, url: str, limit: int = 1000) -> list[DeadLetter]:
+    """Take the dead letters (hidden from others for 60 s) for an operator's command: all of them, up to `limit`."""
+    letters: list[DeadLetter] = []
+    waited_until = time.monotonic() + HELD_ELSEWHERE_WAIT
+    while len(letters) < limit:
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, AttributeNames=ATTRIBUTES
+        ).get("Messages", [])
+        if messages:
+            letters += letters_from(messages)
+            continue
+        # Empty: unless the sweeper holds some for a moment (it peeks with a short visibility), that is all.
+        if _held_elsewhere(sqs, url, len(letters)) == 0 or time.monotonic() > waited_until:
+            break
+        time.sleep(0.5)
+    return letters
+
+
+def _held_elsewhere(sqs: Any, url: str, held_here: int) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    return max(0, int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"]) - held_here)
+
+
+def release(sqs: Any, url: str, letters: list[DeadLetter]) -> None:
+    """Make received letters visible again at once (they stay in the queue)."""
+    for start in range(0, len(letters), 10):
+        entries = [{"Id": str(index), "ReceiptHandle": letter.receipt_handle, "VisibilityTimeout": 0}
+                   for index, letter in enumerate(letters[start:start + 10])]  # fmt: skip
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+
+def fail(sqs: Any, queues: DeadLetterQueues) -> list[str]:
     """Mark every dead-lettered request failed, with the reason, and drop its message."""
     failed = []
-    for letter in receive(sqs, dead_letter_url):
-        if letter.request_id:
-            reason = (
-                f"dead-lettered: workers took it {letter.receive_count} times without finishing "
-                "(a crash, a kill or a time limit)"
-            )
-            Classification.objects.filter(pk=letter.request_id, status__in=(Status.QUEUED, Status.RUNNING)).update(
-                status=Status.FAILED, error=reason, recorded_at=timezone.now()
-            )
+    now = timezone.now()
+    for letter in receive(sqs, queues.dead_letter):
+        if letter.request_id:  # failed unless it finished, or was sent again after this message
+            fail_request(letter, reason(queues.max_receive_count), now)
             failed.append(letter.request_id)
         else:
             logger.warning("dropping a dead letter that is not a classify message: %.200s", letter.body)
-        sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=letter.receipt_handle)
+        sqs.delete_message(QueueUrl=queues.dead_letter, ReceiptHandle=letter.receipt_handle)
     return failed
 
 
-def redrive(sqs: Any, dead_letter_url: str, classify_url: str) -> list[str]:
-    """Send every dead-lettered message back to the classify queue; their requests are queued again."""
+def redrive(sqs: Any, queues: DeadLetterQueues, only: Collection[str] | None = None) -> list[str]:
+    """Send dead-lettered messages back to the classify queue; their requests are queued again.
+
+    `only`: re-drive the letters of these request ids, and leave the others in the queue. A letter whose request is
+    done (or gone) is dropped: sending it again would only classify the image twice.
+    """
     redriven = []
-    for letter in receive(sqs, dead_letter_url):
-        if letter.request_id:
+    letters = receive(sqs, queues.dead_letter)
+    keep = [letter for letter in letters if only is not None and letter.request_id not in only]
+    kept = {letter.receipt_handle for letter in keep}
+    for letter in letters:
+        if letter.receipt_handle in kept:
+            continue
+        pk = _pk(letter)
+        if pk is not None:
             # Queued again before the message goes out, so a quick worker's result finds the row pending.
-            Classification.objects.filter(
-                pk=letter.request_id, status__in=(Status.QUEUED, Status.RUNNING, Status.FAILED)
+            claimed = Classification.objects.filter(
+                pk=pk, status__in=(Status.QUEUED, Status.RUNNING, Status.FAILED)
             ).update(status=Status.QUEUED, error="", dispatches=F("dispatches") + 1, dispatched_at=timezone.now())
-            redriven.append(letter.request_id)
-        sqs.send_message(QueueUrl=classify_url, MessageBody=letter.body)
-        sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=letter.receipt_handle)
+            if not claimed:
+                logger.info("dropping the dead letter of %s: the request is done or gone", letter.request_id)
+                sqs.delete_message(QueueUrl=queues.dead_letter, ReceiptHandle=letter.receipt_handle)
+                continue
+            redriven.append(str(pk))
+        sqs.send_message(QueueUrl=queues.classify, MessageBody=letter.body)
+        sqs.delete_message(QueueUrl=queues.dead_letter, ReceiptHandle=letter.receipt_handle)
+    release(sqs, queues.dead_letter, keep)
     logger.info("re-drove %d dead letters", len(redriven))
     return redriven

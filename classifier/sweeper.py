@@ -28,9 +28,14 @@ BATCH = 500
 class SweepReport:
     resent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    dead_lettered: list[str] = field(default_factory=list)  # failed because their message is in the DLQ
 
     def line(self) -> str:
-        return f"re-sent {len(self.resent)}, gave up on {len(self.failed)}"
+        return (f"re-sent {len(self.resent)}, gave up on {len(self.failed)}, "
+                f"failed {len(self.dead_lettered)} dead-lettered")  # fmt: skip
+
+    def found_work(self) -> bool:
+        return bool(self.resent or self.failed or self.dead_lettered)
 
 
 def sweep(

@@ -15,6 +15,9 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+# SQS's maximum (14 days): a poison image's message must outlive an operator's weekend before it is re-driven.
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 60 * 60
+
 
 @dataclass(frozen=True)
 class QueuePlan:
@@ -45,7 +48,8 @@ def ensure_queues(sqs: Any, plan: QueuePlan) -> dict[str, str]:
         "VisibilityTimeout": str(plan.visibility_timeout),
         "ReceiveMessageWaitTimeSeconds": str(plan.wait_time_seconds),
     }
-    dead_letter_url = _ensure_queue(sqs, plan.prefix + plan.dead_letter, {"MessageRetentionPeriod": "1209600"})
+    retention = {"MessageRetentionPeriod": str(DEAD_LETTER_RETENTION_SECONDS)}
+    dead_letter_url = _ensure_queue(sqs, plan.prefix + plan.dead_letter, retention)
     dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]

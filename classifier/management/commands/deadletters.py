@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from classifier import dead_letters
@@ -19,20 +18,21 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["list", "fail", "redrive"])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        prefix = settings.SQS_QUEUE_PREFIX
         try:
             sqs = aws.client("sqs")
-            dead_letter_url = sqs.get_queue_url(QueueName=prefix + settings.DEAD_LETTER_QUEUE)["QueueUrl"]
+            queues = dead_letters.find_queues(sqs)
             if options["action"] == "list":
-                attributes = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["All"])["Attributes"]
-                waiting = attributes["ApproximateNumberOfMessages"]
-                self.stdout.write(f"{waiting} message(s) in {prefix + settings.DEAD_LETTER_QUEUE}")
+                names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+                attributes = sqs.get_queue_attributes(QueueUrl=queues.dead_letter, AttributeNames=names)["Attributes"]
+                waiting, held = (int(attributes[name]) for name in names)
+                # Held ones are being looked at (the sweeper peeks each pass): still in the queue.
+                name = queues.dead_letter.rsplit("/", 1)[-1]
+                self.stdout.write(f"{waiting + held} message(s) in {name} ({held} held for a moment)")
             elif options["action"] == "fail":
-                failed = dead_letters.fail(sqs, dead_letter_url)
+                failed = dead_letters.fail(sqs, queues)
                 self.stdout.write(f"failed {len(failed)} request(s): {' '.join(failed) or '-'}")
             else:
-                classify_url = sqs.get_queue_url(QueueName=prefix + settings.CLASSIFY_QUEUE)["QueueUrl"]
-                redriven = dead_letters.redrive(sqs, dead_letter_url, classify_url)
+                redriven = dead_letters.redrive(sqs, queues)
                 self.stdout.write(f"re-drove {len(redriven)} request(s): {' '.join(redriven) or '-'}")
         except (BotoCoreError, ClientError) as exc:
             raise CommandError(f"cannot reach the queues: {exc}") from None

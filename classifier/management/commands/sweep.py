@@ -1,7 +1,9 @@
-"""`manage.py sweep`: re-send requests that were accepted but never answered (see classifier/sweeper.py)."""
+"""`manage.py sweep`: re-send requests that were accepted but never answered (see classifier/sweeper.py), and fail
+the requests whose messages were dead-lettered (classifier/dead_letter_watch.py)."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from datetime import timedelta
@@ -10,14 +12,20 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError
 from django.utils import timezone
 
+from classifier.dead_letter_watch import DeadLetterWatch
 from classifier.intake import send_for_classification
-from classifier.sweeper import sweep
+from classifier.sweeper import SweepReport, sweep
+from stack import aws
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
-    help = "Re-send requests stuck in queued or running past SWEEP_AFTER_SECONDS; fail them after MAX_DISPATCHES."
+    help = ("Re-send requests stuck in queued or running past SWEEP_AFTER_SECONDS; fail them after MAX_DISPATCHES; "
+            "fail the requests of dead-lettered messages (the messages stay for `deadletters redrive`).")  # fmt: skip
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="one sweep, then exit")
@@ -28,20 +36,29 @@ class Command(BaseCommand):
         self.stopping = False
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        self.watch = DeadLetterWatch(aws.client("sqs"))
         while not self.stopping:
-            report = sweep(
-                timezone.now(),
-                after=timedelta(seconds=options["after"]),
-                max_dispatches=settings.MAX_DISPATCHES,
-                send=send_for_classification,
-            )
-            if report.resent or report.failed or options["once"]:
+            try:
+                report = self.sweep_once(timedelta(seconds=options["after"]))
+            except DatabaseError as exc:
+                if options["once"]:
+                    raise
+                # The database away for a moment must not end the sweeper: the next pass finds the same rows.
+                logger.warning("sweep skipped, database unavailable: %s", exc)
+                report = SweepReport()
+            if report.found_work() or options["once"]:
                 self.stdout.write(time.strftime("%H:%M:%S ") + report.line())
             if options["once"]:
                 return
             deadline = time.monotonic() + options["interval"]
             while not self.stopping and time.monotonic() < deadline:
                 time.sleep(0.2)
+
+    def sweep_once(self, after: timedelta) -> SweepReport:
+        now = timezone.now()
+        report = sweep(now, after=after, max_dispatches=settings.MAX_DISPATCHES, send=send_for_classification)
+        report.dead_lettered = self.watch.run(now)
+        return report
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
