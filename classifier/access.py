@@ -1,7 +1,8 @@
 """Who may use the service: one switch (settings.API_AUTH) for the API, the CSE546 endpoints and the pages.
 
-The API's permission class is classifier.api.permissions.ApiAccess. Read at request time, not import time, so a deployment flips it with an environment variable and tests with
-override_settings. Programs authenticate with `Authorization: Token <key>`; people with a Django login.
+Read at request time, not import time, so a deployment flips it with an environment variable and tests with
+override_settings. Programs authenticate with `Authorization: Token <key>`, people with a Django login; the
+API's permission class is classifier.api.permissions.ApiAccess.
 """
 
 from __future__ import annotations

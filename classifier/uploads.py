@@ -78,8 +78,16 @@ def _validate_and_accept(upload: UploadedFile | None, field: str) -> Classificat
         with refused_while_down():
             return intake.accept(image)
     finally:
-        # A synchronous caller then waits for seconds: it must not hold a database connection (a pooled one would
-        # be checked out for the whole wait, and 200 waiters would drain any pool).
+        release_connection()
+
+
+def release_connection() -> None:
+    """Give this thread's database connection back before the caller waits.
+
+    A synchronous caller waits for seconds: it must not hold a connection meanwhile (a pooled one would be checked
+    out for the whole wait, and 200 waiters would drain any pool). Never inside a transaction (a test's).
+    """
+    if not connection.in_atomic_block:
         connection.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -36,7 +37,8 @@ async def home(request: HttpRequest) -> HttpResponseBase:
 @ensure_csrf_cookie  # the page's script sends the token with its API calls (needed once a user is logged in)
 def _render_home(request: HttpRequest, error: str = "", status: int = 200) -> HttpResponse:
     recent = Classification.objects.all()[:RECENT_ON_HOME]
-    return render(request, "classifier/home.html", {"recent": recent, "error": error}, status=status)
+    context = {"recent": recent, "error": error, "max_mb": settings.UPLOAD_MAX_BYTES // (1024 * 1024)}
+    return render(request, "classifier/home.html", context, status=status)
 
 
 async def _cse546(request: HttpRequest) -> HttpResponse:
@@ -80,9 +82,7 @@ def recent(request: HttpRequest) -> HttpResponse:
     if status in Status.values:
         rows = rows.filter(status=status)
     page = Paginator(rows, RECENT_PER_PAGE).get_page(request.GET.get("page"))
-    return render(
-        request, "classifier/recent.html", {"page": page, "status": status, "statuses": Status.choices}
-    )
+    return render(request, "classifier/recent.html", {"page": page, "status": status, "statuses": Status.choices})
 
 
 @access.page

@@ -100,15 +100,15 @@ def send_one(client: httpx.Client, url: str, protocol: str, path: Path, timeout:
             return Outcome(path.name, response.status_code, label.strip(), time.perf_counter() - started)
         if response.status_code != 202:
             return Outcome(path.name, response.status_code, "", time.perf_counter() - started, response.text[:200])
-        status_url = response.json()["status_url"]
+        status_url = response.json()["results"][0]["status_url"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            body = client.get(status_url).json()
+            # A long poll: the server answers as soon as the result is recorded (or after 20 s, and we ask again).
+            body = client.get(status_url, params={"wait": 20}).json()
             if body["status"] == "done":
                 return Outcome(path.name, 200, body["label"], time.perf_counter() - started)
             if body["status"] == "failed":
                 return Outcome(path.name, 200, "", time.perf_counter() - started, body["error"] or "failed")
-            time.sleep(0.2)
         return Outcome(path.name, 0, "", time.perf_counter() - started, f"not done after {timeout:.0f} s")
     except httpx.HTTPError as exc:
         return Outcome(path.name, 0, "", time.perf_counter() - started, f"{type(exc).__name__}: {exc}")

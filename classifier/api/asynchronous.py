@@ -14,11 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection
 from django.http import HttpRequest, HttpResponseBase
 
 from classifier.models import PENDING_STATUSES
-from classifier.uploads import intake_slot
+from classifier.uploads import intake_slot, release_connection
 from classifier.waiting import waiter_for_this_loop
 
 SyncView = Callable[..., HttpResponseBase]
@@ -28,7 +27,7 @@ def _run(view: SyncView, request: HttpRequest, *args: Any, **kwargs: Any) -> Htt
     try:
         return view(request, *args, **kwargs)
     finally:
-        connection.close()  # back to the pool before the caller waits, or between two runs of a long poll
+        release_connection()
 
 
 def bounded_intake(view: SyncView) -> Callable[..., Any]:

@@ -43,7 +43,7 @@ async def _submit(url: str, count: int) -> list[str]:
             *(client.post(url, files={"file": (p.name, p.read_bytes(), "image/jpeg")}) for p in paths)
         )
     assert [response.status_code for response in responses] == [202] * count
-    return [response.json()["id"] for response in responses]
+    return [response.json()["results"][0]["id"] for response in responses]
 
 
 def _wait_for(condition, timeout: float, what: str) -> float:

@@ -61,7 +61,8 @@ def test_2024_generator_protocol_answers_name_and_label(stack) -> None:
 def test_api_submit_poll_row_and_output_object(stack) -> None:
     response = post_image(stack.web_url + "/api/classifications", "file", IMAGES_DIR / "test_2.JPEG")
     assert response.status_code == 202, response.text
-    accepted = response.json()
+    assert response.json()["count"] == 1
+    accepted = response.json()["results"][0]
     assert accepted["status"] in (Status.QUEUED, Status.RUNNING, Status.DONE)
     assert response.headers["Location"] == f"/api/classifications/{accepted['id']}"
 
@@ -88,10 +89,11 @@ def test_api_submit_poll_row_and_output_object(stack) -> None:
 
 
 def test_same_file_name_twice_gives_two_objects(stack) -> None:
-    ids = [
-        post_image(stack.web_url + "/api/classifications", "file", IMAGES_DIR / path, "same.JPEG").json()["id"]
+    responses = [
+        post_image(stack.web_url + "/api/classifications", "file", IMAGES_DIR / path, "same.JPEG")
         for path in ("test_10.JPEG", "test_25.JPEG")
     ]
+    ids = [response.json()["results"][0]["id"] for response in responses]
     bodies = [wait_until_finished(f"{stack.web_url}/api/classifications/{request_id}") for request_id in ids]
     assert [body["label"] for body in bodies] == ["guacamole", "fountain"]
     rows = [Classification.objects.get(pk=request_id) for request_id in ids]
