@@ -1,0 +1,107 @@
+"""The pages in a real browser: Debian's chromium, driven by Playwright, against the real stack and model."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from classifier.models import Classification, Status
+from tests.conftest import IMAGES_DIR
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no /usr/bin/chromium (Debian chromium; make test installs it where apt can)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser(stack) -> Iterator[object]:  # the stack first: its processes must not inherit the setting below
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread, so Django would take every ORM call of the test
+    # (and pytest-django's flush) for async code. This process is not async: say so for the browser's lifetime.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        # playwright's own browser download is not reachable here; Debian's chromium is the browser under test.
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, stack):
+    context = browser.new_context(base_url=stack.web_url)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.on("requestfailed", lambda request: errors.append(f"{request.url} {request.failure}"))
+    yield opened
+    context.close()
+    assert errors == [], errors  # no script error, no request that went nowhere (a CDN, say)
+
+
+def test_upload_images_on_the_home_page_and_see_their_labels(page, tmp_path: Path) -> None:
+    images = [shutil.copy(IMAGES_DIR / name, tmp_path / name) for name in ("test_2.JPEG", "test_10.JPEG")]
+    page.goto("/")
+    page.set_input_files("#files", images)
+
+    done = page.locator("article.card[data-state=done]")
+    done.nth(1).wait_for(timeout=60_000)
+    labels = {card.locator(".name").inner_text(): card.locator(".label").inner_text() for card in done.all()}
+    assert labels == {"test_2.JPEG": "monarch butterfly", "test_10.JPEG": "guacamole"}
+    for card in done.all():
+        assert card.locator("img").get_attribute("src").startswith("blob:")  # the thumbnail, before any upload
+        assert card.locator("ol.top5 li").count() == 5
+    assert Classification.objects.filter(status=Status.DONE).count() == 2
+
+    # The label links to the request's page: image, label, top-5 bars, timings and the worker.
+    done.first.locator(".label").click()
+    page.wait_for_url("**/requests/*/")
+    assert page.locator("#label").inner_text() in labels.values()
+    assert page.locator("#top5 tbody tr").count() == 5
+    assert page.locator("img.preview").evaluate("image => image.naturalWidth") == 64
+    assert "worker-1@" in page.content()
+
+
+def test_a_refused_file_says_why_and_the_others_go_on(page, tmp_path: Path) -> None:
+    (tmp_path / "notes.jpg").write_text("this is not a picture")
+    good = shutil.copy(IMAGES_DIR / "test_2.JPEG", tmp_path / "test_2.JPEG")
+    page.goto("/")
+    page.set_input_files("#files", [tmp_path / "notes.jpg", good])
+
+    refused = page.locator("article.card[data-state=refused]")
+    refused.wait_for(timeout=30_000)
+    assert "HTTP 415" in refused.locator(".state").inner_text()
+    assert "not an image" in refused.locator(".error").inner_text()
+    page.locator("article.card[data-state=done]").wait_for(timeout=60_000)
+    assert Classification.objects.count() == 1
+
+
+def test_requests_page_lists_with_thumbnails(page, stack) -> None:
+    with (IMAGES_DIR / "test_2.JPEG").open("rb") as handle:
+        assert httpx.post(stack.web_url + "/", files={"myfile": ("test_2.JPEG", handle)}, timeout=60).text == (
+            "monarch butterfly"
+        )
+    page.goto("/requests/")
+    row = page.locator("table.requests tbody tr").first
+    assert "monarch butterfly" in row.inner_text()
+    thumbnail = row.locator("img.thumb")
+    thumbnail.wait_for()
+    page.wait_for_function("() => document.querySelector('img.thumb').complete")
+    assert thumbnail.evaluate("image => image.naturalWidth") > 0
+    assert page.locator("link[rel=stylesheet]").evaluate("link => link.sheet.cssRules.length") > 0
+
+
+def test_api_docs_render_from_our_own_static_files(page) -> None:
+    page.goto("/api/docs/")
+    page.locator(".swagger-ui .opblock").first.wait_for(timeout=30_000)
+    assert page.locator(".swagger-ui .opblock").count() >= 3
