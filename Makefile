@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-requirements
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/imageclassifier
 TEST_VAR_DIR := $(CURDIR)/var/test
 
-.PHONY: venv run test lint bench audit clean
+.PHONY: venv browser run test lint bench audit clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,16 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The browser tests drive Debian's chromium (/usr/bin/chromium). Installed here where apt can (root); elsewhere
+# those tests are skipped and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q chromium >/dev/null 2>&1 \
+	      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } \
+	      || echo "could not install chromium: the browser tests will be skipped"; \
+	  else echo "no chromium, and apt needs root: the browser tests will be skipped"; fi; }
 
 run: venv
 	mkdir -p var
@@ -27,7 +37,7 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: venv lint
+test: venv lint browser
 	rm -rf $(TEST_VAR_DIR)
 	VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest
 	VAR_DIR=$(TEST_VAR_DIR) DATABASE_URL=$(POSTGRES_URL) STORAGE_BACKEND=s3 $(PY) -m pytest -m integration
