@@ -4,10 +4,12 @@ from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
-from classifier import dead_letters, intake
+from classifier import dead_letters, export, intake
 from classifier.models import Classification, Status
 from project.admin import RecordAdmin
 from stack import aws
@@ -17,13 +19,49 @@ def _seconds(value: timedelta | None) -> str:
     return f"{value.total_seconds():.2f} s" if value is not None else "—"
 
 
+class LabelFilter(admin.SimpleListFilter):
+    """The labels that occur, most frequent first (a plain field filter would offer all rows' labels unordered)."""
+
+    title = "label"
+    parameter_name = "label"
+    LIMIT = 30
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        common = (
+            Classification.objects.exclude(label="").values("label").annotate(n=Count("pk")).order_by("-n", "label")
+        )
+        return [(row["label"], f"{row['label']} ({row['n']})") for row in common[: self.LIMIT]]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Classification]) -> QuerySet[Classification]:
+        return queryset.filter(label=self.value()) if self.value() else queryset
+
+
 @admin.register(Classification)
 class ClassificationAdmin(RecordAdmin):
-    list_display = ["original_name", "status", "label", "model_name", "worker", "created_at", "wait", "total"]
-    list_filter = ["status", "model_name", "worker", "created_at"]
+    list_display = [
+        "thumbnail", "original_name", "status", "label", "model_name", "worker", "created_at", "wait", "total",
+        "inference",
+    ]  # fmt: skip
+    list_display_links = ["thumbnail", "original_name"]
+    list_filter = ["status", LabelFilter, "model_name", "worker", "created_at"]
     search_fields = ["original_name", "label", "=id"]
     date_hierarchy = "created_at"
-    actions = ["rerun_failed", "redrive_dead_letters"]
+    actions = ["rerun_failed", "redrive_dead_letters", "export_csv"]
+    list_per_page = 50
+
+    @admin.display(description="image")
+    def thumbnail(self, obj: Classification) -> str:
+        return format_html(
+            '<img src="{}" alt="" width="48" height="48" loading="lazy" style="object-fit: cover">',
+            reverse("classifier:thumbnail", args=[obj.pk]),
+        )
+
+    @admin.action(description="Export the selected requests as CSV")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Classification]) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="classifications.csv"'
+        export.write_csv(queryset.order_by("created_at"), response)
+        return response
 
     @admin.action(description="Re-run the selected failed requests")
     def rerun_failed(self, request: HttpRequest, queryset: QuerySet[Classification]) -> None:
@@ -52,3 +90,7 @@ class ClassificationAdmin(RecordAdmin):
     @admin.display(description="turnaround")
     def total(self, obj: Classification) -> str:
         return _seconds(obj.turnaround)
+
+    @admin.display(description="inference", ordering="inference_ms")
+    def inference(self, obj: Classification) -> str:
+        return f"{obj.inference_ms:.1f} ms" if obj.inference_ms is not None else "—"

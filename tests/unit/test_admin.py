@@ -61,3 +61,37 @@ def test_rerun_action_queues_failed_requests_again(admin_client, monkeypatch) ->
     assert [row.pk for row in sent] == [failed.pk]
     failed.refresh_from_db()
     assert (failed.status, failed.error, failed.dispatches) == ("queued", "", 2)
+
+
+def test_changelist_has_thumbnails_and_a_label_filter(admin_client) -> None:
+    done = Classification.objects.create(original_name="test_2.JPEG", input_key="a/test_2.JPEG")
+    recording.record_result(str(done.pk), _result())
+    Classification.objects.create(original_name="other.png", input_key="b/other.png", status="done", label="tabby")
+
+    html = admin_client.get("/admin/classifier/classification/").content.decode()
+    assert f'src="/requests/{done.pk}/thumbnail"' in html
+    assert "?label=monarch+butterfly" in html and "monarch butterfly (1)" in html
+    filtered = admin_client.get("/admin/classifier/classification/?label=tabby").content.decode()
+    assert "other.png" in filtered and "test_2.JPEG" not in filtered
+    assert "test_2.JPEG" in admin_client.get("/admin/classifier/classification/?q=test_2").content.decode()
+
+
+def test_csv_export_of_the_selected_requests(admin_client) -> None:
+    import csv
+    import io
+
+    done = Classification.objects.create(original_name="test_2.JPEG", input_key="a/test_2.JPEG")
+    recording.record_result(str(done.pk), _result())
+    sneaky = Classification.objects.create(original_name="=cmd|'/c calc'!A1.png", input_key="b/x.png")
+    response = admin_client.post(
+        "/admin/classifier/classification/",
+        {"action": "export_csv", "_selected_action": [str(done.pk), str(sneaky.pk)]},
+    )
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    by_name = {row["file_name"]: row for row in rows}
+    assert by_name["test_2.JPEG"]["label"] == "monarch butterfly"
+    assert by_name["test_2.JPEG"]["top5"].startswith("monarch butterfly 0.")
+    assert by_name["test_2.JPEG"]["status"] == "done"
+    assert "'=cmd|'/c calc'!A1.png" in by_name  # neutralised, not a formula

@@ -1,0 +1,70 @@
+"""The pages for people: home, request list, thumbnails, CSRF on the form, static files from the app."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+from PIL import Image
+
+from classifier import storage
+from classifier.models import Classification, Status
+from tests.conftest import IMAGES_DIR
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stored_image(settings, tmp_path) -> Classification:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "inputs": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    buffer = io.BytesIO()
+    Image.new("RGB", (1200, 800), "red").save(buffer, format="JPEG")
+    key = storage.inputs().save("r/big.jpg", ContentFile(buffer.getvalue()))
+    return Classification.objects.create(original_name="big.jpg", input_key=key, content_type="image/jpeg")
+
+
+def test_thumbnail_is_a_small_jpeg(client: Client, stored_image: Classification) -> None:
+    response = client.get(f"/requests/{stored_image.pk}/thumbnail")
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert "max-age=86400" in response["Cache-Control"]
+    with Image.open(io.BytesIO(response.content)) as thumbnail:
+        assert thumbnail.size == (160, 107)
+
+
+def test_missing_image_is_404(client: Client, stored_image: Classification) -> None:
+    storage.inputs().delete(stored_image.input_key)
+    assert client.get(f"/requests/{stored_image.pk}/thumbnail").status_code == 404
+    assert client.get(f"/requests/{stored_image.pk}/image").status_code == 404
+
+
+def test_request_list_filters_and_pages(client: Client) -> None:
+    for index in range(55):
+        Classification.objects.create(original_name=f"q{index}.jpg", input_key="k", status=Status.QUEUED)
+    Classification.objects.create(original_name="cat.jpg", input_key="k", status=Status.DONE, label="tabby")
+    first = client.get("/requests/").content.decode()
+    assert "page 1 of 2" in first and "56 requests" in first and "Older" in first
+    done = client.get("/requests/?status=done").content.decode()
+    assert "cat.jpg" in done and "tabby" in done and "q1.jpg" not in done
+    assert client.get("/requests/?page=99").status_code == 200  # past the end: the last page
+
+
+def test_home_page_has_the_uploader_and_no_outside_assets(client: Client) -> None:
+    html = client.get("/").content.decode()
+    assert 'id="files"' in html and "multiple" in html and "csrfmiddlewaretoken" in html
+    assert "/static/classifier/upload.js" in html and "/static/classifier/site.css" in html
+    assert "http://" not in html.replace("http://testserver", "") and "https://" not in html
+    for asset in ("/static/classifier/upload.js", "/static/classifier/site.css"):
+        response = client.get(asset)
+        assert response.status_code == 200, asset  # served by the app itself (WhiteNoise), no separate web server
+
+
+def test_the_form_needs_its_csrf_token() -> None:
+    strict = Client(enforce_csrf_checks=True)
+    with (IMAGES_DIR / "test_2.JPEG").open("rb") as handle:
+        assert strict.post("/upload", {"image": handle}).status_code == 403
+    assert not Classification.objects.exists()
