@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import httpx
 import pytest
@@ -87,3 +89,37 @@ def test_every_stored_input_sits_under_its_request_prefix(stack) -> None:
     for row in Classification.objects.all():
         prefix, _, rest = row.input_key.partition("/")
         assert prefix == str(row.pk) and rest and "/" not in rest and rest != ".."
+
+
+def _bomb(mode: str, size: tuple[int, int], fmt: str) -> bytes:
+    """A small file that decodes to a huge image: one colour compresses to almost nothing."""
+    buffer = io.BytesIO()
+    Image.new(mode, size).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def _forged_png(width: int, height: int) -> bytes:
+    """A valid 16 x 16 PNG whose header (with a correct checksum) claims another size: hardly any data behind it."""
+    data = bytearray(_bomb("1", (16, 16), "PNG"))
+    header = data[16:29]  # IHDR's data: width, height, depth, colour type, compression, filter, interlace
+    header[0:8] = struct.pack(">II", width, height)
+    data[16:29] = header
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + bytes(header)))
+    return bytes(data)
+
+
+BOMBS = [
+    pytest.param("bomb.png", _bomb("1", (12_000, 12_000), "PNG"), id="png-144-megapixels"),
+    pytest.param("bomb.gif", _bomb("L", (9_000, 9_000), "GIF"), id="gif-81-megapixels"),
+    pytest.param("claims.png", _forged_png(65_535, 65_535), id="png-forged-header"),
+]
+
+
+@pytest.mark.parametrize(("name", "data"), BOMBS)
+@pytest.mark.parametrize(("endpoint", "field"), [("/", "myfile"), ("/", "inputFile"), ("/api/classifications", "file")])
+def test_image_bombs_are_refused_with_400(stack, endpoint: str, field: str, name: str, data: bytes) -> None:
+    assert len(data) < 2_000_000  # small on the wire: the danger is in decoding
+    response = httpx.post(stack.web_url + endpoint, files={field: (name, data, "image/png")}, timeout=60)
+    assert response.status_code == 400, response.text
+    assert "pixels" in response.text or "corrupt" in response.text
+    assert not Classification.objects.exists()
