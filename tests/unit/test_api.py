@@ -256,3 +256,27 @@ def test_docs_pages_need_no_cdn(client: Client) -> None:
         page = client.get(url).content.decode()
         assert "/static/drf_spectacular_sidecar/" in page
         assert "cdn." not in page and "unpkg" not in page
+
+
+@pytest.mark.django_db
+def test_with_auth_on_a_token_opens_post_slash_and_a_session_needs_csrf(settings, sent, stored_files) -> None:
+    from django.contrib.auth.models import User
+    from rest_framework.authtoken.models import Token
+
+    settings.API_AUTH = True
+    settings.SYNC_WAIT_SECONDS = 0.2  # no worker here: past authentication, the caller times out waiting
+    user = User.objects.create_user("person", password="a long enough password")
+    token = Token.objects.create(user=user)
+    client = Client(enforce_csrf_checks=True)
+    answer = client.post("/", {"myfile": _file("a.JPEG", JPEG)}, headers={"Authorization": f"Token {token.key}"})
+    assert answer.status_code == 504 and "will still be classified" in answer.content.decode()
+
+    # The home page's script: a logged-in person, a session cookie, and the CSRF token from the page.
+    client.force_login(user)
+    page = client.get("/")
+    assert page.status_code == 200
+    csrf = page.cookies["csrftoken"].value
+    without = _post(client, ("a.JPEG", JPEG))
+    assert (without.status_code, without.json()["code"]) == (403, "permission_denied")
+    assert "CSRF" in without.json()["error"]
+    assert _post(client, ("a.JPEG", JPEG), **{"X-CSRFToken": csrf}).status_code == 202
