@@ -29,6 +29,7 @@ def test_local_mode_is_safe_by_default() -> None:
     result = _start("(settings.DEBUG, settings.DATABASES['default']['ENGINE'], settings.STORAGE_BACKEND)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(False, 'django.db.backends.sqlite3', 'filesystem')"
+    assert _start("settings.API_AUTH").stdout.strip() == "False"  # a laptop needs no token
 
 
 def test_production_refuses_to_start_without_a_secret_key() -> None:
@@ -45,9 +46,9 @@ def test_production_needs_hosts_database_and_buckets() -> None:
     base["DATABASE_URL"] = "postgres://u@db.example.org/app"
     assert "S3_INPUT_BUCKET and S3_OUTPUT_BUCKET must be set" in _start("settings.DEBUG", **base).stderr
     base.update(S3_INPUT_BUCKET="in", S3_OUTPUT_BUCKET="out")
-    result = _start("(settings.STORAGE_BACKEND, settings.SESSION_COOKIE_SECURE)", **base)
+    result = _start("(settings.STORAGE_BACKEND, settings.SESSION_COOKIE_SECURE, settings.API_AUTH)", **base)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "('s3', True)"
+    assert result.stdout.strip() == "('s3', True, True)"  # the API and POST / need a token in production
 
 
 def test_visibility_timeout_must_outlast_the_task() -> None:
