@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 import struct
 import zlib
 
@@ -123,3 +124,15 @@ def test_image_bombs_are_refused_with_400(stack, endpoint: str, field: str, name
     assert response.status_code == 400, response.text
     assert "pixels" in response.text or "corrupt" in response.text
     assert not Classification.objects.exists()
+
+
+def test_a_huge_declared_body_is_refused_before_it_is_read(stack) -> None:
+    host, port = stack.web_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            b"POST /api/classifications HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 50000000000\r\n\r\n"
+        )
+        answer = conn.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 413")
+    assert '"code": "too_large"' in answer
