@@ -43,7 +43,7 @@ class ValidImage:
 
 def validate(upload: UploadedFile | None, field: str) -> ValidImage:
     if upload is None:
-        raise UploadRejected(400, f"no file: send the image as the multipart/form-data field {field!r}")
+        raise UploadRejected(400, f"no file: send the image as a multipart/form-data part named {field!r}")
     name = upload.name or "upload"
     if upload.size is not None and upload.size > settings.UPLOAD_MAX_BYTES:
         raise UploadRejected(413, f"{name} is {upload.size} bytes; the limit is {settings.UPLOAD_MAX_BYTES} bytes")

@@ -114,7 +114,7 @@ BAD_UPLOADS = [
     pytest.param(
         "myfile", "cut.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()[:900], 400, "truncated", id="truncated"
     ),
-    pytest.param("wrongfield", "test_2.JPEG", b"irrelevant", 400, "field 'myfile'", id="missing-field"),
+    pytest.param("wrongfield", "test_2.JPEG", b"irrelevant", 400, "named 'myfile'", id="missing-field"),
 ]
 
 

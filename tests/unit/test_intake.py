@@ -16,7 +16,7 @@ def _upload(name: str, data: bytes) -> SimpleUploadedFile:
 @pytest.mark.parametrize(
     ("upload", "status", "message"),
     [
-        (None, 400, "no file: send the image as the multipart/form-data field 'myfile'"),
+        (None, 400, "no file: send the image as a multipart/form-data part named 'myfile'"),
         (_upload("empty.jpg", b""), 400, "empty.jpg: the file is empty"),
         (_upload("notes.jpg", b"just text"), 415, "not an image"),
         (_upload("cut.jpg", (IMAGES_DIR / "test_2.JPEG").read_bytes()[:900]), 400, "corrupt or truncated"),
