@@ -280,3 +280,23 @@ def test_with_auth_on_a_token_opens_post_slash_and_a_session_needs_csrf(settings
     assert (without.status_code, without.json()["code"]) == (403, "permission_denied")
     assert "CSRF" in without.json()["error"]
     assert _post(client, ("a.JPEG", JPEG), **{"X-CSRFToken": csrf}).status_code == 202
+
+
+@pytest.mark.django_db
+def test_two_attempts_racing_with_one_key_keep_one_set(sent, stored_files, monkeypatch) -> None:
+    """The loser of the race meets the unique constraint: its rows and objects go, it answers with the winner's."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from classifier import idempotency
+
+    image = intake.validate(SimpleUploadedFile("a.JPEG", JPEG), "file")
+    winner = idempotency.submit([image], "race", scope="")
+    real_replay = idempotency._replay
+    lookups = iter([None])  # the loser's first look finds nothing: the winner had not committed yet
+    monkeypatch.setattr(idempotency, "_replay", lambda *args: next(lookups, real_replay(*args)))
+
+    loser = idempotency.submit([image], "race", scope="")
+
+    assert loser.replayed and [row.pk for row in loser.rows] == [row.pk for row in winner.rows]
+    assert Classification.objects.count() == 1
+    assert len(_objects(stored_files)) == 1
