@@ -20,7 +20,9 @@ from django.conf import settings
 from django.test import override_settings
 
 from classifier.models import Classification, Status
-from stack.local import LocalStack
+from stack import aws
+from stack.local import LocalStack, worker_argv
+from stack.processes import ManagedProcess
 from tests.conftest import IMAGES_DIR
 from tests.integration.conftest import manage, start_stack
 from tests.integration.test_runstack import alive, children_of
@@ -51,12 +53,21 @@ def fault_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterato
 
 
 async def _submit(url: str, paths: list[Path]) -> list[str]:
+    return await _submit_named(url, [(p.name, p.read_bytes()) for p in paths])
+
+
+async def _submit_named(url: str, files: list[tuple[str, bytes]]) -> list[str]:
     async with httpx.AsyncClient(timeout=60) as client:
         responses = await asyncio.gather(
-            *(client.post(url, files={"file": (p.name, p.read_bytes(), "image/jpeg")}) for p in paths)
+            *(client.post(url, files={"file": (name, data, "image/jpeg")}) for name, data in files)
         )
-    assert [r.status_code for r in responses] == [202] * len(paths)
-    return [r.json()["id"] for r in responses]
+    assert [r.status_code for r in responses] == [202] * len(files)
+    return [_request_id(r.json()) for r in responses]
+
+
+def _request_id(body: dict) -> str:
+    """One image's request id: a submission lists its requests under "results" (a bare "id" before that)."""
+    return str(body["results"][0]["id"] if "results" in body else body["id"])
 
 
 def _wait_finished(ids: list[str], timeout: float) -> None:
@@ -175,3 +186,72 @@ def test_endpoint_restart_with_requests_queued_is_recovered_by_the_sweeper(fault
     _wait_finished(ids, 120)
     counts = _report("embedded endpoint restarted, sweeper re-sends", ids, started)
     assert (counts["done"], counts["lost"]) == (20, 0)
+
+
+# Poison: a message is taken at most twice, then dead-lettered; the sweeper looks at the dead-letter queue every
+# second and leaves the re-sending of stale requests (an hour away here) out of the way.
+POISON_MAX_RECEIVES = 2
+POISON_ENV = {**FAULT_ENV, "SQS_MAX_RECEIVE_COUNT": str(POISON_MAX_RECEIVES), "SWEEP_INTERVAL": "1",
+              "SWEEP_AFTER_SECONDS": "3600"}  # fmt: skip
+
+
+@pytest.fixture
+def poison_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LocalStack]:
+    """A stack of its own whose two workers crash on images named poison* (tests/integration/poison.py)."""
+    log_dir = tmp_path_factory.mktemp("poison-logs")
+    with override_settings(SQS_VISIBILITY_TIMEOUT=VISIBILITY, SQS_MAX_RECEIVE_COUNT=POISON_MAX_RECEIVES):
+        running = start_stack(log_dir, workers=0, extra_env=POISON_ENV)
+    try:
+        for name in ("worker-1", "worker-2"):
+            argv = [*worker_argv(name, 1), "--include", "tests.integration.poison"]
+            env = {**running.child_env(), "CLASSIFIER_PRELOAD": "true"}
+            # In the stack's own list, so that stop() ends them with the rest.
+            running.processes.append(
+                ManagedProcess(name, argv, env, log_dir / f"{name}.log", settings.BASE_DIR).start()
+            )
+        yield running
+    finally:
+        running.stop()
+
+
+def _dead_letters_held(stack: LocalStack) -> int:
+    sqs = aws.client("sqs", stack.endpoint_url, stack.child_env())
+    url = sqs.get_queue_url(QueueName=settings.SQS_QUEUE_PREFIX + settings.DEAD_LETTER_QUEUE)["QueueUrl"]
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes[name]) for name in names)
+
+
+def _poison_failed_again(ids: list[str], dispatches: int) -> bool:
+    rows = Classification.objects.filter(pk__in=ids, status=Status.FAILED, dispatches=dispatches)
+    return rows.filter(error__startswith="dead-lettered: workers took it 2 times").count() == len(ids)
+
+
+def test_poison_images_are_dead_lettered_failed_with_the_reason_and_fail_again_after_a_redrive(poison_stack) -> None:
+    started = time.monotonic()
+    good = [(path.name, path.read_bytes()) for path in _images(50)]
+    poison = [(f"poison-{n}.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()) for n in range(5)]  # valid JPEGs
+    files = [*good]
+    for n, item in enumerate(poison):
+        files.insert(n * 11, item)  # spread among the good ones
+    ids = asyncio.run(_submit_named(poison_stack.web_url + "/api/classifications", files))
+    poison_ids = [ids[n * 11] for n in range(5)]
+    good_ids = [request_id for request_id in ids if request_id not in poison_ids]
+
+    # Each poison message kills a pool process twice, lands in the DLQ, and the sweeper's next pass fails it.
+    _wait_finished(ids, 150)
+    assert Classification.objects.filter(pk__in=good_ids, status=Status.DONE, result_deliveries=1).count() == 50
+    assert _poison_failed_again(poison_ids, dispatches=1)
+    assert _dead_letters_held(poison_stack) == 5  # failed, and still there to be re-driven
+
+    # Re-driven with nothing fixed: the same crashes, the DLQ again, failed again with the reason.
+    redriven = manage(poison_stack, "deadletters", "redrive")
+    assert redriven.returncode == 0, redriven.stderr
+    assert redriven.stdout.startswith("re-drove 5 request(s)")
+    _wait_until(lambda: _poison_failed_again(poison_ids, dispatches=2), 150)
+    _wait_until(lambda: _dead_letters_held(poison_stack) == 5, 10)
+
+    counts = _report("5 poison images among 50: dead-lettered, failed, re-driven, failed again", ids, started)
+    assert counts == {"requests": 55, "done": 50, "failed": 5, "lost": 0, "duplicated": 0}
+    for name in ("worker-1", "worker-2"):
+        assert poison_stack.process(name).exit_code() is None  # the workers replaced their pool processes
