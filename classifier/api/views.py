@@ -55,7 +55,7 @@ class ClassificationList(generics.GenericAPIView):
     @extend_schema(
         operation_id="listClassifications",
         summary="List classification requests, newest first",
-        responses={200: ClassificationSerializer(many=True), **_errors(400, 401)},
+        responses={200: ClassificationSerializer(many=True), **_errors(400, 401, 404)},
     )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
