@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from autoscale.models import ScalingEvent
+from autoscale.models import FleetSample, ScalingEvent
 from project.admin import RecordAdmin
 
 
@@ -16,3 +16,12 @@ class ScalingEventAdmin(RecordAdmin):
     @admin.display(description="instances")
     def instance_count(self, obj: ScalingEvent) -> int:
         return len(obj.instance_ids)
+
+
+@admin.register(FleetSample)
+class FleetSampleAdmin(RecordAdmin):
+    list_display = ["time", "provider", "visible", "in_flight", "running", "pending", "desired"]
+    list_filter = ["provider", "time"]
+    date_hierarchy = "time"
+    # A day of ticks is tens of thousands of rows: skip the full count on every changelist page.
+    show_full_result_count = False

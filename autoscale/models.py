@@ -29,3 +29,28 @@ class ScalingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {len(self.instance_ids)} ({self.running}+{self.pending} -> {self.desired})"
+
+
+class FleetSample(models.Model):
+    """The queue and the fleet as the autoscaler saw them at one tick, written every tick (not only on changes).
+
+    ScalingEvents say when the fleet changed; these say what it looked like in between, so the status page can draw
+    queue depth and fleet size over time. The autoscaler deletes samples past a retention period itself
+    (autoscale/fleet_log.py), so the table stays bounded.
+    """
+
+    time = models.DateTimeField(db_index=True)
+    provider = models.CharField(max_length=16)
+    visible = models.PositiveIntegerField(help_text="Messages waiting in the classify queue.")
+    in_flight = models.PositiveIntegerField(help_text="Messages a worker holds (not visible).")
+    running = models.PositiveIntegerField()
+    pending = models.PositiveIntegerField(help_text="Launched, not yet taking work.")
+    desired = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-time"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.time:%Y-%m-%d %H:%M:%S} {self.visible}+{self.in_flight} msgs, {self.running}+{self.pending} workers"
+        )

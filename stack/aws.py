@@ -12,9 +12,12 @@ from django.conf import settings
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
 
-def client(service: str, endpoint_url: str | None = None, env: Mapping[str, str] | None = None) -> Any:
+def client(
+    service: str, endpoint_url: str | None = None, env: Mapping[str, str] | None = None, config: Config | None = None
+) -> Any:
     """A client for `service`. `env` may carry AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for a local endpoint;
-    otherwise boto3's usual chain applies (environment, instance profile)."""
+    otherwise boto3's usual chain applies (environment, instance profile). `config` overrides the retries and
+    timeouts (a status page wants one quick try, not five patient ones)."""
     env = env or {}
     return boto3.client(
         service,
@@ -22,5 +25,5 @@ def client(service: str, endpoint_url: str | None = None, env: Mapping[str, str]
         endpoint_url=endpoint_url or settings.AWS_ENDPOINT_URL or None,
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-        config=_RETRIES,
+        config=_RETRIES.merge(config) if config else _RETRIES,
     )

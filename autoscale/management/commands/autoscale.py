@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from autoscale.controller import Controller, Decision
+from autoscale.fleet_log import FleetLog
 from autoscale.lock import AlreadyRunning, fleet_lock
 from autoscale.models import ScalingEvent
 from autoscale.policy import Policy, make_policy
@@ -99,8 +100,14 @@ class Command(BaseCommand):
             f"autoscaling {options['provider']} workers with the {options['policy']} policy, "
             f"{options['minimum']}..{options['maximum']}, every {options['interval']:g} s"
         )
+        # A dry run changes nothing, the database's samples included: the status page would show a fleet nobody is
+        # scaling (its decisions still appear as dry-run ScalingEvents, marked as such).
+        fleet_log = None if options["dry_run"] else FleetLog(options["provider"])
         while not self.stopping:
-            self.record(controller.tick(), options)
+            decision = controller.tick()
+            self.record(decision, options)
+            if fleet_log is not None:
+                fleet_log.record(decision)
             if options["once"]:
                 return
             self.sleep(options["interval"])
