@@ -18,7 +18,6 @@ urlpatterns = [
         ),
         name="api-detail",
     ),
-    path("status", __import__("classifier.api.status").api.status.ServiceStatus.as_view(), name="api-status"),
     path("schema/", SpectacularAPIView.as_view(**_public), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="classifier:api-schema", **_public), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="classifier:api-schema", **_public), name="api-redoc"),

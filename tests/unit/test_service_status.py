@@ -10,7 +10,6 @@ from botocore.exceptions import EndpointConnectionError
 
 from autoscale.fleet_history import history, thin
 from autoscale.models import FleetSample, ScalingEvent
-from classifier import service_status
 from classifier.models import Classification, Status
 from classifier.request_stats import (
     latencies,
@@ -20,6 +19,7 @@ from classifier.request_stats import (
     summarize,
     window_ending,
 )
+from project import service_status
 from stack.processes import free_port
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""GET /api/status: the service at a glance (classifier/service_status.py gathers it; the status page draws it)."""
+"""GET /api/status: the service at a glance (project/service_status.py gathers it; the status page draws it)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier import service_status
 from classifier.api.serializers import ErrorSerializer
 from classifier.request_stats import DEFAULT_MINUTES, MAX_MINUTES, MIN_MINUTES, parse_minutes
+from project import service_status
 
 
 class StatusWindowSerializer(serializers.Serializer):

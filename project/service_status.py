@@ -1,5 +1,7 @@
 """The service at a glance, for GET /api/status and the status page: queues, fleet, requests, and a chart's series.
 
+It reads both apps (classifier's requests, autoscale's fleet), so it lives in `project`, which wires them.
+
 Each part says when it has nothing to show (an unreachable SQS endpoint, no autoscaler) instead of failing the
 whole snapshot: the status page matters most when something is down.
 """
