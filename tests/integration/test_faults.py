@@ -21,10 +21,11 @@ from django.test import override_settings
 
 from classifier.models import Classification, Status
 from stack import aws
-from stack.local import LocalStack, worker_argv
-from stack.processes import ManagedProcess
+from stack.local import LocalStack, web_argv, worker_argv
+from stack.processes import ManagedProcess, free_port, wait_for_port
 from tests.conftest import IMAGES_DIR
-from tests.integration.conftest import manage, start_stack
+from tests.integration.conftest import database_url, manage, start_stack
+from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_runstack import alive, children_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -255,3 +256,64 @@ def test_poison_images_are_dead_lettered_failed_with_the_reason_and_fail_again_a
     assert counts == {"requests": 55, "done": 50, "failed": 5, "lost": 0, "duplicated": 0}
     for name in ("worker-1", "worker-2"):
         assert poison_stack.process(name).exit_code() is None  # the workers replaced their pool processes
+
+
+def _stored_inputs(stack: LocalStack) -> set[str]:
+    """Every key in the inputs storage, read straight from the bucket or the folder."""
+    if settings.STORAGE_BACKEND == "s3":
+        s3 = aws.client("s3", stack.endpoint_url, stack.child_env())
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=settings.S3_INPUT_BUCKET)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+    root = settings.VAR_DIR / "storage" / "inputs"
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
+def _post(url: str, field: str) -> httpx.Response:
+    with (IMAGES_DIR / "test_2.JPEG").open("rb") as handle:
+        return httpx.post(url, files={field: ("test_2.JPEG", handle, "image/jpeg")}, timeout=120)
+
+
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+                    reason="cuts the network between the web tier and PostgreSQL")  # fmt: skip
+def test_postgresql_unreachable_for_a_moment_answers_503_and_keeps_nothing_half_written(fault_stack) -> None:
+    """A web tier whose database connections all go through a proxy; the proxy is cut, then restored."""
+    from django.db import connection
+
+    started = time.monotonic()
+    database = connection.settings_dict
+    proxy = TcpProxy((database.get("HOST") or "127.0.0.1", int(database.get("PORT") or 5432))).start()
+    port = free_port()
+    env = {
+        **fault_stack.child_env(),
+        "DATABASE_URL": database_url({**database, "HOST": "127.0.0.1", "PORT": proxy.port}),
+    }
+    log = fault_stack.log_dir / "web-via-proxy.log"
+    web = ManagedProcess("web-via-proxy", web_argv(port), env, log, settings.BASE_DIR).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_port("127.0.0.1", port, timeout=60, process=web)
+        accepted = [_request_id(_post(base + "/api/classifications", "file").json())]  # connections now pooled
+        _wait_finished(accepted, 60)
+        rows, stored = Classification.objects.count(), _stored_inputs(fault_stack)
+
+        proxy.cut()  # every pooled connection dies, and nothing listens any more
+        refused = [_post(base + "/", "myfile"), _post(base + "/api/classifications", "file")]
+        assert [response.status_code for response in refused] == [503, 503], [r.text for r in refused]
+        assert all("database unavailable" in response.text for response in refused)
+        assert Classification.objects.count() == rows  # no row ...
+        assert _stored_inputs(fault_stack) == stored  # ... and no image stored for a refused upload stays behind
+
+        proxy.restore()
+        after = _post(base + "/api/classifications", "file")
+        assert after.status_code == 202, after.text
+        accepted.append(_request_id(after.json()))
+        assert _post(base + "/", "myfile").text == "monarch butterfly"
+        _wait_finished(accepted, 60)
+    finally:
+        web.stop()
+        proxy.stop()
+    rows_done = Classification.objects.filter(pk__in=accepted, status=Status.DONE, result_deliveries=1).count()
+    assert rows_done == 2
+    # Five uploads: one before the cut, two refused during it, two after it (the synchronous one answered its label).
+    print(f"\n| PostgreSQL unreachable for a moment (connections cut) | 5 | 3 | 0 | 0 | 0 | "
+          f"{time.monotonic() - started:.0f} s |  (2 answered 503, nothing kept)")  # fmt: skip
