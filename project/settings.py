@@ -125,6 +125,7 @@ STATIC_URL = "static/"
 # Production serves what `collectstatic` gathered; local mode serves straight from the apps, no build step.
 STATIC_ROOT = env_str("STATIC_ROOT", str(VAR_DIR / "static")) if PRODUCTION else None
 WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = not PRODUCTION  # locally, an edited script or stylesheet is served as it now is
 
 # --- AWS names ------------------------------------------------------------------------------------------------
 AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))

@@ -11,6 +11,7 @@
   const SVG = "http://www.w3.org/2000/svg";
   // The plot area inside the SVG's 720x280 viewBox: room for both y axes and the time labels.
   const box = { left: 48, right: 672, top: 12, bottom: 244 };
+  const SPANS = [[5, 1], [10, 2], [15, 3], [30, 5], [60, 10]]; // [minutes shown, minutes between grid lines]
   const TICKS = 4;
   const select = $("window-minutes");
   const asked = new URLSearchParams(location.search).get("minutes");
@@ -67,7 +68,12 @@
   function drawChart(data) {
     const chart = $("fleet-chart");
     const points = data.chart.points;
-    const t0 = Date.parse(data.chart.since), t1 = Date.parse(data.generated_at);
+    // The time axis spans the samples there are (a fleet that started two minutes ago is not a sliver at the right
+    // edge of an hour), rounded up to a readable span, at most the hour the API sends.
+    const t1 = Date.parse(data.generated_at);
+    const age = points.length ? (t1 - Date.parse(points[0].time)) / 60000 : 60;
+    const [spanMinutes, stepMinutes] = SPANS.find(([span]) => span >= age) || SPANS[SPANS.length - 1];
+    const t0 = Math.max(Date.parse(data.chart.since), t1 - spanMinutes * 60000);
     const x = (iso) => box.left + ((Date.parse(iso) - t0) / Math.max(1, t1 - t0)) * (box.right - box.left);
     const y = (value, max) => box.bottom - (value / max) * (box.bottom - box.top);
     const queueMax = axisMax(Math.max(0, ...points.map((p) => p.visible + p.in_flight)));
@@ -92,7 +98,7 @@
       labels.append(svg("text", { x: box.left - 6, y: gy + 4, "text-anchor": "end" }, String((queueMax * i) / TICKS)));
       labels.append(svg("text", { x: box.right + 6, y: gy + 4 }, String((fleetMax * i) / TICKS)));
     }
-    for (let minutesAgo = 60; minutesAgo >= 0; minutesAgo -= 10) {
+    for (let minutesAgo = spanMinutes; minutesAgo >= 0; minutesAgo -= stepMinutes) {
       const at = new Date(t1 - minutesAgo * 60000).toISOString();
       grid.append(svg("line", { x1: x(at), x2: x(at), y1: box.top, y2: box.bottom, class: "grid" }));
       const label = minutesAgo ? `-${minutesAgo} min` : "now";
