@@ -62,6 +62,9 @@ def test_upload_images_on_the_home_page_and_see_their_labels(page, tmp_path: Pat
         assert card.locator("img").get_attribute("src").startswith("blob:")  # the thumbnail, before any upload
         assert card.locator("ol.top5 li").count() == 5
     assert Classification.objects.filter(status=Status.DONE).count() == 2
+    # The recent-requests table below catches up by itself.
+    page.locator("#recent table.requests tbody tr").nth(1).wait_for(timeout=10_000)
+    assert "monarch butterfly" in page.locator("#recent").inner_text()
 
     # The label links to the request's page: image, label, top-5 bars, timings and the worker.
     done.first.locator(".label").click()

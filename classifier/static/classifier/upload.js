@@ -45,7 +45,25 @@
     if (state !== "uploading") card.querySelector("progress")?.remove();
   }
 
+  // The recent-requests table below is the server's: fetch the page again and take its fresh copy (once for a
+  // burst of results, not once per image).
+  let refreshTimer = null;
+  function refreshRecentSoon() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(async () => {
+      try {
+        const html = await (await fetch(window.location.pathname, { headers: { Accept: "text/html" } })).text();
+        const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("recent");
+        const current = document.getElementById("recent");
+        if (fresh && current) current.replaceWith(fresh);
+      } catch (problem) {
+        // The table is a convenience; the cards above already show every result.
+      }
+    }, 500);
+  }
+
   function showResult(card, item) {
+    refreshRecentSoon();
     const result = card.querySelector(".result");
     result.replaceChildren();
     if (item.status === "done") {
