@@ -13,6 +13,7 @@ the embedded endpoint always answers with the oldest letters first. An operator'
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -51,15 +52,18 @@ def fail_dead_lettered(sqs: Any, queues: DeadLetterQueues, now: datetime, receiv
 
 
 class DeadLetterWatch:
-    """Finds the queues on first use, and again after an error (the endpoint may have restarted)."""
+    """Makes its client and finds the queues on first use (the sweeper's first pass starts with the database, not
+    with boto3's import), and finds the queues again after an error (the endpoint may have restarted)."""
 
-    def __init__(self, sqs: Any) -> None:
-        self.sqs = sqs
+    def __init__(self, make_client: Callable[[], Any]) -> None:
+        self.make_client = make_client
+        self.sqs: Any = None
         self.queues: DeadLetterQueues | None = None
 
     def run(self, now: datetime) -> list[str]:
         try:
             if self.queues is None:
+                self.sqs = self.sqs or self.make_client()
                 self.queues = find_queues(self.sqs)
             return fail_dead_lettered(self.sqs, self.queues, now)
         except (BotoCoreError, ClientError) as exc:

@@ -167,7 +167,7 @@ def test_the_watch_survives_an_unreachable_endpoint() -> None:
     unreachable = boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{free_port()}", region_name="us-east-1",
                                aws_access_key_id="local", aws_secret_access_key="local",
                                config=Config(retries={"max_attempts": 1}, connect_timeout=1))  # fmt: skip
-    watch = DeadLetterWatch(unreachable)
+    watch = DeadLetterWatch(lambda: unreachable)
     assert watch.run(timezone.now()) == []
     assert watch.queues is None  # found again on the next pass
 

@@ -36,7 +36,7 @@ class Command(BaseCommand):
         self.stopping = False
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
-        self.watch = DeadLetterWatch(aws.client("sqs"))
+        self.watch = DeadLetterWatch(lambda: aws.client("sqs"))
         while not self.stopping:
             try:
                 report = self.sweep_once(timedelta(seconds=options["after"]))
