@@ -187,9 +187,11 @@ def test_a_lost_send_is_recovered_by_the_sweeper(stack) -> None:
     from tests.integration.conftest import manage
 
     key = storage.inputs().save("lost-send/test_2.JPEG", ContentFile((IMAGES_DIR / "test_2.JPEG").read_bytes()))
-    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+    # Stale for this sweep (60 s), not yet for the stack's own sweeper (SWEEP_AFTER_SECONDS, 600 s): its pass at
+    # start-up would otherwise race this one for the row when this test runs first.
+    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=2)
     row = Classification.objects.create(original_name="test_2.JPEG", input_key=key, dispatched_at=long_ago)
-    swept = manage(stack, "sweep", "--once")
+    swept = manage(stack, "sweep", "--once", "--after", "60")
     assert swept.returncode == 0, swept.stderr
     assert "re-sent 1, gave up on 0" in swept.stdout
     body = wait_until_finished(f"{stack.web_url}/api/classifications/{row.pk}")
