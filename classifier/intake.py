@@ -67,10 +67,11 @@ def accept_all(
 
     `before_commit` runs inside the transaction with the new rows (the API records an idempotency key there); if it
     or an insert raises, no row is kept and the objects already stored are deleted again, so a refused upload
-    leaves nothing behind. If a send fails after the commit, the row stays queued and the sweeper sends it again:
-    the database is the truth.
+    leaves nothing behind. If the commit itself fails, the outcome is unknown and the objects stay. If a send fails
+    after the commit, the row stays queued and the sweeper sends it again: the database is the truth.
     """
     stored: list[tuple[uuid.UUID, str, ValidImage]] = []
+    committing = False
     try:
         for image in images:
             request_id = uuid.uuid4()
@@ -92,8 +93,14 @@ def accept_all(
                 before_commit(rows)
             for row in rows:
                 transaction.on_commit(partial(send_for_classification, row), robust=True)
+            committing = True
     except BaseException:
-        _forget(key for _, key, _ in stored)
+        if committing:
+            # The COMMIT itself failed (the connection dropped): the rows may be in the database all the same. Keep
+            # the images; if the rows are there, the sweeper sends them, and a stray object costs nothing.
+            logger.warning("commit of %d upload(s) failed; their images are kept in case it went through", len(stored))
+        else:
+            _forget(key for _, key, _ in stored)
         raise
     return rows
 

@@ -92,3 +92,28 @@ def test_storage_down_is_503_and_nothing_is_kept(settings) -> None:
         _validate_and_accept(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
     assert caught.value.status == 503
     assert not Classification.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_images_stay_when_the_commit_itself_fails(monkeypatch, tmp_path, settings) -> None:
+    """A COMMIT that fails may still have gone through: the images must not be deleted from under the rows."""
+    from django.db import OperationalError, connection
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "inputs": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    monkeypatch.setattr(intake, "send_for_classification", lambda row: None)
+    image = intake.validate(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
+    real_commit = connection.commit
+
+    def commit_then_lose_the_answer() -> None:
+        real_commit()
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(connection, "commit", commit_then_lose_the_answer)
+    with pytest.raises(OperationalError):
+        intake.accept(image)
+    monkeypatch.undo()
+    row = Classification.objects.get()
+    assert storage.inputs().exists(row.input_key)
