@@ -47,4 +47,8 @@ def test_the_web_host_launches_and_terminates_only_its_tagged_fleet() -> None:
     assert "aws:RequestTag/autoscale:fleet" in json.dumps(by_sid["AutoscalerLaunchesTaggedWorkers"]["Condition"])
     assert "aws:ResourceTag/autoscale:fleet" in json.dumps(by_sid["AutoscalerTerminatesOnlyItsFleet"]["Condition"])
     assert by_sid["PassOnlyTheWorkerRole"]["Resource"] == ["arn:aws:iam::ACCOUNT_ID:role/WORKER_ROLE"]
-    assert "s3:DeleteObject" not in _actions(list(by_sid.values()))
+    # It deletes only inputs, and only those of an upload it refused after storing (classifier/intake.py).
+    deletes = [statement for statement in by_sid.values() if "s3:DeleteObject" in statement["Action"]]
+    assert [statement["Sid"] for statement in deletes] == ["ForgetRefusedUploads"]
+    assert deletes[0]["Action"] == ["s3:DeleteObject"]
+    assert deletes[0]["Resource"] == ["arn:aws:s3:::INPUT_BUCKET/*"]
