@@ -210,6 +210,10 @@ def test_list_filters_and_pages(client: Client) -> None:
     bad = client.get("/api/classifications?status=exploded")
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_choice")
     assert client.get("/api/classifications?since=yesterday").status_code == 400
+    # Offsets PostgreSQL cannot store (beyond ±15:59) are converted to UTC first; leaving the calendar is a 400.
+    assert client.get("/api/classifications", {"since": "2020-07-04T01:43:18-20:14"}).json()["count"] == 5
+    out_of_range = client.get("/api/classifications", {"until": "0001-01-01T00:00:00+05:00"})
+    assert (out_of_range.status_code, out_of_range.json()["code"]) == (400, "invalid")
 
 
 @pytest.mark.django_db
