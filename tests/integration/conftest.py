@@ -72,3 +72,45 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Loca
         yield running
     running.stop()
     print(f"stack logs: {log_dir}")
+
+
+# --- A real browser: Debian's chromium driven by Playwright ------------------------------------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="no /usr/bin/chromium (Debian chromium; make test installs it where apt can)"
+)
+
+
+@pytest.fixture(scope="module")
+def browser(stack) -> Iterator[object]:  # the stack first: its processes must not inherit the setting below
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread, so Django would take every ORM call of the test
+    # (and pytest-django's flush) for async code. This process is not async (the loop only runs inside Playwright's
+    # own calls): Django's documented escape hatch, for the browser's lifetime.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        # playwright's own browser download is not reachable here; Debian's chromium is the browser under test.
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, stack):
+    """A fresh browser context on the stack; the test fails on a script error, a failed request, or a page, script,
+    stylesheet or image answered 4xx/5xx (API calls are the page's business: it shows their errors)."""
+    context = browser.new_context(base_url=stack.web_url)
+    opened = context.new_page()
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    opened.on("requestfailed", lambda request: problems.append(f"request failed: {request.url} {request.failure}"))
+
+    def check(response) -> None:
+        if response.status >= 400 and response.request.resource_type not in ("xhr", "fetch"):
+            problems.append(f"{response.status}: {response.url}")
+
+    opened.on("response", check)
+    yield opened
+    context.close()
+    assert problems == [], problems

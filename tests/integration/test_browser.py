@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -11,42 +10,9 @@ import pytest
 
 from classifier.models import Classification, Status
 from tests.conftest import IMAGES_DIR
+from tests.integration.conftest import needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no /usr/bin/chromium (Debian chromium; make test installs it where apt can)"
-    ),
-]
-
-
-@pytest.fixture(scope="module")
-def browser(stack) -> Iterator[object]:  # the stack first: its processes must not inherit the setting below
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread, so Django would take every ORM call of the test
-    # (and pytest-django's flush) for async code. This process is not async: say so for the browser's lifetime.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        # playwright's own browser download is not reachable here; Debian's chromium is the browser under test.
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser, stack):
-    context = browser.new_context(base_url=stack.web_url)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.on("requestfailed", lambda request: errors.append(f"{request.url} {request.failure}"))
-    yield opened
-    context.close()
-    assert errors == [], errors  # no script error, no request that went nowhere (a CDN, say)
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), needs_chromium]
 
 
 def test_upload_images_on_the_home_page_and_see_their_labels(page, tmp_path: Path) -> None:

@@ -6,49 +6,18 @@ watches the page draw them and then pick up a new one by itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from autoscale.models import FleetSample, ScalingEvent
+from tests.integration.conftest import needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.django_db(transaction=True),
-    # Checked before the session's stack starts: no point starting it for a browser we do not have.
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"no chromium at {CHROMIUM} (apt-get install chromium; `playwright install` cannot download here)",
-    ),
-]
+# The chromium check runs before the session's stack starts: no point starting it for a browser we do not have.
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), needs_chromium]
 
 POINTS_OF = "s => document.querySelector(`polyline[data-series='${s}']`).getAttribute('points').trim()"
-
-
-@pytest.fixture
-def page(stack, monkeypatch) -> Iterator:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API keeps an asyncio loop open in this thread, and Django then refuses ORM calls here. They
-    # never overlap with it (the loop only runs inside Playwright's own calls): Django's documented escape hatch.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    problems: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless"])
-        try:
-            tab = browser.new_page()
-            tab.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
-            tab.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
-            tab.on("response", lambda response: problems.append(f"{response.status}: {response.url}")
-                   if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)  # fmt: skip
-            yield tab
-        finally:
-            browser.close()
-    assert problems == []
 
 
 def add_sample(minutes_ago: float, visible: int, running: int, pending: int = 0) -> None:
@@ -75,7 +44,7 @@ def test_the_chart_draws_the_samples_and_refreshes_by_itself(stack, page) -> Non
     ScalingEvent.objects.create(provider="local", policy="step", action="launch", visible=25, in_flight=1,
                                 running=2, pending=0, desired=5, instance_ids=["a", "b", "c"])  # fmt: skip
 
-    page.goto(f"{stack.web_url}/status/")
+    page.goto("/status/")
     wait_for_points(page, 5, timeout_ms=15_000)
 
     queue, fleet, running = points(page, "queue"), points(page, "fleet"), points(page, "running")
@@ -99,7 +68,7 @@ def test_the_chart_draws_the_samples_and_refreshes_by_itself(stack, page) -> Non
 
 
 def test_with_no_samples_the_page_says_no_autoscaler_has_reported(stack, page) -> None:
-    page.goto(f"{stack.web_url}/status/")
+    page.goto("/status/")
     page.wait_for_selector("#last-refresh[data-refreshes='1']", state="attached", timeout=15_000)
     assert page.text_content("#fleet-chart .empty") == "No autoscaler has reported yet."
     assert page.text_content("#fleet-note") == "no autoscaler has reported"
