@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError
 
@@ -18,6 +19,8 @@ from classifier import intake
 from classifier.models import Classification, IdempotencyKey
 
 MAX_KEY_LENGTH = 255
+# How long a key is remembered: a client retries within minutes; a day covers a retry after an outage.
+KEY_LIFETIME = timedelta(hours=24)
 
 
 class KeyReused(Exception):
@@ -79,3 +82,9 @@ def _replay(key: str, scope: str, files_print: str) -> Submission | None:
     ids = [uuid.UUID(value) for value in record.request_ids]
     by_id = Classification.objects.in_bulk(ids)
     return Submission([by_id[pk] for pk in ids if pk in by_id], replayed=True)
+
+
+def forget_expired(now: datetime, lifetime: timedelta = KEY_LIFETIME) -> int:
+    """Drop keys older than their lifetime (the sweeper calls this): a retry after that creates new requests."""
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=now - lifetime).delete()
+    return deleted

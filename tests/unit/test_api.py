@@ -304,3 +304,18 @@ def test_two_attempts_racing_with_one_key_keep_one_set(sent, stored_files, monke
     assert loser.replayed and [row.pk for row in loser.rows] == [row.pk for row in winner.rows]
     assert Classification.objects.count() == 1
     assert len(_objects(stored_files)) == 1
+
+
+@pytest.mark.django_db
+def test_expired_idempotency_keys_are_forgotten() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from classifier import idempotency
+
+    old = IdempotencyKey.objects.create(key="old", fingerprint="f", request_ids=[])
+    IdempotencyKey.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    IdempotencyKey.objects.create(key="fresh", fingerprint="f", request_ids=[])
+    assert idempotency.forget_expired(timezone.now()) == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]

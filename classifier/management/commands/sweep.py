@@ -1,5 +1,6 @@
-"""`manage.py sweep`: re-send requests that were accepted but never answered (see classifier/sweeper.py), and fail
-the requests whose messages were dead-lettered (classifier/dead_letter_watch.py)."""
+"""`manage.py sweep`: re-send requests that were accepted but never answered (see classifier/sweeper.py), fail
+the requests whose messages were dead-lettered (classifier/dead_letter_watch.py), and forget expired
+Idempotency-Keys (classifier/idempotency.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
+from classifier import idempotency
 from classifier.dead_letter_watch import DeadLetterWatch
 from classifier.intake import send_for_classification
 from classifier.sweeper import SweepReport, sweep
@@ -58,6 +60,7 @@ class Command(BaseCommand):
         now = timezone.now()
         report = sweep(now, after=after, max_dispatches=settings.MAX_DISPATCHES, send=send_for_classification)
         report.dead_lettered = self.watch.run(now)
+        idempotency.forget_expired(now)
         return report
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
