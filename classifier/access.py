@@ -23,10 +23,12 @@ def auth_required() -> bool:
     return bool(settings.API_AUTH)
 
 
-def token_or_session_user(request: HttpRequest) -> bool:
-    """Whether a plain Django request (the CSE546 endpoints) carries a valid token or a logged-in session."""
-    if request.user.is_authenticated:
-        return True
+def has_valid_token(request: HttpRequest) -> bool:
+    """Whether a plain Django request (the CSE546 endpoint) carries a valid `Authorization: Token <key>`.
+
+    Sessions do not count there: `POST /` is CSRF-exempt (the generators are plain HTTP clients), so accepting a
+    browser's session would let any other site upload in a logged-in person's name.
+    """
     try:
         return TokenAuthentication().authenticate(Request(request)) is not None
     except AuthenticationFailed:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError
+from django.utils import timezone
 
 from classifier import intake
 from classifier.models import Classification, IdempotencyKey
@@ -74,6 +75,8 @@ def submit(images: list[intake.ValidImage], key: str | None, scope: str) -> Subm
 
 
 def _replay(key: str, scope: str, files_print: str) -> Submission | None:
+    # An expired key the sweeper has not deleted yet no longer counts (a new key row then replaces it).
+    IdempotencyKey.objects.filter(key=key, scope=scope, created_at__lt=timezone.now() - KEY_LIFETIME).delete()
     record = IdempotencyKey.objects.filter(key=key, scope=scope).first()
     if record is None:
         return None

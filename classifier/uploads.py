@@ -24,7 +24,7 @@ from classifier.waiting import waiter_for_this_loop
 logger = logging.getLogger(__name__)
 
 # Room for the multipart envelope around a file of the maximum size.
-_ENVELOPE_BYTES = 64 * 1024
+ENVELOPE_BYTES = 64 * 1024
 
 # Uploads being stored at once, per event loop. The rest wait here, on the loop, holding neither a thread nor a
 # database connection: 200 simultaneous uploads otherwise start 200 threads that queue on a pool of ten connections.
@@ -52,13 +52,19 @@ async def accept_from(request: HttpRequest, *fields: str) -> tuple[str, Classifi
     Raises intake.UploadRejected with a status and a message for the client.
     """
     check_declared_length(request, settings.UPLOAD_MAX_BYTES)
+    async with intake_slot():
+        # Parsing the multipart body reads the spooled upload and may write temporary files: in a thread, not on
+        # the event loop every waiter shares.
+        return await sync_to_async(_parse_validate_and_accept)(request, fields)
+
+
+def _parse_validate_and_accept(request: HttpRequest, fields: tuple[str, ...]) -> tuple[str, Classification]:
     try:
         field = next((name for name in fields if name in request.FILES), fields[0])
         upload = request.FILES.get(field)
     except MultiPartParserError as exc:
         raise intake.UploadRejected(400, f"malformed multipart body: {exc}") from None
-    async with intake_slot():
-        return field, await sync_to_async(_validate_and_accept)(upload, field)
+    return field, _validate_and_accept(upload, field)
 
 
 def check_declared_length(request: HttpRequest, max_content_bytes: int) -> None:
@@ -67,7 +73,7 @@ def check_declared_length(request: HttpRequest, max_content_bytes: int) -> None:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise intake.UploadRejected(400, "the Content-Length header is not a number") from None
-    if declared > max_content_bytes + _ENVELOPE_BYTES:
+    if declared > max_content_bytes + ENVELOPE_BYTES:
         raise intake.UploadRejected(413, f"the request is {declared} bytes; the limit is {max_content_bytes} bytes")
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from classifier import access, storage, thumbnails
 from classifier.intake import UploadRejected
 from classifier.models import Classification, Status
-from classifier.uploads import accept_from, timeout_message, wait_for_result
+from classifier.uploads import accept_from, release_connection, timeout_message, wait_for_result
 
 RECENT_ON_HOME = 12
 RECENT_PER_PAGE = 50
@@ -42,7 +42,7 @@ def _render_home(request: HttpRequest, error: str = "", status: int = 200) -> Ht
 
 
 async def _cse546(request: HttpRequest) -> HttpResponse:
-    if access.auth_required() and not await sync_to_async(access.token_or_session_user)(request):
+    if access.auth_required() and not await sync_to_async(access.has_valid_token)(request):
         return access.unauthorized_text()
     try:
         field, row = await accept_from(request, *CSE546_FIELDS)
@@ -81,6 +81,8 @@ def recent(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status in Status.values:
         rows = rows.filter(status=status)
+    else:
+        status = ""  # an unknown value is not echoed back into the page's links
     page = Paginator(rows, RECENT_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "classifier/recent.html", {"page": page, "status": status, "statuses": Status.choices})
 
@@ -94,8 +96,10 @@ def detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
 
 @access.page
 @require_GET
+@cache_control(private=True, max_age=86400)  # a request's image never changes
 def image(request: HttpRequest, request_id: uuid.UUID) -> FileResponse:
     row = get_object_or_404(Classification, pk=request_id)
+    release_connection()  # the read from storage and the download need no database connection
     try:
         handle = storage.inputs().open(row.input_key, "rb")
     except FileNotFoundError:
@@ -108,6 +112,7 @@ def image(request: HttpRequest, request_id: uuid.UUID) -> FileResponse:
 @cache_control(private=True, max_age=86400)  # a request's image never changes
 def thumbnail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
     row = get_object_or_404(Classification, pk=request_id)
+    release_connection()  # the read from storage and the decode need no database connection
     try:
         data = thumbnails.thumbnail_of(row.input_key)
     except FileNotFoundError:

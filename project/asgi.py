@@ -8,12 +8,15 @@ django_application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
+from classifier.uploads import ENVELOPE_BYTES  # noqa: E402
 from project.body_limit import BodyLimit  # noqa: E402
 
-# Room for the multipart envelope around the largest submission the API takes.
-_ENVELOPE_BYTES = 64 * 1024
 
-application = BodyLimit(
-    django_application,
-    lambda: max(settings.API_MAX_REQUEST_BYTES, settings.UPLOAD_MAX_BYTES) + _ENVELOPE_BYTES,
-)
+def body_limit(path: str) -> int:
+    """Only the API's submission takes many files; every other body is at most one image and its envelope."""
+    if path.rstrip("/") == "/api/classifications":
+        return settings.API_MAX_REQUEST_BYTES + ENVELOPE_BYTES
+    return settings.UPLOAD_MAX_BYTES + ENVELOPE_BYTES
+
+
+application = BodyLimit(django_application, body_limit)

@@ -20,15 +20,15 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: Callable[[], int]) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: Callable[[str], int]) -> None:
         self.app = app
-        self.max_bytes = max_bytes  # read per request: settings may change under tests
+        self.max_bytes = max_bytes  # the limit for a path, read per request: settings may change under tests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes()
+        limit = self.max_bytes(str(scope.get("path", "")))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await _refuse(scope, send, limit)

@@ -191,6 +191,8 @@ RESULT_POLL_SECONDS = env_float("RESULT_POLL_SECONDS", 0.05, minimum=0.005, maxi
 API_AUTH = env_bool("API_AUTH", PRODUCTION)
 LOGIN_URL = "admin:login"
 API_MAX_FILES = env_int("API_MAX_FILES", 100, minimum=1)  # files in one POST /api/classifications
+# Django refuses more file parts than this with a bare 400 before any view runs: one above ours, so ours answers.
+DATA_UPLOAD_MAX_NUMBER_FILES = API_MAX_FILES + 1
 API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 100 * 1024 * 1024, minimum=1)  # all files of one POST
 API_MAX_WAIT_SECONDS = env_float("API_MAX_WAIT_SECONDS", 60.0, minimum=0)  # the longest ?wait= a caller may ask
 REST_FRAMEWORK = {

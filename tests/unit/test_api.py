@@ -319,3 +319,39 @@ def test_expired_idempotency_keys_are_forgotten() -> None:
     IdempotencyKey.objects.create(key="fresh", fingerprint="f", request_ids=[])
     assert idempotency.forget_expired(timezone.now()) == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
+
+
+@pytest.mark.django_db
+def test_one_file_over_the_default_count_is_a_json_413(client: Client, sent, stored_files) -> None:
+    """Django's own file-count guard (a bare HTML 400) must not answer before ours."""
+    response = _post(client, *[(f"{index}.JPEG", JPEG) for index in range(101)])
+    assert (response.status_code, response.json()["code"]) == (413, "too_large")
+    assert "the limit is 100" in response.json()["error"]
+    assert Classification.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_expired_key_no_longer_replays(client: Client, sent, stored_files) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    first = _post(client, ("a.JPEG", JPEG), **{"Idempotency-Key": "old"}).json()["results"][0]["id"]
+    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    again = _post(client, ("a.JPEG", JPEG), **{"Idempotency-Key": "old"})
+    assert again.status_code == 202 and "Idempotent-Replayed" not in again
+    assert again.json()["results"][0]["id"] != first
+    assert IdempotencyKey.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_post_slash_takes_a_token_not_a_session(settings, sent, stored_files) -> None:
+    """POST / is CSRF-exempt for the generators: a browser's session must not open it to other sites."""
+    from django.contrib.auth.models import User
+
+    settings.API_AUTH = True
+    client = Client()
+    client.force_login(User.objects.create_user("person"))
+    response = client.post("/", {"myfile": _file("a.JPEG", JPEG)})
+    assert response.status_code == 401
+    assert Classification.objects.count() == 0

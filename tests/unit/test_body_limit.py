@@ -35,7 +35,7 @@ def _call(path: str, chunks: list[bytes], headers: list[tuple[bytes, bytes]]) ->
         sent.append(message)
 
     scope = {"type": "http", "path": path, "headers": headers}
-    asyncio.run(BodyLimit(_reading_app, lambda: 100)(scope, receive, send))
+    asyncio.run(BodyLimit(_reading_app, lambda path: 100)(scope, receive, send))
     return sent, taken
 
 

@@ -68,3 +68,18 @@ def test_the_form_needs_its_csrf_token() -> None:
     with (IMAGES_DIR / "test_2.JPEG").open("rb") as handle:
         assert strict.post("/upload", {"image": handle}).status_code == 403
     assert not Classification.objects.exists()
+
+
+def test_pages_and_images_need_a_login_with_auth_on(client: Client, stored_image: Classification, settings) -> None:
+    settings.API_AUTH = True
+    for url in ("/", "/requests/", f"/requests/{stored_image.pk}/", f"/requests/{stored_image.pk}/image",
+                f"/requests/{stored_image.pk}/thumbnail", "/status/"):  # fmt: skip
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], url
+    assert client.post("/upload").status_code in (302, 403)
+
+
+def test_an_unknown_status_is_not_echoed_into_links(client: Client) -> None:
+    Classification.objects.bulk_create([Classification(original_name=f"q{i}.jpg", input_key="k") for i in range(60)])
+    html = client.get('/requests/?status="><script>x</script>').content.decode()
+    assert "<script>x" not in html and "?status=&amp;page=2" in html
