@@ -105,18 +105,43 @@
     request.send(data);
   }
 
+  // A browser keeps about six connections per server: long polls for many images at once would hold them all and
+  // stall the uploads still going. At most FOLLOWERS wait at a time; the others take turns.
+  const FOLLOWERS = 3;
+  let following = 0;
+  const turns = [];
+  async function takeTurn() {
+    if (following >= FOLLOWERS) await new Promise((resolve) => turns.push(resolve));
+    following += 1;
+  }
+  function endTurn() {
+    following -= 1;
+    const next = turns.shift();
+    if (next) next();
+  }
+
   async function follow(card, item) {
     while (item.status === "queued" || item.status === "running") {
       setState(card, item.status, item.status === "queued" ? "queued, waiting for a worker…" : "running…");
+      await takeTurn();
       try {
         const response = await fetch(`${item.status_url}?wait=${WAIT_SECONDS}`, {
           headers: { Accept: "application/json" },
         });
+        if (response.status >= 400 && response.status < 500) {
+          // Logged out, or the request is gone: asking again will not change that.
+          const body = await response.json().catch(() => ({}));
+          setState(card, "refused", `HTTP ${response.status}`);
+          card.querySelector(".result").append(element("p", { class: "error" }, body.error || "cannot follow it"));
+          return;
+        }
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         item = await response.json();
       } catch (problem) {
         setState(card, item.status, `${item.status}; retrying (${problem.message})`);
         await new Promise((resolve) => setTimeout(resolve, 2000));
+      } finally {
+        endTurn();
       }
     }
     showResult(card, item);
