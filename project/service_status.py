@@ -84,7 +84,9 @@ def read_queues() -> QueueDepth:
     except (BotoCoreError, ClientError) as exc:
         logger.warning("status: cannot read the queues: %s", exc)
         where = endpoint or f"SQS in {settings.AWS_REGION}"
-        return QueueDepth(available=False, error=f"cannot read the queues at {where}: {exc}")
+        # The page may be public-facing: the error's class tells an operator where to look, the log has the details
+        # (AWS error texts can carry account ids and ARNs).
+        return QueueDepth(available=False, error=f"cannot read the queues at {where} ({type(exc).__name__})")
     return QueueDepth(True, waiting, in_flight, dead + held)
 
 
