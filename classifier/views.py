@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -94,29 +96,33 @@ def detail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
     return render(request, "classifier/detail.html", {"row": row})
 
 
+@contextmanager
+def _stored_image_of(request_id: uuid.UUID) -> Iterator[Classification]:
+    """The request's row, its DB connection given back (storage reads and downloads need none); 404 when the row
+    or its stored image is gone."""
+    row = get_object_or_404(Classification, pk=request_id)
+    release_connection()
+    try:
+        yield row
+    except FileNotFoundError:
+        raise Http404("the image is no longer stored") from None
+
+
 @access.page
 @require_GET
 @cache_control(private=True, max_age=86400)  # a request's image never changes
 def image(request: HttpRequest, request_id: uuid.UUID) -> FileResponse:
-    row = get_object_or_404(Classification, pk=request_id)
-    release_connection()  # the read from storage and the download need no database connection
-    try:
+    with _stored_image_of(request_id) as row:
         handle = storage.inputs().open(row.input_key, "rb")
-    except FileNotFoundError:
-        raise Http404("the image is no longer stored") from None
     return FileResponse(handle, content_type=row.content_type or "application/octet-stream")
 
 
 @access.page
 @require_GET
-@cache_control(private=True, max_age=86400)  # a request's image never changes
+@cache_control(private=True, max_age=86400)
 def thumbnail(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
-    row = get_object_or_404(Classification, pk=request_id)
-    release_connection()  # the read from storage and the decode need no database connection
-    try:
+    with _stored_image_of(request_id) as row:
         data = thumbnails.thumbnail_of(row.input_key)
-    except FileNotFoundError:
-        raise Http404("the image is no longer stored") from None
     return HttpResponse(data, content_type=thumbnails.CONTENT_TYPE)
 
 
