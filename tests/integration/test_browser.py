@@ -36,6 +36,11 @@ def test_upload_images_on_the_home_page_and_see_their_labels(page, tmp_path: Pat
     # The recent-requests table below catches up by itself.
     page.locator("#recent table.requests tbody tr").nth(len(EXPECTED) - 1).wait_for(timeout=10_000)
     assert "monarch butterfly" in page.locator("#recent").inner_text()
+    # Its thumbnails render (server-made JPEGs); leaving before they have would abort their loads.
+    page.locator("#recent").scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#recent img.thumb')].every(image => image.complete && image.naturalWidth)"
+    )
 
     # The label links to the request's page: image, label, top-5 bars, timings and the worker.
     done.first.locator(".label").click()

@@ -55,7 +55,20 @@
         const html = await (await fetch(window.location.pathname, { headers: { Accept: "text/html" } })).text();
         const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("recent");
         const current = document.getElementById("recent");
-        if (fresh && current) current.replaceWith(fresh);
+        if (!fresh || !current || fresh.innerHTML === current.innerHTML) return;
+        document.adoptNode(fresh); // adopting an <img> restarts its load: adopt the new copy, never the shown one
+        // Carry the thumbnails already shown (or still loading) into the fresh copy: replacing an <img> that is
+        // loading aborts its request, and a burst of results would otherwise fetch every thumbnail again.
+        const shown = new Map();
+        current.querySelectorAll("img[src]").forEach((image) => shown.set(image.getAttribute("src"), image));
+        fresh.querySelectorAll("img[src]").forEach((image) => {
+          const kept = shown.get(image.getAttribute("src"));
+          if (kept) {
+            shown.delete(image.getAttribute("src"));
+            image.replaceWith(kept);
+          }
+        });
+        current.replaceWith(fresh);
       } catch (problem) {
         // The table is a convenience; the cards above already show every result.
       }
