@@ -187,9 +187,12 @@ RESULT_POLL_SECONDS = env_float("RESULT_POLL_SECONDS", 0.05, minimum=0.005, maxi
 
 # --- Access and the JSON API -------------------------------------------------------------------------------------
 # One switch for the API, the CSE546 endpoints and the pages: off on a laptop, on in production. With it on, programs
-# send `Authorization: Token <key>` (`manage.py drf_create_token <user>`), people log in (the admin's login page).
+# send `Authorization: Token <key>` (`manage.py drf_create_token <user>`), people sign in at /accounts/login/ (any
+# active user; the admin still wants staff).
 API_AUTH = env_bool("API_AUTH", PRODUCTION)
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "classifier:home"
+LOGOUT_REDIRECT_URL = "login"
 API_MAX_FILES = env_int("API_MAX_FILES", 100, minimum=1)  # files in one POST /api/classifications
 # Django refuses more file parts than this with a bare 400 before any view runs: one above ours, so ours answers.
 DATA_UPLOAD_MAX_NUMBER_FILES = API_MAX_FILES + 1

@@ -228,7 +228,7 @@ def test_auth_switch_guards_api_cse546_and_pages(client: Client, settings, sent,
     assert client.get("/api/classifications").status_code == 401
     plain = client.post("/", {"myfile": _file("a.JPEG", JPEG)})
     assert (plain.status_code, plain["Content-Type"]) == (401, "text/plain; charset=utf-8")
-    assert client.get("/").status_code == 302 and "/admin/login/" in client.get("/")["Location"]
+    assert client.get("/").status_code == 302 and "/accounts/login/" in client.get("/")["Location"]
     assert client.get("/status/").status_code == 302
     assert client.get("/api/schema/").status_code == 200  # the description of the API stays public
 

@@ -75,8 +75,47 @@ def test_pages_and_images_need_a_login_with_auth_on(client: Client, stored_image
     for url in ("/", "/requests/", f"/requests/{stored_image.pk}/", f"/requests/{stored_image.pk}/image",
                 f"/requests/{stored_image.pk}/thumbnail", "/status/"):  # fmt: skip
         response = client.get(url)
-        assert response.status_code == 302 and "/admin/login/" in response["Location"], url
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next="), url
     assert client.post("/upload").status_code in (302, 403)
+
+
+def test_a_person_without_staff_rights_signs_in_uses_the_pages_and_signs_out(settings) -> None:
+    from django.contrib.auth.models import User
+
+    settings.API_AUTH = True
+    User.objects.create_user("alice", password="correct horse")
+    browser = Client(enforce_csrf_checks=True)
+    to_login = browser.get("/status/")
+    assert to_login["Location"] == "/accounts/login/?next=/status/"
+
+    form = browser.get(to_login["Location"])
+    assert form.status_code == 200 and 'name="next" value="/status/"' in form.content.decode()
+    csrf = form.cookies["csrftoken"].value
+    wrong = browser.post("/accounts/login/", {"username": "alice", "password": "nope", "csrfmiddlewaretoken": csrf})
+    assert wrong.status_code == 200 and "do not match" in wrong.content.decode()
+    signed_in = browser.post(
+        "/accounts/login/",
+        {"username": "alice", "password": "correct horse", "next": "/status/", "csrfmiddlewaretoken": csrf},
+    )
+    assert (signed_in.status_code, signed_in["Location"]) == (302, "/status/")
+    home = browser.get("/")
+    assert home.status_code == 200 and "alice" in home.content.decode() and "Sign out" in home.content.decode()
+    assert browser.get("/admin/")["Location"].startswith("/admin/login/")  # the admin still wants staff
+
+    csrf = browser.cookies["csrftoken"].value
+    assert browser.post("/accounts/logout/", {"csrfmiddlewaretoken": csrf})["Location"] == "/accounts/login/"
+    assert browser.get("/")["Location"] == "/accounts/login/?next=/"
+
+
+def test_sign_in_does_not_redirect_off_site(settings) -> None:
+    from django.contrib.auth.models import User
+
+    settings.API_AUTH = True
+    User.objects.create_user("alice", password="correct horse")
+    response = Client().post(
+        "/accounts/login/", {"username": "alice", "password": "correct horse", "next": "https://evil.example/"}
+    )
+    assert (response.status_code, response["Location"]) == (302, "/")
 
 
 def test_an_unknown_status_is_not_echoed_into_links(client: Client) -> None:
