@@ -150,18 +150,25 @@ def release(sqs: Any, url: str, letters: list[DeadLetter]) -> None:
         sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
-def fail(sqs: Any, queues: DeadLetterQueues) -> list[str]:
-    """Mark every dead-lettered request failed, with the reason, and drop its message."""
-    failed = []
+def fail(sqs: Any, queues: DeadLetterQueues) -> tuple[list[str], int]:
+    """Mark every dead-lettered request failed, with the reason, and drop its message.
+
+    Returns the requests this call failed, and how many letters were dropped without failing anything (their
+    request had finished, was already failed, or was sent again after the letter died).
+    """
+    failed, dropped = [], 0
     now = timezone.now()
     for letter in receive(sqs, queues.dead_letter):
-        if letter.request_id:  # failed unless it finished, or was sent again after this message
-            fail_request(letter, reason(queues.max_receive_count), now)
-            failed.append(letter.request_id)
+        if letter.request_id:
+            if fail_request(letter, reason(queues.max_receive_count), now):
+                failed.append(letter.request_id)
+            else:
+                dropped += 1
         else:
+            dropped += 1
             logger.warning("dropping a dead letter that is not a classify message: %.200s", letter.body)
         sqs.delete_message(QueueUrl=queues.dead_letter, ReceiptHandle=letter.receipt_handle)
-    return failed
+    return failed, dropped
 
 
 def redrive(sqs: Any, queues: DeadLetterQueues, only: Collection[str] | None = None) -> list[str]:

@@ -28,6 +28,14 @@ def name_stem(original_name: str) -> str:
     return PurePosixPath(safe_name(original_name)).stem or "upload"
 
 
+def original_stem(original_name: str) -> str:
+    """The client's own file name without folders or extension, as the 2024 generator expects it back
+    (`my photo (1).jpg` -> `my photo (1)`); unprintable characters dropped so the answer stays one line."""
+    base = original_name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = "".join(char for char in PurePosixPath(base).stem if char.isprintable()) if base else ""
+    return stem or "upload"
+
+
 def input_key(request_id: uuid.UUID, original_name: str) -> str:
     # The request id makes the key unique: two uploads of test_0.JPEG are two objects.
     return f"{request_id}/{safe_name(original_name)}"

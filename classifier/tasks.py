@@ -13,7 +13,7 @@ from celery.signals import worker_process_init
 from django.conf import settings
 
 from classifier import recording, work
-from classifier.failures import backoff_seconds, is_transient
+from classifier.failures import backoff_seconds, is_transient, permanent_storage_error
 from classifier.images import UnreadableImage
 from classifier.inference import get_classifier
 from classifier.notices import StartedNotice
@@ -37,6 +37,10 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str) ->
         record_failure.delay(request_id, f"input object {input_key} is missing", worker, work.now_iso())
         return
     except Exception as exc:
+        refusal = permanent_storage_error(exc)
+        if refusal is not None:  # no retry will fix it: fail now, with the reason
+            record_failure.delay(request_id, refusal, worker, work.now_iso())
+            return
         if not is_transient(exc):
             raise  # unexpected: not acknowledged, received again, dead-lettered after SQS_MAX_RECEIVE_COUNT
         if self.request.retries >= TRANSIENT_RETRIES:

@@ -56,7 +56,7 @@ async def _cse546(request: HttpRequest) -> HttpResponse:
     if finished.status != Status.DONE:
         return _text(f"classification failed: {finished.error}", 422)
     if field == "inputFile":
-        return _text(f"{storage.name_stem(finished.original_name)}:{finished.label}")
+        return _text(f"{storage.original_stem(finished.original_name)}:{finished.label}")
     return _text(finished.label)
 
 

@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees the views' exceptions first: a database outage answers 503, not 500.
+    "classifier.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"

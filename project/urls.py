@@ -19,5 +19,6 @@ urlpatterns = [
 ]
 
 # JSON under /api/, pages elsewhere.
+handler400 = "classifier.api.errors.bad_request"
 handler404 = "classifier.api.errors.not_found"
 handler500 = "classifier.api.errors.crashed"

@@ -211,3 +211,16 @@ def test_admin_action_says_so_when_the_queue_is_unreachable(admin_client, settin
     assert "Cannot reach the dead-letter queue" in _admin_action(admin_client, "redrive_dead_letters", [row])
     row.refresh_from_db()
     assert row.status == Status.FAILED
+
+
+def test_the_fail_command_counts_only_the_requests_it_failed(sqs) -> None:
+    queues = dead_letters.find_queues(sqs)
+    waiting, finished = _row(), _row()
+    recording.record_result(str(finished.pk), _result())
+    for row in (waiting, finished):
+        _dead_letter(sqs, queues, _body(str(row.pk)))
+    failed, dropped = dead_letters.fail(sqs, queues)
+    assert (failed, dropped) == ([str(waiting.pk)], 1)
+    finished.refresh_from_db()
+    assert finished.status == Status.DONE
+    assert _held(sqs, queues.dead_letter) == (0, 0)  # `fail` drops the letters it has dealt with

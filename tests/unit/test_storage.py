@@ -38,3 +38,17 @@ def test_names_cannot_escape_the_request_prefix(name: str, expected: str) -> Non
 
 def test_very_long_names_are_shortened() -> None:
     assert len(storage.safe_name("a" * 500 + ".jpg")) == storage.MAX_NAME_LENGTH
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("test_00.JPEG", "test_00"),
+        ("my photo (1).jpg", "my photo (1)"),  # the 2024 generator gets its own name back, not the storage key's
+        ("C:\\Users\\me\\cat.final.png", "cat.final"),
+        ("a\r\nb.jpg", "ab"),  # the plain-text answer stays one line
+        ("", "upload"),
+    ],
+)
+def test_the_original_stem_is_the_clients_name_without_extension(name: str, expected: str) -> None:
+    assert storage.original_stem(name) == expected

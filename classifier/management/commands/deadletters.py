@@ -29,8 +29,10 @@ class Command(BaseCommand):
                 name = queues.dead_letter.rsplit("/", 1)[-1]
                 self.stdout.write(f"{waiting + held} message(s) in {name} ({held} held for a moment)")
             elif options["action"] == "fail":
-                failed = dead_letters.fail(sqs, queues)
+                failed, dropped = dead_letters.fail(sqs, queues)
                 self.stdout.write(f"failed {len(failed)} request(s): {' '.join(failed) or '-'}")
+                if dropped:
+                    self.stdout.write(f"dropped {dropped} letter(s) whose request was no longer waiting for them")
             else:
                 redriven = dead_letters.redrive(sqs, queues)
                 self.stdout.write(f"re-drove {len(redriven)} request(s): {' '.join(redriven) or '-'}")

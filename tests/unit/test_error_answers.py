@@ -1,0 +1,102 @@
+"""Errors outside the upload path still answer in the caller's format: 503 for a database outage, 413 for
+Django's own parsing limits. Never a 500, never Django's HTML error page on the API or `POST /`."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.db import OperationalError, connection
+from django.test import Client
+
+from classifier import intake
+from classifier.models import Classification
+from tests.conftest import IMAGES_DIR
+
+JPEG = (IMAGES_DIR / "test_2.JPEG").read_bytes()
+
+
+def _file(name: str, data: bytes = JPEG) -> io.BytesIO:
+    handle = io.BytesIO(data)
+    handle.name = name
+    return handle
+
+
+@contextmanager
+def database_down() -> Iterator[None]:
+    """Every query fails the way a lost PostgreSQL connection does."""
+
+    def refuse(execute, sql, params, many, context):  # noqa: ANN001 - Django's execute_wrapper signature
+        raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+
+    with connection.execute_wrapper(refuse):
+        yield
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[Classification]:
+    caught: list[Classification] = []
+    monkeypatch.setattr(intake, "send_for_classification", caught.append)
+    return caught
+
+
+@pytest.mark.django_db
+def test_a_token_lookup_with_the_database_down_is_a_json_503(client: Client) -> None:
+    """DRF authenticates before the view runs: its lookup must not turn an outage into a 500."""
+    with database_down():
+        response = client.post(
+            "/api/classifications", {"file": _file("a.JPEG")}, headers={"Authorization": "Token abc"}
+        )
+    assert response.status_code == 503
+    assert response.json()["code"] == "unavailable"
+    assert "database unavailable" in response.json()["error"]
+    assert response["Retry-After"]
+
+
+@pytest.mark.django_db
+def test_reads_with_the_database_down_are_503(client: Client) -> None:
+    with database_down():
+        detail = client.get(f"/api/classifications/{uuid.uuid4()}")
+        listing = client.get("/api/classifications")
+        page = client.get("/requests/")
+    assert (detail.status_code, detail.json()["code"]) == (503, "unavailable")
+    assert listing.status_code == 503
+    assert page.status_code == 503 and page["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.django_db
+def test_post_slash_with_auth_on_and_the_database_down_is_a_plain_503(settings) -> None:
+    settings.API_AUTH = True
+    with database_down():
+        response = Client().post("/", {"myfile": _file("a.JPEG")}, headers={"Authorization": "Token abc"})
+    assert response.status_code == 503
+    assert response["Content-Type"].startswith("text/plain")
+    assert "database unavailable" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_django_file_count_limit_is_a_413_in_each_format(client: Client, sent, settings) -> None:
+    """Past DATA_UPLOAD_MAX_NUMBER_FILES Django refuses to parse at all; the answer must still say why."""
+    too_many = settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1
+    api = client.post("/api/classifications", {"file": [_file(f"{i}.JPEG", b"x") for i in range(too_many)]})
+    assert (api.status_code, api.json()["code"]) == (413, "too_large")
+    assert "too many files" in api.json()["error"]
+    cse546 = client.post("/", {"myfile": [_file(f"{i}.JPEG", b"x") for i in range(too_many)]})
+    assert cse546.status_code == 413 and cse546["Content-Type"].startswith("text/plain")
+    assert "too many files" in cse546.content.decode()
+    assert not sent and not Classification.objects.exists()
+
+
+@pytest.mark.django_db
+def test_django_field_limits_are_413_json(client: Client, sent, settings) -> None:
+    fields = {f"f{i}": "x" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1)}
+    many = client.post("/api/classifications", {**fields, "file": _file("a.JPEG")})
+    assert (many.status_code, many.json()["code"]) == (413, "too_large")
+    assert "too many form fields" in many.json()["error"]
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    big = client.post("/api/classifications", {"note": "x" * 2000, "file": _file("a.JPEG")})
+    assert (big.status_code, big.json()["code"]) == (413, "too_large")
+    assert not sent and not Classification.objects.exists()
