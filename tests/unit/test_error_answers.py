@@ -29,7 +29,7 @@ def _file(name: str, data: bytes = JPEG) -> io.BytesIO:
 def database_down() -> Iterator[None]:
     """Every query fails the way a lost PostgreSQL connection does."""
 
-    def refuse(execute, sql, params, many, context):  # noqa: ANN001 - Django's execute_wrapper signature
+    def refuse(execute: object, sql: str, params: object, many: bool, context: object) -> None:
         raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
 
     with connection.execute_wrapper(refuse):
