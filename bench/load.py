@@ -65,11 +65,14 @@ def main() -> None:
     total = args.requests + args.sync
     done = rows.filter(status=Status.DONE).count()
     failed = rows.filter(status=Status.FAILED).count()
+    lost, duplicated = total - done - failed, rows.filter(result_deliveries__gt=1).count()
+    server_errors = sum(r.server_errors for r in reports.values())
     print("--- database")
-    print(f"accepted {rows.count()} of {total}; done {done}; failed {failed}; "
-          f"lost {total - done - failed}; duplicated results {rows.filter(result_deliveries__gt=1).count()}; "
-          f"5xx answers {sum(r.server_errors for r in reports.values())}")  # fmt: skip
+    print(f"accepted {rows.count()} of {total}; done {done}; failed {failed}; lost {lost}; "
+          f"duplicated results {duplicated}; 5xx answers {server_errors}")  # fmt: skip
     print(f"logs: {scratch}")
+    if lost or duplicated or server_errors or rows.count() != total:
+        sys.exit("the promise is broken: something accepted was lost, answered twice, or refused with a 5xx")
 
 
 if __name__ == "__main__":

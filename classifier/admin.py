@@ -63,12 +63,15 @@ class ClassificationAdmin(RecordAdmin):
         export.write_csv(queryset.order_by("created_at"), response)
         return response
 
-    @admin.action(description="Re-run the selected failed requests")
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("classifier.rerun_classification")
+
+    @admin.action(description="Re-run the selected failed requests", permissions=["rerun"])
     def rerun_failed(self, request: HttpRequest, queryset: QuerySet[Classification]) -> None:
         sent = intake.rerun_failed(list(queryset.filter(status=Status.FAILED)))
         self.message_user(request, f"Queued {sent} failed request(s) again.", messages.SUCCESS)
 
-    @admin.action(description="Re-drive the selected requests from the dead-letter queue")
+    @admin.action(description="Re-drive the selected requests from the dead-letter queue", permissions=["rerun"])
     def redrive_dead_letters(self, request: HttpRequest, queryset: QuerySet[Classification]) -> None:
         """Their own messages go back to the classify queue (the others stay in the dead-letter queue)."""
         selected = {str(pk) for pk in queryset.values_list("pk", flat=True)}

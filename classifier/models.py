@@ -53,6 +53,8 @@ class Classification(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"])]
+        # Sending work again costs compute and can repeat a crash: not for everyone who may look at the list.
+        permissions = [("rerun_classification", "Can re-run failed requests and re-drive dead letters")]
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.status})"

@@ -88,30 +88,43 @@ def read_expected(path: Path) -> dict[str, str]:
 
 
 def send_one(client: httpx.Client, url: str, protocol: str, path: Path, timeout: float) -> Outcome:
+    """One image, sent and waited for. Every failure becomes an Outcome with its reason, never an exception: one
+    odd answer must not stop the run before its table is printed."""
     started = time.perf_counter()
+
+    def failed(status: int, error: str) -> Outcome:
+        return Outcome(path.name, status, "", time.perf_counter() - started, error)
+
     field_name = {"myfile": "myfile", "inputFile": "inputFile", "api": "file"}[protocol]
     target = url.rstrip("/") + ("/api/classifications" if protocol == "api" else "/")
     try:
         response = client.post(target, files={field_name: (path.name, path.read_bytes(), "image/jpeg")})
         if protocol != "api":
+            if response.status_code != 200:
+                return failed(response.status_code, response.text.strip()[:200])
             label = (
                 response.text.split(":", 1)[1] if protocol == "inputFile" and ":" in response.text else response.text
             )
             return Outcome(path.name, response.status_code, label.strip(), time.perf_counter() - started)
         if response.status_code != 202:
-            return Outcome(path.name, response.status_code, "", time.perf_counter() - started, response.text[:200])
+            return failed(response.status_code, response.text[:200])
         status_url = response.json()["results"][0]["status_url"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # A long poll: the server answers as soon as the result is recorded (or after 20 s, and we ask again).
-            body = client.get(status_url, params={"wait": 20}).json()
+            polled = client.get(status_url, params={"wait": 20})
+            if polled.status_code != 200:
+                return failed(polled.status_code, f"status poll: {polled.text[:200]}")
+            body = polled.json()
             if body["status"] == "done":
                 return Outcome(path.name, 200, body["label"], time.perf_counter() - started)
             if body["status"] == "failed":
-                return Outcome(path.name, 200, "", time.perf_counter() - started, body["error"] or "failed")
-        return Outcome(path.name, 0, "", time.perf_counter() - started, f"not done after {timeout:.0f} s")
+                return failed(200, body.get("error") or "failed")
+        return failed(0, f"not done after {timeout:.0f} s")
     except httpx.HTTPError as exc:
-        return Outcome(path.name, 0, "", time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
+        return failed(0, f"{type(exc).__name__}: {exc}")
+    except (ValueError, KeyError, IndexError, TypeError) as exc:  # an answer that is not the API's JSON
+        return failed(0, f"unexpected answer: {type(exc).__name__}: {exc}")
 
 
 def run(
@@ -124,11 +137,14 @@ def run(
     timeout: float = 300.0,
     expected: dict[str, str] | None = None,
     progress: Callable[[], None] | None = None,
+    token: str = "",
 ) -> LoadReport:
+    """`token`: sent as `Authorization: Token <token>` (a deployment with API_AUTH on wants one)."""
     report = LoadReport(expected=expected or {})
     lock = threading.Lock()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    with httpx.Client(timeout=timeout, limits=limits) as client:
+    headers = {"Authorization": f"Token {token}"} if token else {}
+    with httpx.Client(timeout=timeout, limits=limits, headers=headers) as client:
 
         def one(index: int) -> None:
             outcome = send_one(client, url, protocol, images[index % len(images)], timeout)

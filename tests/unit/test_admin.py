@@ -95,3 +95,28 @@ def test_csv_export_of_the_selected_requests(admin_client) -> None:
     assert by_name["test_2.JPEG"]["top5"].startswith("monarch butterfly 0.")
     assert by_name["test_2.JPEG"]["status"] == "done"
     assert "'=cmd|'/c calc'!A1.png" in by_name  # neutralised, not a formula
+
+
+def test_re_running_needs_its_own_permission(client, monkeypatch) -> None:
+    """Staff who may only look at requests see no re-run or re-drive action, and a forged POST queues nothing."""
+    from django.contrib.auth.models import Permission, User
+
+    from classifier import intake
+
+    sent: list[Classification] = []
+    monkeypatch.setattr(intake, "send_for_classification", sent.append)
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_classification"))
+    failed = Classification.objects.create(original_name="f.jpg", input_key="f", status="failed", error="boom")
+    client.force_login(viewer)
+
+    page = client.get("/admin/classifier/classification/").content.decode()
+    assert "export_csv" in page and "rerun_failed" not in page and "redrive_dead_letters" not in page
+    client.post("/admin/classifier/classification/",
+                {"action": "rerun_failed", "_selected_action": [str(failed.pk)]})  # fmt: skip
+    assert sent == []
+
+    viewer.user_permissions.add(Permission.objects.get(codename="rerun_classification"))
+    viewer = User.objects.get(pk=viewer.pk)  # permissions are cached on the user object
+    client.force_login(viewer)
+    assert "rerun_failed" in client.get("/admin/classifier/classification/").content.decode()

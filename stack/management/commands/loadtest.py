@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ class Command(BaseCommand):
         parser.add_argument("--protocol", choices=PROTOCOLS, default="myfile")
         parser.add_argument("--expected", type=Path, help="CSV of name,label to check the answers against")
         parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for one answer")
+        parser.add_argument(
+            "--token", default=os.environ.get("LOADTEST_TOKEN", ""),
+            help="API token for a deployment with API_AUTH on (default: $LOADTEST_TOKEN; an argument shows in ps)",
+        )  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
         folder: Path = options["images"]
@@ -43,7 +48,7 @@ class Command(BaseCommand):
         with tqdm(total=options["requests"], unit="req", file=self.stderr._out) as bar:  # type: ignore[attr-defined]
             report = run(
                 options["url"], images, options["requests"], options["concurrency"], options["protocol"],
-                timeout=options["timeout"], expected=expected, progress=bar.update,
+                timeout=options["timeout"], expected=expected, progress=bar.update, token=options["token"],
             )  # fmt: skip
         self.stdout.write(report.table())
         for outcome in [o for o in report.outcomes if o.error or o.status != 200][:10]:
