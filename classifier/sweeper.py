@@ -6,6 +6,12 @@ running SWEEP_AFTER_SECONDS after their last send and sends them again, up to MA
 request is marked failed with the reason. Each re-send is claimed with a conditional UPDATE on the row's last send
 time, so two sweepers running at once never send the same request twice for one deadline. A duplicate that does
 reach a worker is harmless: the first result wins.
+
+A request can also be slow without being lost: behind a backlog longer than the deadline its message is still in
+the queue. Re-sending all of those would add work exactly when there is too much of it, and giving up on them
+would fail requests that were about to be served. So when the queue's backlog is known, a pass re-sends (or gives
+up on) at most as many requests as the queue is missing: pending requests minus messages waiting or in flight.
+Oldest sends go first; if a guess was wrong the next passes even it out, since a re-sent request has two messages.
 """
 
 from __future__ import annotations
@@ -29,21 +35,37 @@ class SweepReport:
     resent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     dead_lettered: list[str] = field(default_factory=list)  # failed because their message is in the DLQ
+    deferred: int = 0  # stale, but the queue still holds as many messages as there are pending requests
 
     def line(self) -> str:
-        return (f"re-sent {len(self.resent)}, gave up on {len(self.failed)}, "
+        line = (f"re-sent {len(self.resent)}, gave up on {len(self.failed)}, "
                 f"failed {len(self.dead_lettered)} dead-lettered")  # fmt: skip
+        return line + (f", left {self.deferred} stale ones whose messages may still be queued" if self.deferred else "")
 
     def found_work(self) -> bool:
-        return bool(self.resent or self.failed or self.dead_lettered)
+        return bool(self.resent or self.failed or self.dead_lettered or self.deferred)
 
 
 def sweep(
-    now: datetime, *, after: timedelta, max_dispatches: int, send: Callable[[Classification], None]
+    now: datetime,
+    *,
+    after: timedelta,
+    max_dispatches: int,
+    send: Callable[[Classification], None],
+    backlog: Callable[[], int] | None = None,
 ) -> SweepReport:
+    """`backlog`: messages waiting or in flight on the classify queue (None: unknown, every stale request counts
+    as lost). When it cannot be read the pass goes on as if it were unknown: a lost request must not wait for SQS."""
     report = SweepReport()
     stale = Classification.objects.filter(status__in=PENDING_STATUSES, dispatched_at__lt=now - after)
-    for row in stale.order_by("dispatched_at")[:BATCH]:
+    rows = list(stale.order_by("dispatched_at")[:BATCH])
+    if not rows:
+        return report
+    budget = _missing_from_queue(backlog)
+    if budget is not None and budget < len(rows):
+        report.deferred = len(rows) - budget
+        rows = rows[:budget]
+    for row in rows:
         claim = Classification.objects.filter(pk=row.pk, status=row.status, dispatched_at=row.dispatched_at)
         if row.dispatches >= max_dispatches:
             reason = (f"no result after {row.dispatches} sends to the classify queue, the last "
@@ -61,3 +83,15 @@ def sweep(
             report.resent.append(str(row.pk))
             logger.info("re-sent request %s (send %d)", row.pk, row.dispatches + 1)
     return report
+
+
+def _missing_from_queue(backlog: Callable[[], int] | None) -> int | None:
+    """How many pending requests have no message in the classify queue (at least), or None when unknown."""
+    if backlog is None:
+        return None
+    try:
+        in_queue = backlog()
+    except Exception:  # SQS unreachable: sends will fail too, and say so; do not hold back the database side
+        logger.warning("classify queue backlog unreadable; treating every stale request as lost", exc_info=True)
+        return None
+    return max(0, Classification.objects.filter(status__in=PENDING_STATUSES).count() - in_queue)

@@ -20,9 +20,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 from autoscale import fleet_history
-from autoscale.queue_depth import SqsQueueDepth
 from classifier.request_stats import RequestStats, Window, request_stats, window_ending
 from stack import aws
+from stack.queue_depth import SqsQueueDepth
 
 logger = logging.getLogger(__name__)
 

@@ -124,8 +124,9 @@ USE_TZ = True
 
 # --- Static files (served by the app itself in every mode: no CDN, no separate web server needed) -------------
 STATIC_URL = "static/"
-# Production serves what `collectstatic` gathered; local mode serves straight from the apps, no build step.
-STATIC_ROOT = env_str("STATIC_ROOT", str(VAR_DIR / "static")) if PRODUCTION else None
+# Production serves what `collectstatic` gathered into STATIC_ROOT (the container image does it at build time);
+# local mode serves straight from the apps, no build step.
+STATIC_ROOT = env_str("STATIC_ROOT", str(VAR_DIR / "static") if PRODUCTION else "") or None
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION  # locally, an edited script or stylesheet is served as it now is
 
@@ -173,7 +174,7 @@ STORAGES = {
     "outputs": _s3_storage(S3_OUTPUT_BUCKET) if STORAGE_BACKEND == "s3" else _disk_storage("outputs"),
 }
 if not PRODUCTION:
-    # Manifest-less storage: local runs and tests need no collectstatic step.
+    # Plain storage: local runs and tests serve from the apps and compress nothing.
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 # --- Uploads --------------------------------------------------------------------------------------------------

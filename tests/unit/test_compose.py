@@ -34,3 +34,10 @@ def test_all_tiers_share_one_configuration() -> None:
         assert environment["STORAGE_BACKEND"] == "s3"
         assert environment["DATABASE_URL"].startswith("postgres://")
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_the_image_collects_its_static_files_at_build_time() -> None:
+    """Production serves only collected files (WhiteNoise without finders): the image must carry them."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ENV STATIC_ROOT=" in dockerfile
+    assert "manage.py collectstatic --noinput" in dockerfile

@@ -66,3 +66,24 @@ def test_check_deploy_is_clean_in_production_mode() -> None:
                             env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_serves_the_collected_static_files(tmp_path) -> None:
+    """Production reads no app folders (WHITENOISE_USE_FINDERS off): the pages work only from what collectstatic
+    gathered, as the container image does at build time."""
+    static_root = tmp_path / "static"
+    collected = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+                               cwd=ROOT, env={**os.environ, "STATIC_ROOT": str(static_root)},
+                               capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert collected.returncode == 0, collected.stderr
+    assert (static_root / "classifier" / "upload.js").is_file()
+    production = {"SERVICE_MODE": "production", "DJANGO_SECRET_KEY": "x" * 50, "DJANGO_ALLOWED_HOSTS": "testserver",
+                  "DATABASE_URL": "postgres://u@db.example.org/app", "S3_INPUT_BUCKET": "in", "S3_OUTPUT_BUCKET": "out",
+                  "STATIC_ROOT": str(static_root)}  # fmt: skip
+    probe = (
+        "[__import__('django.test').test.Client().get(path, secure=True).status_code for path in "
+        "('/static/classifier/upload.js', '/static/classifier/site.css', '/static/classifier/nothing.js')]"
+    )
+    result = _start(probe, **production)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[200, 200, 404]"

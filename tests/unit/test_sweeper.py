@@ -80,3 +80,34 @@ def test_dead_letter_bodies_that_are_not_classify_messages_have_no_request_id() 
     assert request_id_of("not base64 at all!") is None
     other = {**envelope, "headers": {"task": "classifier.record_result"}}
     assert request_id_of(base64.b64encode(json.dumps(other).encode()).decode()) is None
+
+
+def test_behind_a_long_backlog_only_the_missing_messages_are_resent() -> None:
+    """Five stale requests, four of their messages still queued behind the backlog: one was lost, one is re-sent
+    (the oldest), and nobody is given up on while their messages may still be served."""
+    rows = [_row(700 + n) for n in range(5)]
+    nearly_out = _row(700, dispatches=3)
+    sent: list[Classification] = []
+    report = sweep(timezone.now(), after=AFTER, max_dispatches=3, send=sent.append, backlog=lambda: 5)
+    assert [row.pk for row in sent] == [rows[-1].pk]  # 6 pending - 5 in the queue = 1 missing: the oldest send
+    assert (report.failed, report.deferred) == ([], 5)
+    assert "left 5 stale ones whose messages may still be queued" in report.line()
+    nearly_out.refresh_from_db()
+    assert nearly_out.status == Status.QUEUED
+
+
+def test_an_empty_queue_means_every_stale_request_is_lost() -> None:
+    rows = [_row(700), _row(800, dispatches=3)]
+    sent: list[Classification] = []
+    report = sweep(timezone.now(), after=AFTER, max_dispatches=3, send=sent.append, backlog=lambda: 0)
+    assert (report.resent, report.failed, report.deferred) == ([str(rows[0].pk)], [str(rows[1].pk)], 0)
+
+
+def test_an_unreadable_backlog_does_not_hold_back_the_sweep() -> None:
+    row = _row(700)
+
+    def unreachable() -> int:
+        raise ConnectionError("endpoint down")
+
+    report = sweep(timezone.now(), after=AFTER, max_dispatches=3, send=lambda row: None, backlog=unreachable)
+    assert report.resent == [str(row.pk)]

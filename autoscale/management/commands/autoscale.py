@@ -154,8 +154,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def make_queue_depth(self) -> Any:
-        from autoscale.queue_depth import SqsQueueDepth
         from stack import aws
+        from stack.queue_depth import SqsQueueDepth
 
         try:
             return SqsQueueDepth(aws.client("sqs"), settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)

@@ -21,6 +21,7 @@ from classifier.dead_letter_watch import DeadLetterWatch
 from classifier.intake import send_for_classification
 from classifier.sweeper import SweepReport, sweep
 from stack import aws
+from stack.queue_depth import SqsQueueDepth
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         self.watch = DeadLetterWatch(lambda: aws.client("sqs"))
+        self.queue_depth: SqsQueueDepth | None = None
         while not self.stopping:
             try:
                 report = self.sweep_once(timedelta(seconds=options["after"]))
@@ -58,10 +60,16 @@ class Command(BaseCommand):
 
     def sweep_once(self, after: timedelta) -> SweepReport:
         now = timezone.now()
-        report = sweep(now, after=after, max_dispatches=settings.MAX_DISPATCHES, send=send_for_classification)
+        report = sweep(now, after=after, max_dispatches=settings.MAX_DISPATCHES, send=send_for_classification,
+                       backlog=self.classify_backlog)  # fmt: skip
         report.dead_lettered = self.watch.run(now)
         idempotency.forget_expired(now)
         return report
+
+    def classify_backlog(self) -> int:
+        if self.queue_depth is None:  # made on first use: the endpoint may come up after the sweeper
+            self.queue_depth = SqsQueueDepth(aws.client("sqs"), settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)
+        return sum(self.queue_depth())
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
