@@ -42,6 +42,20 @@ def manage(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=60)  # fmt: skip
 
 
+def stored_inputs(stack: LocalStack) -> set[str]:
+    """Every key in the inputs storage, read straight from the bucket or the folder (not from the rows)."""
+    from django.conf import settings
+
+    from stack import aws
+
+    if settings.STORAGE_BACKEND == "s3":
+        s3 = aws.client("s3", stack.endpoint_url, stack.child_env())
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=settings.S3_INPUT_BUCKET)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+    root = settings.VAR_DIR / "storage" / "inputs"
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
 def start_stack(log_dir: Path, **options) -> LocalStack:
     from django.db import connection
 

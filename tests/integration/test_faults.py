@@ -24,7 +24,7 @@ from stack import aws
 from stack.local import LocalStack, web_argv, worker_argv
 from stack.processes import ManagedProcess, free_port, wait_for_port
 from tests.conftest import IMAGES_DIR
-from tests.integration.conftest import database_url, manage, start_stack
+from tests.integration.conftest import database_url, manage, start_stack, stored_inputs
 from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_runstack import alive, children_of
 
@@ -260,16 +260,6 @@ def test_poison_images_are_dead_lettered_failed_with_the_reason_and_fail_again_a
         assert poison_stack.process(name).exit_code() is None  # the workers replaced their pool processes
 
 
-def _stored_inputs(stack: LocalStack) -> set[str]:
-    """Every key in the inputs storage, read straight from the bucket or the folder."""
-    if settings.STORAGE_BACKEND == "s3":
-        s3 = aws.client("s3", stack.endpoint_url, stack.child_env())
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=settings.S3_INPUT_BUCKET)
-        return {item["Key"] for page in pages for item in page.get("Contents", [])}
-    root = settings.VAR_DIR / "storage" / "inputs"
-    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
-
-
 def _post(url: str, field: str, headers: dict[str, str] | None = None) -> httpx.Response:
     with (IMAGES_DIR / "test_2.JPEG").open("rb") as handle:
         return httpx.post(url, files={field: ("test_2.JPEG", handle, "image/jpeg")}, headers=headers, timeout=120)
@@ -296,7 +286,7 @@ def test_postgresql_unreachable_for_a_moment_answers_503_and_keeps_nothing_half_
         wait_for_port("127.0.0.1", port, timeout=60, process=web)
         accepted = [_request_id(_post(base + "/api/classifications", "file").json())]  # connections now pooled
         _wait_finished(accepted, 60)
-        rows, stored = Classification.objects.count(), _stored_inputs(fault_stack)
+        rows, stored = Classification.objects.count(), stored_inputs(fault_stack)
 
         proxy.cut()  # every pooled connection dies, and nothing listens any more
         refused = [_post(base + "/", "myfile"), _post(base + "/api/classifications", "file")]
@@ -306,7 +296,7 @@ def test_postgresql_unreachable_for_a_moment_answers_503_and_keeps_nothing_half_
         assert [response.status_code for response in refused] == [503] * 4, [r.text for r in refused]
         assert all("database unavailable" in response.text for response in refused)
         assert Classification.objects.count() == rows  # no row ...
-        assert _stored_inputs(fault_stack) == stored  # ... and no image stored for a refused upload stays behind
+        assert stored_inputs(fault_stack) == stored  # ... and no image stored for a refused upload stays behind
 
         proxy.restore()
         after = _post(base + "/api/classifications", "file")

@@ -5,15 +5,18 @@ from __future__ import annotations
 import io
 import socket
 import struct
+import uuid
 import zlib
 
 import httpx
 import pytest
+from django.conf import settings as django_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from classifier.models import Classification
+from tests.integration.conftest import stored_inputs
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -90,6 +93,17 @@ def test_every_stored_input_sits_under_its_request_prefix(stack) -> None:
     for row in Classification.objects.all():
         prefix, _, rest = row.input_key.partition("/")
         assert prefix == str(row.pk) and rest and "/" not in rest and rest != ".."
+    # What storage actually holds, after these and every fuzzed upload before them (whose rows the database flush
+    # between tests took away): each object one level under a request id, nothing anywhere else.
+    keys = stored_inputs(stack)
+    assert keys
+    for key in keys:
+        prefix, _, rest = key.partition("/")
+        assert str(uuid.UUID(prefix)) == prefix and rest and "/" not in rest and rest not in (".", ".."), key
+    if django_settings.STORAGE_BACKEND == "filesystem":
+        inputs = django_settings.VAR_DIR / "storage" / "inputs"
+        escaped = [path for path in django_settings.VAR_DIR.rglob("escape.png") if inputs not in path.parents]
+        assert escaped == []
 
 
 def _bomb(mode: str, size: tuple[int, int], fmt: str) -> bytes:
