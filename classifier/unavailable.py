@@ -1,13 +1,16 @@
-"""The database down anywhere in a request (a token or session lookup, a status read) is a 503, never a 500.
+"""A dependency down anywhere in a request (the database for a token or session lookup or a read, S3 for an image)
+is a 503 that says which, never a 500.
 
 Uploads turn their own outages into 503s with a precise message (classifier/uploads.py); this middleware catches
-what happens before or beside them: DRF's token authentication, the pages' session lookup, a detail read.
+what happens before or beside them: DRF's token authentication, the pages' session lookup, a detail read, an image
+or thumbnail read from the bucket.
 """
 
 from __future__ import annotations
 
 import logging
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
@@ -16,14 +19,19 @@ from classifier.api.errors import error_response
 
 logger = logging.getLogger(__name__)
 
-MESSAGE = "the service is unavailable right now (database unavailable); try again shortly"
+DATABASE_DOWN = "the service is unavailable right now (database unavailable); try again shortly"
+STORAGE_DOWN = "the service is unavailable right now (image storage unavailable); try again shortly"
 
 
-class DatabaseUnavailableMiddleware(MiddlewareMixin):
+class ServiceUnavailableMiddleware(MiddlewareMixin):
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, (OperationalError, InterfaceError)):
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            message = DATABASE_DOWN
+        elif isinstance(exception, (BotoCoreError, ClientError)):
+            message = STORAGE_DOWN
+        else:
             return None
-        logger.error("database unavailable: %s %s answered 503 (%s)", request.method, request.path, exception)
-        response = error_response(request, 503, MESSAGE, "unavailable")
+        logger.error("%s %s answered 503: %s: %s", request.method, request.path, type(exception).__name__, exception)
+        response = error_response(request, 503, message, "unavailable")
         response["Retry-After"] = "5"
         return response

@@ -67,8 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, so it sees the views' exceptions first: a database outage answers 503, not 500.
-    "classifier.unavailable.DatabaseUnavailableMiddleware",
+    # Last, so it sees the views' exceptions first: a database or S3 outage answers 503, not 500.
+    "classifier.unavailable.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"

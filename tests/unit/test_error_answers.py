@@ -100,3 +100,28 @@ def test_django_field_limits_are_413_json(client: Client, sent, settings) -> Non
     big = client.post("/api/classifications", {"note": "x" * 2000, "file": _file("a.JPEG")})
     assert (big.status_code, big.json()["code"]) == (413, "too_large")
     assert not sent and not Classification.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_image_the_bucket_refuses_is_a_503_and_a_missing_one_a_404(client: Client, monkeypatch) -> None:
+    from botocore.exceptions import ClientError
+
+    from classifier import storage
+
+    row = Classification.objects.create(original_name="a.JPEG", input_key="k/a.JPEG")
+
+    class Bucket:
+        error: Exception
+
+        def open(self, name: str, mode: str = "rb") -> None:
+            raise self.error
+
+    bucket = Bucket()
+    monkeypatch.setattr(storage, "inputs", lambda: bucket)
+    bucket.error = ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "HeadObject")
+    for path in (f"/requests/{row.pk}/image", f"/requests/{row.pk}/thumbnail"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert "image storage unavailable" in response.content.decode()
+    bucket.error = FileNotFoundError("File does not exist: k/a.JPEG")
+    assert client.get(f"/requests/{row.pk}/image").status_code == 404

@@ -52,3 +52,6 @@ def test_the_web_host_launches_and_terminates_only_its_tagged_fleet() -> None:
     assert [statement["Sid"] for statement in deletes] == ["ForgetRefusedUploads"]
     assert deletes[0]["Action"] == ["s3:DeleteObject"]
     assert deletes[0]["Resource"] == ["arn:aws:s3:::INPUT_BUCKET/*"]
+    # Listing only the input bucket (a missing image is then a 404, not a 403), never reading other buckets.
+    lists = [statement for statement in by_sid.values() if "s3:ListBucket" in statement["Action"]]
+    assert [(s["Action"], s["Resource"]) for s in lists] == [(["s3:ListBucket"], ["arn:aws:s3:::INPUT_BUCKET"])]
