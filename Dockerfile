@@ -8,7 +8,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 # The pages' scripts, styles and the API docs' assets, gathered once; WhiteNoise serves them in production mode.
 ENV STATIC_ROOT=/app/staticfiles
-RUN python manage.py collectstatic --noinput --verbosity 0
+RUN python manage.py collectstatic --noinput --verbosity 0 && python -m whitenoise.compress --quiet "$STATIC_ROOT"
 RUN useradd --system --home-dir /app classifier && mkdir -p "$VAR_DIR" && chown classifier "$VAR_DIR"
 USER classifier
 EXPOSE 8000

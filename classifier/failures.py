@@ -15,7 +15,7 @@ from botocore.exceptions import (
 
 TRANSIENT_CODES = frozenset({
     "Throttling", "ThrottlingException", "RequestThrottled", "SlowDown", "RequestTimeout", "RequestTimeoutException",
-    "InternalError", "InternalFailure", "ServiceUnavailable", "503", "500",
+    "InternalError", "InternalFailure", "ServiceUnavailable", "500", "502", "503", "504",
 })  # fmt: skip
 _TRANSIENT_BOTOCORE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 
@@ -30,18 +30,24 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, (ConnectionError, TimeoutError, OSError))
 
 
+# Storage answers that say "this will never work" for this request: a retry or another worker gets the same. Credential
+# and clock errors are not here: one sick worker must not fail the queue, so those are redelivered to the others.
+PERMANENT_STORAGE_CODES = frozenset({
+    "AccessDenied", "403", "NoSuchBucket", "AllAccessDisabled", "InvalidBucketName", "NoSuchKey", "404",
+})  # fmt: skip
+
+
 def permanent_storage_error(error: BaseException) -> str | None:
-    """The reason to record at once for a storage error no retry will fix (access denied, no such bucket), or None.
+    """The reason to record at once for a storage refusal no retry will fix (access denied, no such bucket), or None.
 
     Without this such a message would be received again and again until it is dead-lettered, minutes later, under
-    a reason that blames the worker. Anything that is not a storage refusal (a bug) still goes that way.
+    a reason that blames the worker. Only the code goes into the reason (it reaches clients); S3's message, which
+    can name accounts and roles, stays in the worker's log.
     """
-    if isinstance(error, ClientError) and not is_transient(error):
-        details = error.response.get("Error", {})
-        code, message = details.get("Code", "unknown"), details.get("Message", "")
-        return f"storage refused the request: {code}" + (f" ({message})" if message else "")
-    if isinstance(error, PermissionError):
-        return f"storage refused the request: {error}"
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in PERMANENT_STORAGE_CODES:
+            return f"storage refused the request: {code}"
     return None
 
 

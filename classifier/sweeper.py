@@ -12,6 +12,9 @@ the queue. Re-sending all of those would add work exactly when there is too much
 would fail requests that were about to be served. So when the queue's backlog is known, a pass re-sends (or gives
 up on) at most as many requests as the queue is missing: pending requests minus messages waiting or in flight.
 Oldest sends go first; if a guess was wrong the next passes even it out, since a re-sent request has two messages.
+A request OVERDUE_DEADLINES deadlines past its last send is handled whatever the queue holds: if nothing consumes
+the queue at all (no workers can start), requests still end, failed with the reason, instead of waiting for SQS
+to expire their messages days later.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from classifier.models import PENDING_STATUSES, Classification, Status
 logger = logging.getLogger(__name__)
 
 BATCH = 500
+OVERDUE_DEADLINES = 3
 
 
 @dataclass
@@ -43,7 +47,7 @@ class SweepReport:
         return line + (f", left {self.deferred} stale ones whose messages may still be queued" if self.deferred else "")
 
     def found_work(self) -> bool:
-        return bool(self.resent or self.failed or self.dead_lettered or self.deferred)
+        return bool(self.resent or self.failed or self.dead_lettered)
 
 
 def sweep(
@@ -62,9 +66,13 @@ def sweep(
     if not rows:
         return report
     budget = _missing_from_queue(backlog)
-    if budget is not None and budget < len(rows):
-        report.deferred = len(rows) - budget
-        rows = rows[:budget]
+    if budget is not None:
+        overdue_before = now - after * OVERDUE_DEADLINES
+        chosen = [row for n, row in enumerate(rows) if n < budget or row.dispatched_at < overdue_before]
+        report.deferred = len(rows) - len(chosen)
+        if report.deferred:
+            logger.info("left %d stale requests whose messages may still be queued", report.deferred)
+        rows = chosen
     for row in rows:
         claim = Classification.objects.filter(pk=row.pk, status=row.status, dispatched_at=row.dispatched_at)
         if row.dispatches >= max_dispatches:

@@ -6,6 +6,7 @@ web host (queue `results`) and are the only ones that touch the database.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Task, shared_task
@@ -17,6 +18,8 @@ from classifier.failures import backoff_seconds, is_transient, permanent_storage
 from classifier.images import UnreadableImage
 from classifier.inference import get_classifier
 from classifier.notices import StartedNotice
+
+logger = logging.getLogger(__name__)
 
 TRANSIENT_RETRIES = 5
 
@@ -39,6 +42,7 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str) ->
     except Exception as exc:
         refusal = permanent_storage_error(exc)
         if refusal is not None:  # no retry will fix it: fail now, with the reason
+            logger.warning("request %s: %s", request_id, exc)
             record_failure.delay(request_id, refusal, worker, work.now_iso())
             return
         if not is_transient(exc):

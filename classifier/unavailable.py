@@ -1,5 +1,6 @@
 """A dependency down anywhere in a request (the database for a token or session lookup or a read, S3 for an image)
-is a 503 that says which, never a 500.
+is a 503 that says which, never a 500. Only outages: a refused connection, a timeout, throttling, a 5xx. Anything
+else stays a 500, so a bug or a misconfiguration is not dressed up as "try again".
 
 Uploads turn their own outages into 503s with a precise message (classifier/uploads.py); this middleware catches
 what happens before or beside them: DRF's token authentication, the pages' session lookup, a detail read, an image
@@ -16,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 
 from classifier.api.errors import error_response
+from classifier.failures import is_transient
 
 logger = logging.getLogger(__name__)
 
@@ -25,13 +27,20 @@ STORAGE_DOWN = "the service is unavailable right now (image storage unavailable)
 
 class ServiceUnavailableMiddleware(MiddlewareMixin):
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, (OperationalError, InterfaceError)):
+        if _database_unreachable(exception):
             message = DATABASE_DOWN
-        elif isinstance(exception, (BotoCoreError, ClientError)):
+        elif is_transient(exception) and isinstance(exception, (BotoCoreError, ClientError)):
             message = STORAGE_DOWN
         else:
-            return None
-        logger.error("%s %s answered 503: %s: %s", request.method, request.path, type(exception).__name__, exception)
+            return None  # a bug or a misconfiguration: Django's 500, logged with its traceback
+        logger.error("%s %s answered 503", request.method, request.path, exc_info=exception)
         response = error_response(request, 503, message, "unavailable")
         response["Retry-After"] = "5"
         return response
+
+
+def _database_unreachable(exception: Exception) -> bool:
+    """A lost or refused connection, not SQLite's "no such table" (a missed migration is a bug, not an outage)."""
+    if not isinstance(exception, (OperationalError, InterfaceError)):
+        return False
+    return not str(exception).startswith(("no such table", "no such column"))

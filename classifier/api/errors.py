@@ -79,7 +79,7 @@ def _parse_limit_message(exception: Exception) -> str | None:
     if isinstance(exception, TooManyFieldsSent):
         return f"too many form fields in one request; the limit is {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}"
     if isinstance(exception, RequestDataTooBig):
-        return f"the request body, files aside, is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+        return f"the request's data other than files is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
     return None
 
 

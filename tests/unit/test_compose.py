@@ -41,3 +41,9 @@ def test_the_image_collects_its_static_files_at_build_time() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "ENV STATIC_ROOT=" in dockerfile
     assert "manage.py collectstatic --noinput" in dockerfile
+    assert "whitenoise.compress" in dockerfile  # collected in local mode: compressed copies made explicitly
+
+
+def test_local_state_stays_out_of_the_image() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", "var", ".env"} <= ignored

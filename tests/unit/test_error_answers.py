@@ -104,7 +104,7 @@ def test_django_field_limits_are_413_json(client: Client, sent, settings) -> Non
 
 @pytest.mark.django_db
 def test_an_image_the_bucket_refuses_is_a_503_and_a_missing_one_a_404(client: Client, monkeypatch) -> None:
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, EndpointConnectionError
 
     from classifier import storage
 
@@ -118,10 +118,26 @@ def test_an_image_the_bucket_refuses_is_a_503_and_a_missing_one_a_404(client: Cl
 
     bucket = Bucket()
     monkeypatch.setattr(storage, "inputs", lambda: bucket)
-    bucket.error = ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "HeadObject")
+    bucket.error = EndpointConnectionError(endpoint_url="https://in.s3.amazonaws.com")
     for path in (f"/requests/{row.pk}/image", f"/requests/{row.pk}/thumbnail"):
         response = client.get(path)
         assert response.status_code == 503, path
         assert "image storage unavailable" in response.content.decode()
+    bucket.error = ClientError({"Error": {"Code": "SlowDown", "Message": "Reduce your request rate"}}, "GetObject")
+    assert client.get(f"/requests/{row.pk}/image").status_code == 503
     bucket.error = FileNotFoundError("File does not exist: k/a.JPEG")
     assert client.get(f"/requests/{row.pk}/image").status_code == 404
+    # Not an outage (a misconfigured policy): a 500 that is logged as one, not a "try again".
+    bucket.error = ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "HeadObject")
+    client.raise_request_exception = False
+    assert client.get(f"/requests/{row.pk}/image").status_code == 500
+
+
+@pytest.mark.django_db
+def test_a_missing_table_is_a_bug_not_an_outage(client: Client) -> None:
+    def missing(execute: object, sql: str, params: object, many: bool, context: object) -> None:
+        raise OperationalError("no such table: classifier_classification")
+
+    client.raise_request_exception = False
+    with connection.execute_wrapper(missing):
+        assert client.get("/requests/").status_code == 500

@@ -39,10 +39,14 @@ def test_backoff_grows_with_full_jitter_and_a_cap() -> None:
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
-        (_client_error("AccessDenied"), "storage refused the request: AccessDenied (AccessDenied)"),
-        (_client_error("NoSuchBucket"), "storage refused the request: NoSuchBucket (NoSuchBucket)"),
-        (PermissionError("read-only file system"), "storage refused the request: read-only file system"),
+        (_client_error("AccessDenied"), "storage refused the request: AccessDenied"),
+        (_client_error("403"), "storage refused the request: 403"),  # HeadObject has no body: the code is the status
+        (_client_error("NoSuchBucket"), "storage refused the request: NoSuchBucket"),
         (_client_error("SlowDown"), None),  # transient: retried
+        (_client_error("ExpiredToken"), None),  # this worker's credentials: redelivered to another worker
+        (_client_error("RequestTimeTooSkewed"), None),  # this worker's clock: the same
+        (_client_error("502"), None),
+        (PermissionError("read-only file system"), None),
         (ValueError("bug"), None),  # not a storage refusal: redelivered, then dead-lettered
     ],
 )
@@ -62,5 +66,5 @@ def test_a_storage_refusal_fails_the_request_at_once(monkeypatch) -> None:
     monkeypatch.setattr(tasks.record_started, "delay", lambda *args: None)
     tasks.classify.run("request-1", "request-1/a.JPEG", "a.JPEG")
     assert [(request_id, reason) for request_id, reason, *_ in failures] == [
-        ("request-1", "storage refused the request: AccessDenied (AccessDenied)")
+        ("request-1", "storage refused the request: AccessDenied")
     ]

@@ -111,3 +111,14 @@ def test_an_unreadable_backlog_does_not_hold_back_the_sweep() -> None:
 
     report = sweep(timezone.now(), after=AFTER, max_dispatches=3, send=lambda row: None, backlog=unreachable)
     assert report.resent == [str(row.pk)]
+
+
+def test_overdue_requests_are_handled_even_when_the_queue_seems_to_hold_them() -> None:
+    """Nobody consuming (no worker can start): the backlog never drains, yet requests must still end."""
+    waiting, overdue, given_up = _row(700), _row(1900), _row(2000, dispatches=3)
+    sent: list[Classification] = []
+    report = sweep(timezone.now(), after=AFTER, max_dispatches=3, send=sent.append, backlog=lambda: 3)
+    assert [row.pk for row in sent] == [overdue.pk]
+    assert (report.failed, report.deferred) == ([str(given_up.pk)], 1)
+    waiting.refresh_from_db()
+    assert waiting.dispatches == 1
