@@ -104,8 +104,20 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
 elif _database["ENGINE"] == "django.db.backends.postgresql":
+    # A pooled connection may have died with a database restart or a network cut: Django has the pool test it (one
+    # round trip) before a request gets it, so a recovered database is not met with stale connections.
+    _database["CONN_HEALTH_CHECKS"] = True
     _database["OPTIONS"] = {
-        "pool": {"min_size": 1, "max_size": env_int("DATABASE_POOL_SIZE", 12, minimum=2), "timeout": 10},
+        "pool": {
+            "min_size": 1,
+            "max_size": env_int("DATABASE_POOL_SIZE", 12, minimum=2),
+            # How long a request waits for a connection before it is answered 503 (database unavailable).
+            "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1),
+            # While the database is down the pool retries with doubling delays; left at psycopg's 5 minutes, the
+            # delay grows past a minute and the service stays 503 long after the database is back. Giving up
+            # after a few seconds lets the next request start a fresh attempt, which connects at once.
+            "reconnect_timeout": env_float("DATABASE_RECONNECT_SECONDS", 5.0, minimum=1.0),
+        },
     }
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -226,7 +226,10 @@ def test_dead_letters_are_failed_with_the_reason_then_redriven(stack) -> None:
     _dead_letter(row)
     assert "1 message(s)" in _deadletters(stack, "list")
 
-    assert f"failed 1 request(s): {row.pk}" in _deadletters(stack, "fail")
+    # The stack's sweeper peeks at the dead-letter queue too (classifier/dead_letter_watch.py): whichever of the two
+    # comes first fails the request, and the operator's command then drops a letter nothing waits for any more.
+    report = _deadletters(stack, "fail")
+    assert f"failed 1 request(s): {row.pk}" in report or "dropped 1 letter(s)" in report, report
     row.refresh_from_db()
     assert row.status == Status.FAILED and row.error.startswith("dead-lettered: workers took it")
     assert "0 message(s)" in _deadletters(stack, "list")
