@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from autoscale.models import FleetSample, ScalingEvent
-from project.admin import RecordAdmin
+from common.admin import RecordAdmin
 
 
 @admin.register(ScalingEvent)

@@ -18,6 +18,7 @@ from autoscale.policy import Policy
 from autoscale.providers.base import InstanceState
 from autoscale.providers.fake import FakeProvider
 from autoscale.traces import Trace
+from common.percentiles import percentiles
 
 
 @dataclass
@@ -44,14 +45,6 @@ class Report:
         return (f"{self.policy:>7}: served {self.served}, instance-seconds {self.instance_seconds:,.0f}, "
                 f"queue wait p50 {self.wait_p50:.1f} s / p95 {self.wait_p95:.1f} s / max {self.wait_max:.1f} s, "
                 f"peak workers {self.peak_workers}, launches {self.launches}")  # fmt: skip
-
-
-def _weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    if not len(values):
-        return 0.0
-    order = np.argsort(values)
-    cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, q * cumulative[-1])])
 
 
 def simulate(
@@ -126,14 +119,15 @@ def simulate(
         if clock.now >= trace.duration and not queued and not provider.instances():
             break
     timeline.append((clock.now, queued, len(provider.instances())))
-    values, weights = np.array(waits), np.array(wait_counts, dtype=float)
+    # Each batch served in a step waited the same time: weighted by its count, not repeated.
+    wait_p50, wait_p95, wait_max = percentiles(waits, [50, 95, 100], wait_counts) if waits else (0.0, 0.0, 0.0)
     return Report(
         policy=policy.name,
-        served=int(weights.sum()),
+        served=sum(wait_counts),
         instance_seconds=instance_seconds,
-        wait_p50=_weighted_percentile(values, weights, 0.5),
-        wait_p95=_weighted_percentile(values, weights, 0.95),
-        wait_max=float(values.max()) if len(values) else 0.0,
+        wait_p50=wait_p50,
+        wait_p95=wait_p95,
+        wait_max=wait_max,
         peak_workers=peak,
         launches=provider.launches,
         timeline=timeline,

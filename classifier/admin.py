@@ -9,10 +9,12 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from classifier import dead_letters, export, intake
 from classifier.models import Classification, Status
-from project.admin import RecordAdmin
-from stack import aws
+from classifier.recovery import dead_letters
+from classifier.recovery.rerun import rerun_failed
+from classifier.web import export
+from common import aws
+from common.admin import RecordAdmin
 
 
 def _seconds(value: timedelta | None) -> str:
@@ -68,7 +70,7 @@ class ClassificationAdmin(RecordAdmin):
 
     @admin.action(description="Re-run the selected failed requests", permissions=["rerun"])
     def rerun_failed(self, request: HttpRequest, queryset: QuerySet[Classification]) -> None:
-        sent = intake.rerun_failed(list(queryset.filter(status=Status.FAILED)))
+        sent = rerun_failed(list(queryset.filter(status=Status.FAILED)))
         self.message_user(request, f"Queued {sent} failed request(s) again.", messages.SUCCESS)
 
     @admin.action(description="Re-drive the selected requests from the dead-letter queue", permissions=["rerun"])

@@ -9,6 +9,8 @@ from PIL import Image, UnidentifiedImageError
 
 # Formats a client may send; anything else Pillow happens to read (PDF, EPS, ICNS…) is refused.
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "MPO"})
+# The file names commands pick out of a folder as images (the bare model's `classify`, the load generator).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 class UnreadableImage(ValueError):

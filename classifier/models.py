@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 
 
@@ -16,6 +18,47 @@ class Status(models.TextChoices):
 
 FINISHED_STATUSES = (Status.DONE, Status.FAILED)
 PENDING_STATUSES = (Status.QUEUED, Status.RUNNING)
+MAX_ERROR_LENGTH = 2000
+
+
+class ClassificationQuerySet(models.QuerySet["Classification"]):
+    """Every change of a request's status, in one place: intake, workers' reports, the sweeper, dead letters and
+    re-runs all move requests through these.
+
+    Each is one conditional UPDATE over the rows selected so far (narrow them first: `filter(pk=...)`), so two
+    processes racing on a request cannot both move it, and the count returned says whether this call did. A
+    finished request stays finished, except that a failed one may be queued again; a done one is never sent again.
+    """
+
+    def pending(self) -> ClassificationQuerySet:
+        return self.filter(status__in=PENDING_STATUSES)
+
+    def finished(self) -> ClassificationQuerySet:
+        return self.filter(status__in=FINISHED_STATUSES)
+
+    def start(self, worker: str, started_at: datetime) -> int:
+        """queued -> running: a worker has held it a while. A late or repeated notice changes nothing."""
+        return self.filter(status=Status.QUEUED).update(status=Status.RUNNING, worker=worker, started_at=started_at)
+
+    def complete(self, recorded_at: datetime, **result: Any) -> int:
+        """pending -> done, with the worker's result; the first result wins."""
+        return self.pending().update(status=Status.DONE, error="", recorded_at=recorded_at, **result)
+
+    def fail(self, reason: str, recorded_at: datetime, **facts: Any) -> int:
+        """pending -> failed, with the reason (and what else is known: the worker, when it finished)."""
+        return self.pending().update(
+            status=Status.FAILED, error=reason[:MAX_ERROR_LENGTH], recorded_at=recorded_at, **facts
+        )
+
+    def requeue(self, now: datetime) -> int:
+        """pending or failed -> queued, for another send: counts the send and restarts its deadline."""
+        return self.exclude(status=Status.DONE).update(
+            status=Status.QUEUED, error="", dispatches=F("dispatches") + 1, dispatched_at=now
+        )
+
+    def count_delivery(self) -> int:
+        """One more result arrived for these requests (more than one: a redelivery, and only the first counts)."""
+        return self.update(result_deliveries=F("result_deliveries") + 1)
 
 
 class Classification(models.Model):
@@ -41,7 +84,7 @@ class Classification(models.Model):
     error = models.TextField(blank=True)
     # How many results arrived for this request; more than one means a redelivery, and only the first counted.
     result_deliveries = models.PositiveIntegerField(default=0)
-    # Sends to the classify queue: the upload's own, then the sweeper's re-sends (classifier/sweeper.py).
+    # Sends to the classify queue: the upload's own, then the sweeper's re-sends (classifier/recovery/sweeper.py).
     dispatches = models.PositiveIntegerField(default=1)
     dispatched_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -49,6 +92,8 @@ class Classification(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     recorded_at = models.DateTimeField(null=True, blank=True, db_index=True)  # throughput on the status page
+
+    objects = ClassificationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -73,7 +118,7 @@ class Classification(models.Model):
 
 
 class IdempotencyKey(models.Model):
-    """A client's `Idempotency-Key` and the requests its first submission created (see classifier/idempotency.py)."""
+    """A client's `Idempotency-Key` and the requests its first submission created (classifier/intake/idempotency.py)."""
 
     key = models.CharField(max_length=255)
     # Whose key: the user's id when the API authenticates, empty when it is open (one namespace for everybody).

@@ -13,45 +13,33 @@ from celery import Task, shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
 
-from classifier import recording, work
-from classifier.failures import backoff_seconds, is_transient, permanent_storage_error
-from classifier.images import UnreadableImage
 from classifier.inference import get_classifier
-from classifier.notices import StartedNotice
+from classifier.results import recording
+from classifier.worker.failures import Action, verdict
+from classifier.worker.job import ResultPayload, classify_stored_image, now_iso
+from classifier.worker.notices import StartedNotice
 
 logger = logging.getLogger(__name__)
-
-TRANSIENT_RETRIES = 5
 
 
 @shared_task(bind=True, name="classifier.classify")
 def classify(self: Task, request_id: str, input_key: str, original_name: str) -> None:
     worker = self.request.hostname or "unknown"
-    started_at = work.now_iso()
+    started_at = now_iso()
     notice = StartedNotice(
         lambda: record_started.delay(request_id, worker, started_at), settings.STARTED_NOTICE_SECONDS
     )
     try:
-        result = work.classify_stored_image(request_id, input_key, original_name, worker)
-    except UnreadableImage as exc:
-        record_failure.delay(request_id, f"unreadable image: {exc}", worker, work.now_iso())
-        return
-    except FileNotFoundError:
-        record_failure.delay(request_id, f"input object {input_key} is missing", worker, work.now_iso())
-        return
+        result = classify_stored_image(request_id, input_key, original_name, worker)
     except Exception as exc:
-        refusal = permanent_storage_error(exc)
-        if refusal is not None:  # no retry will fix it: fail now, with the reason
-            logger.warning("request %s: %s", request_id, exc)
-            record_failure.delay(request_id, refusal, worker, work.now_iso())
-            return
-        if not is_transient(exc):
+        decided = verdict(exc, input_key=input_key, retries=self.request.retries)
+        if decided.action == Action.HAND_BACK:
             raise  # unexpected: not acknowledged, received again, dead-lettered after SQS_MAX_RECEIVE_COUNT
-        if self.request.retries >= TRANSIENT_RETRIES:
-            record_failure.delay(request_id, f"gave up after {TRANSIENT_RETRIES} retries: {exc}", worker,
-                                 work.now_iso())  # fmt: skip
-            return
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        if decided.action == Action.RETRY:
+            raise self.retry(exc=exc, countdown=decided.countdown) from exc
+        logger.warning("request %s failed: %s", request_id, exc)  # the whole error here; the row gets the reason
+        record_failure.delay(request_id, decided.reason, worker, now_iso())
+        return
     finally:
         notice.cancel()
     record_result.delay(request_id, result)
@@ -63,7 +51,7 @@ def record_started(request_id: str, worker: str, started_at: str) -> None:
 
 
 @shared_task(name="classifier.record_result")
-def record_result(request_id: str, result: work.ResultPayload) -> None:
+def record_result(request_id: str, result: ResultPayload) -> None:
     recording.record_result(request_id, result)
 
 

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from classifier import views
+from classifier.web import views
 
 app_name = "classifier"
 
@@ -11,6 +11,5 @@ urlpatterns = [
     path("requests/<uuid:request_id>/", views.detail, name="detail"),
     path("requests/<uuid:request_id>/image", views.image, name="image"),
     path("requests/<uuid:request_id>/thumbnail", views.thumbnail, name="thumbnail"),
-    path("status/", views.status_page, name="status"),
     path("api/", include("classifier.api.urls")),
 ]

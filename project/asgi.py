@@ -8,7 +8,7 @@ django_application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
-from classifier.uploads import ENVELOPE_BYTES  # noqa: E402
+from classifier.intake.http import ENVELOPE_BYTES  # noqa: E402
 from project.body_limit import BodyLimit  # noqa: E402
 
 

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from kombu import Queue
 
-from project.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from common.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SERVICE_MODE = env_choice("SERVICE_MODE", ("local", "production"), "local")
@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "classifier",
     "autoscale",
+    "status",
+    "deploy",
     "stack",
 ]
 
@@ -68,7 +70,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so it sees the views' exceptions first: a database or S3 outage answers 503, not 500.
-    "classifier.unavailable.ServiceUnavailableMiddleware",
+    "classifier.web.outage.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -255,7 +257,7 @@ CLASSIFIER_PRELOAD = env_bool("CLASSIFIER_PRELOAD", False)
 # --- Queues and Celery ----------------------------------------------------------------------------------------
 SQS_QUEUE_PREFIX = env_str("SQS_QUEUE_PREFIX")
 # A worker reports a request as running only once it has worked on it this long (0: always, at once). See
-# classifier/notices.py for why quick requests skip the notice.
+# classifier/worker/notices.py for why quick requests skip the notice.
 STARTED_NOTICE_SECONDS = env_float("STARTED_NOTICE_SECONDS", 1.0, minimum=0)
 CLASSIFY_QUEUE = "classify"
 RESULTS_QUEUE = "results"
@@ -316,7 +318,7 @@ CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
-# --- The sweeper (classifier/sweeper.py) -----------------------------------------------------------------------
+# --- The sweeper (classifier/recovery/sweeper.py) -----------------------------------------------------------------
 # Re-send a request still unanswered this long after its last send; long enough for a deep queue to drain.
 SWEEP_AFTER_SECONDS = env_float("SWEEP_AFTER_SECONDS", 600.0, minimum=1)
 MAX_DISPATCHES = env_int("MAX_DISPATCHES", 3, minimum=1)  # sends per request before it is failed with the reason

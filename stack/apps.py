@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class StackConfig(AppConfig):
-    """The local stack: queue provisioning, the embedded AWS endpoint and the `runstack` supervisor."""
+    """The service on one machine: the embedded AWS endpoint, the `runstack` supervisor, the load generator."""
 
     name = "stack"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from common.percentiles import percentile
 
 PROTOCOLS = ("myfile", "inputFile", "api")
 
@@ -50,9 +51,11 @@ class LoadReport:
             if o.status == 200 and o.image in self.expected and o.label != self.expected[o.image]
         )  # fmt: skip
 
-    def percentile(self, fraction: float) -> float:
-        ordered = sorted(o.seconds for o in self.outcomes)
-        return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else 0.0
+    def latency(self, q: float) -> str:
+        """The q-th percentile (0-100) of the answers' latency, in milliseconds, for the table."""
+        if not self.outcomes:
+            return "-"
+        return f"{percentile([o.seconds for o in self.outcomes], q) * 1000:.0f} ms"
 
     def table(self) -> str:
         rows = [
@@ -61,11 +64,10 @@ class LoadReport:
             ("wrong labels", f"{self.wrong_labels}" if self.expected else "(no --expected)"),
             ("HTTP errors", f"{self.http_errors}"),
             ("throughput", f"{len(self.outcomes) / self.wall_seconds:.1f} requests/s" if self.wall_seconds else "-"),
-            ("latency p50", f"{statistics.median(o.seconds for o in self.outcomes) * 1000:.0f} ms"
-             if self.outcomes else "-"),
-            ("latency p95", f"{self.percentile(0.95) * 1000:.0f} ms"),
-            ("latency p99", f"{self.percentile(0.99) * 1000:.0f} ms"),
-            ("latency max", f"{self.percentile(1.0) * 1000:.0f} ms"),
+            ("latency p50", self.latency(50)),
+            ("latency p95", self.latency(95)),
+            ("latency p99", self.latency(99)),
+            ("latency max", self.latency(100)),
             ("total time", f"{self.wall_seconds:.1f} s"),
         ]  # fmt: skip
         width = max(len(name) for name, _ in rows)

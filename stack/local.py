@@ -12,11 +12,12 @@ from pathlib import Path
 
 from django.conf import settings
 
-from autoscale.providers.local import LocalProvider, celery_worker_argv
-from stack import aws
+from autoscale.providers.local import LocalProvider
+from autoscale.worker_command import CELERY_APP, worker_argv
+from common import aws
+from deploy.provision import QueuePlan, ensure_buckets, ensure_queues
 from stack.embedded import HOST, LOCAL_CREDENTIALS, start_endpoint
 from stack.processes import PYTHON, ManagedProcess, wait_for_port
-from stack.provision import QueuePlan, ensure_buckets, ensure_queues
 
 logger = logging.getLogger(__name__)
 
@@ -26,17 +27,13 @@ def web_argv(port: int) -> list[str]:
             "--no-access-log", "--timeout-graceful-shutdown", "10"]  # fmt: skip
 
 
-def results_consumer_argv() -> list[str]:
+def results_consumer_argv(python: str = PYTHON) -> list[str]:
     # One process and one writer (SQLite stays free of lock contention), but up to RESULTS_PREFETCH messages per
     # receive: recording takes a millisecond, so a receive per message would make the queue round trip the limit
     # (measured against moto: 52 results/s at prefetch 1, 490/s at 10).
-    return [PYTHON, "-m", "celery", "-A", "project", "worker", "-Q", settings.RESULTS_QUEUE,
+    return [python, "-m", "celery", "-A", CELERY_APP, "worker", "-Q", settings.RESULTS_QUEUE,
             "-n", "results@%h", "--pool", "solo", "--prefetch-multiplier", str(settings.RESULTS_PREFETCH),
             "--loglevel", "INFO"]  # fmt: skip
-
-
-def worker_argv(name: str, concurrency: int) -> list[str]:
-    return celery_worker_argv(name, settings.CLASSIFY_QUEUE, concurrency)
 
 
 def autoscaler_argv(maximum: int, interval: float, policy: str) -> list[str]:
@@ -87,7 +84,8 @@ class LocalStack:
         self._spawn("sweeper", [PYTHON, "manage.py", "sweep"], env)
         for index in range(1, self.workers + 1):
             name = f"worker-{index}"
-            self._spawn(name, worker_argv(name, self.worker_concurrency), {**env, "CLASSIFIER_PRELOAD": "true"})
+            argv = worker_argv(name, queue=settings.CLASSIFY_QUEUE, concurrency=self.worker_concurrency)
+            self._spawn(name, argv, {**env, "CLASSIFIER_PRELOAD": "true"})
         if self.autoscale:
             argv = autoscaler_argv(self.autoscale_max, self.autoscale_interval, self.autoscale_policy)
             self._spawn("autoscaler", argv, env)
@@ -149,4 +147,4 @@ class LocalStack:
         self.processes.clear()
 
     def local_provider(self) -> LocalProvider:
-        return LocalProvider(settings.VAR_DIR / "autoscale", settings.BASE_DIR, settings.CLASSIFY_QUEUE)
+        return LocalProvider.from_settings()

@@ -8,6 +8,7 @@ makes a retried launch idempotent by it), instances are named `app-instance-<n>`
 from __future__ import annotations
 
 import re
+import shlex
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,19 +17,28 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 from autoscale.providers.base import Instance, InstanceState, LaunchError
+from autoscale.worker_command import worker_argv
 
 FLEET_TAG = "autoscale:fleet"
 RETIRES_TAG = "autoscale:retires"
 _NAME = re.compile(r"^app-instance-(\d+)$")
 
-# The app instance's bootstrap: run one worker, then power off when it exits (after retiring when idle), which
-# terminates the instance. The AMI carries the code and its virtual environment in /opt/classifier.
-USER_DATA = """#!/bin/bash
-cd /opt/classifier
-export WORKER_RETIRE={retire} CLASSIFIER_PRELOAD=true
-sudo -E -u classifier .venv/bin/celery -A project worker -Q classify -n "$(hostname)@%h" --concurrency 1
-shutdown -h now
-"""
+# Where the AMI carries the code and its virtual environment.
+APP_DIR = "/opt/classifier"
+
+
+def user_data(retires: bool) -> str:
+    """The app instance's bootstrap: run one worker, then power off when it exits (after retiring when idle), which
+    terminates the instance."""
+    worker = shlex.join(worker_argv("worker", queue=settings.CLASSIFY_QUEUE, python=f"{APP_DIR}/.venv/bin/python"))
+    script = [
+        "#!/bin/bash",
+        f"cd {APP_DIR}",
+        f"export WORKER_RETIRE={str(retires).lower()} CLASSIFIER_PRELOAD=true",
+        f"sudo -E -u classifier {worker}",
+        "shutdown -h now",
+    ]
+    return "\n".join(script) + "\n"
 
 
 @dataclass
@@ -87,7 +97,7 @@ class Ec2Provider:
             "ClientToken": str(uuid.uuid4()),
             "InstanceInitiatedShutdownBehavior": "terminate",
             "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}],
-            "UserData": USER_DATA.format(retire=str(retires).lower()),  # boto3 base64-encodes it
+            "UserData": user_data(retires),  # boto3 base64-encodes it
         }
         if self.launch_template:
             key = "LaunchTemplateId" if self.launch_template.startswith("lt-") else "LaunchTemplateName"

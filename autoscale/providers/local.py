@@ -13,20 +13,17 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from django.conf import settings
 
 from autoscale.providers.base import Instance, InstanceState, LaunchError
+from autoscale.worker_command import worker_argv
 
 logger = logging.getLogger(__name__)
-
-
-def celery_worker_argv(name: str, queue: str, concurrency: int) -> list[str]:
-    """One app-tier worker process: the local stand-in for an instance's bootstrap command."""
-    return [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", queue, "-n", f"{name}@%h",
-            "--pool", "prefork", "--concurrency", str(concurrency), "--loglevel", "INFO"]  # fmt: skip
 
 
 @dataclass
@@ -38,6 +35,11 @@ class LocalProvider:
     extra_env: dict[str, str] | None = None
     name: str = "local"
 
+    @classmethod
+    def from_settings(cls) -> LocalProvider:
+        state_dir = settings.VAR_DIR / "autoscale"
+        return cls(state_dir, settings.BASE_DIR, settings.CLASSIFY_QUEUE, settings.WORKER_IDLE_SECONDS)
+
     def __post_init__(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -45,7 +47,9 @@ class LocalProvider:
     def instances(self) -> list[Instance]:
         found = []
         for record_path in sorted(self.state_dir.glob("local-*.json")):
-            record = json.loads(record_path.read_text())
+            record = _read_record(record_path)
+            if record is None:
+                continue
             instance_id = record["id"]
             if not self._alive(record["pid"], instance_id):
                 self._forget(instance_id)
@@ -67,10 +71,10 @@ class LocalProvider:
 
     def terminate(self, ids: list[str]) -> None:
         for instance_id in ids:
-            record_path = self._path(instance_id, "json")
-            if not record_path.exists():
+            record = _read_record(self._path(instance_id, "json"))
+            if record is None:
                 continue  # never ours, or already gone
-            pid = json.loads(record_path.read_text())["pid"]
+            pid = record["pid"]
             if self._alive(pid, instance_id):
                 os.kill(pid, signal.SIGTERM)
 
@@ -86,7 +90,7 @@ class LocalProvider:
             "WORKER_IDLE_SECONDS": str(self.idle_seconds),
             "WORKER_READY_FILE": str(ready_file),
         }
-        argv = celery_worker_argv(instance_id, self.queue, concurrency=1)
+        argv = worker_argv(instance_id, queue=self.queue)
         with self._path(instance_id, "log").open("ab") as log:
             process = subprocess.Popen(
                 argv, cwd=self.project_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -134,6 +138,17 @@ class LocalProvider:
         while self.instances() and time.monotonic() < deadline:
             time.sleep(0.2)
         for instance in self.instances():
-            pid = json.loads(self._path(instance.id, "json").read_text())["pid"]
-            os.kill(pid, signal.SIGKILL)
+            record = _read_record(self._path(instance.id, "json"))
+            if record is not None:
+                os.kill(record["pid"], signal.SIGKILL)
             self._forget(instance.id)
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """A worker's record, or None when it is gone: another process (the autoscaler, a supervisor stopping the stack)
+    forgets dead workers' records between our listing of the folder and our reading of one."""
+    try:
+        record: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    return record

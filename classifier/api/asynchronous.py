@@ -1,8 +1,8 @@
 """Async fronts for DRF views, so waiting costs no thread and no database connection.
 
 DRF views are synchronous. Under ASGI each runs on a thread of its own; these wrappers keep the parts that wait on
-the event loop: a submission waits there for an intake slot (classifier/uploads.py), and `?wait=` parks the caller
-on the per-process result poller (classifier/waiting.py) between two ordinary runs of the view. functools.wraps
+the event loop: a submission waits there for an intake slot (classifier/intake/http.py), and `?wait=` parks the caller
+on the per-process result poller (classifier/results/waiting.py) between two ordinary runs of the view. functools.wraps
 copies the view's attributes (`cls`, `csrf_exempt`), so URL routing, CSRF and the OpenAPI schema still see DRF.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 
+from classifier.intake.http import intake_slot, release_connection
 from classifier.models import PENDING_STATUSES
-from classifier.uploads import intake_slot, release_connection
-from classifier.waiting import waiter_for_this_loop
+from classifier.results.waiting import waiter_for_this_loop
 
 SyncView = Callable[..., HttpResponseBase]
 

@@ -1,4 +1,4 @@
-"""The API's permission: open, or authenticated users only, by settings.API_AUTH (see classifier/access.py)."""
+"""The API's permission: open, or authenticated users only, by settings.API_AUTH (see classifier/web/access.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rest_framework.permissions import BasePermission
 
-from classifier.access import auth_required
+from classifier.web.access import auth_required
 
 if TYPE_CHECKING:  # DRF imports this module while rest_framework.views is half-loaded: no runtime import of it
     from rest_framework.request import Request

@@ -18,7 +18,6 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from classifier import idempotency, intake
 from classifier.api.errors import Refused
 from classifier.api.filters import ClassificationFilter
 from classifier.api.serializers import (
@@ -27,8 +26,10 @@ from classifier.api.serializers import (
     SubmissionSerializer,
     UploadSerializer,
 )
+from classifier.intake import idempotency
+from classifier.intake.http import check_declared_length, refused_while_down
+from classifier.intake.validation import UploadRejected, validate
 from classifier.models import Classification
-from classifier.uploads import check_declared_length, refused_while_down
 
 UPLOAD_FIELD = "file"
 
@@ -83,18 +84,18 @@ class ClassificationList(generics.GenericAPIView):
             check_declared_length(request._request, settings.API_MAX_REQUEST_BYTES)
             files = request.FILES.getlist(UPLOAD_FIELD)
             if not files:
-                raise intake.UploadRejected(
+                raise UploadRejected(
                     400, f"no file: send one or more images as multipart/form-data parts named {UPLOAD_FIELD!r}"
                 )
             if len(files) > settings.API_MAX_FILES:
-                raise intake.UploadRejected(413, f"{len(files)} files; the limit is {settings.API_MAX_FILES} a request")
+                raise UploadRejected(413, f"{len(files)} files; the limit is {settings.API_MAX_FILES} a request")
             key = request.headers.get("Idempotency-Key")
             if key is not None and (problem := idempotency.check_key(key)):
                 raise Refused(400, problem, "invalid_idempotency_key")
-            images = [intake.validate(upload, UPLOAD_FIELD) for upload in files]
+            images = [validate(upload, UPLOAD_FIELD) for upload in files]
             with refused_while_down():
                 submission = idempotency.submit(images, key, _scope(request))
-        except intake.UploadRejected as rejected:
+        except UploadRejected as rejected:
             raise Refused.from_upload(rejected) from None
         except idempotency.KeyReused as exc:
             raise Refused(422, str(exc), "idempotency_key_reused") from None

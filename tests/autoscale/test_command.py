@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from stack import aws
+from common import aws
+from deploy.provision import QueuePlan, ensure_queues
 from stack.embedded import LOCAL_CREDENTIALS, start_endpoint
-from stack.provision import QueuePlan, ensure_queues
 from tests.conftest import ROOT
 
 

@@ -63,10 +63,8 @@ def run_once(dry_run: bool) -> None:
     clock = lambda: T0  # noqa: E731
     controller = Controller(StepPolicy(0, 3), FakeProvider(clock), lambda: (4, 0), clock, dry_run=dry_run)
     command = Command()
-    command.stopping = False
-    options = {"provider": "local", "policy": "step", "minimum": 0, "maximum": 3, "interval": 1.0, "once": True,
-               "dry_run": dry_run}  # fmt: skip
-    command.run(controller, options)
+    command.attach(controller, {"provider": "local", "policy": "step", "dry_run": dry_run})
+    assert command.tick().desired == 1
 
 
 def test_every_live_tick_writes_a_sample_and_a_dry_run_writes_none() -> None:

@@ -28,3 +28,24 @@ def test_terminate_ignores_ids_it_never_launched(tmp_path) -> None:
                                                        "retires": True}))  # fmt: skip
     provider.terminate(["local-404", "i-0123", "local-5"])  # local-5's pid is this test, not a worker: spared
     assert provider.instances() == []
+
+
+def test_from_settings_keeps_the_fleet_under_var_dir(settings, tmp_path) -> None:
+    settings.VAR_DIR = tmp_path
+    provider = LocalProvider.from_settings()
+    assert (provider.state_dir, provider.queue) == (tmp_path / "autoscale", settings.CLASSIFY_QUEUE)
+    assert provider.idle_seconds == settings.WORKER_IDLE_SECONDS
+    assert provider.state_dir.is_dir()
+
+
+def test_a_record_forgotten_by_another_process_midway_is_skipped(tmp_path, monkeypatch) -> None:
+    """The autoscaler deletes a dead worker's record while a second reader (the supervisor) lists the folder."""
+    provider = LocalProvider(tmp_path, ROOT)
+    record = tmp_path / "local-9.json"
+    record.write_text(json.dumps({"id": "local-9", "pid": 2**22 + 1, "launched_at": 1.0, "retires": True}))
+    listed = sorted(tmp_path.glob("local-*.json"))
+    record.unlink()  # gone after the listing, before the read
+    monkeypatch.setattr(type(tmp_path), "glob", lambda self, pattern: iter(listed))
+    assert provider.instances() == []
+    provider.terminate(["local-9"])
+    provider.stop_all(timeout=0)

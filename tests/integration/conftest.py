@@ -46,7 +46,7 @@ def stored_inputs(stack: LocalStack) -> set[str]:
     """Every key in the inputs storage, read straight from the bucket or the folder (not from the rows)."""
     from django.conf import settings
 
-    from stack import aws
+    from common import aws
 
     if settings.STORAGE_BACKEND == "s3":
         s3 = aws.client("s3", stack.endpoint_url, stack.child_env())

@@ -19,9 +19,10 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
+from autoscale.worker_command import worker_argv
 from classifier.models import Classification, Status
-from stack import aws
-from stack.local import LocalStack, web_argv, worker_argv
+from common import aws
+from stack.local import LocalStack, web_argv
 from stack.processes import ManagedProcess, free_port, wait_for_port
 from tests.conftest import IMAGES_DIR
 from tests.integration.conftest import database_url, manage, start_stack, stored_inputs
@@ -204,7 +205,7 @@ def poison_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterat
         running = start_stack(log_dir, workers=0, extra_env=POISON_ENV)
     try:
         for name in ("worker-1", "worker-2"):
-            argv = [*worker_argv(name, 1), "--include", "tests.integration.poison"]
+            argv = [*worker_argv(name, queue=settings.CLASSIFY_QUEUE), "--include", "tests.integration.poison"]
             env = {**running.child_env(), "CLASSIFIER_PRELOAD": "true"}
             # In the stack's own list, so that stop() ends them with the rest.
             running.processes.append(

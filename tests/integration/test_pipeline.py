@@ -13,8 +13,9 @@ from django.conf import settings
 from classifier import storage
 from classifier.inference.labels import imagenet_labels
 from classifier.models import Classification, Status
-from stack import aws
+from common import aws
 from tests.conftest import IMAGES_DIR, sanity_images
+from tests.factories import make_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -168,9 +169,9 @@ def test_form_without_csrf_token_is_refused(stack) -> None:
 
 
 def test_a_request_whose_input_is_gone_fails_with_the_reason(stack) -> None:
-    from classifier.intake import send_for_classification
+    from classifier.dispatch import send_for_classification
 
-    row = Classification.objects.create(original_name="ghost.jpg", input_key="nowhere/ghost.jpg")
+    row = make_request(original_name="ghost.jpg", input_key="nowhere/ghost.jpg")
     send_for_classification(row)
     body = wait_until_finished(f"{stack.web_url}/api/classifications/{row.pk}")
     assert body["status"] == "failed"
@@ -190,7 +191,7 @@ def test_a_lost_send_is_recovered_by_the_sweeper(stack) -> None:
     # Stale for this sweep (60 s), not yet for the stack's own sweeper (SWEEP_AFTER_SECONDS, 600 s): its pass at
     # start-up would otherwise race this one for the row when this test runs first.
     long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=2)
-    row = Classification.objects.create(original_name="test_2.JPEG", input_key=key, dispatched_at=long_ago)
+    row = make_request(original_name="test_2.JPEG", input_key=key, dispatched_at=long_ago)
     swept = manage(stack, "sweep", "--once", "--after", "60")
     assert swept.returncode == 0, swept.stderr
     assert "re-sent 1, gave up on 0" in swept.stdout
@@ -222,11 +223,11 @@ def test_dead_letters_are_failed_with_the_reason_then_redriven(stack) -> None:
     from django.core.files.base import ContentFile
 
     key = storage.inputs().save("dead-letter/test_10.JPEG", ContentFile((IMAGES_DIR / "test_10.JPEG").read_bytes()))
-    row = Classification.objects.create(original_name="test_10.JPEG", input_key=key, status=Status.RUNNING)
+    row = make_request(original_name="test_10.JPEG", input_key=key, status=Status.RUNNING)
     _dead_letter(row)
     assert "1 message(s)" in _deadletters(stack, "list")
 
-    # The stack's sweeper peeks at the dead-letter queue too (classifier/dead_letter_watch.py): whichever of the two
+    # The stack's sweeper peeks at the dead-letter queue too (classifier/recovery/dead_letters.py): whichever of the two
     # comes first fails the request, and the operator's command then drops a letter nothing waits for any more.
     report = _deadletters(stack, "fail")
     assert f"failed 1 request(s): {row.pk}" in report or "dropped 1 letter(s)" in report, report

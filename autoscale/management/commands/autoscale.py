@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import signal
 import time
-from types import FrameType
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from autoscale.controller import Controller, Decision
 from autoscale.fleet_log import FleetLog
@@ -16,9 +14,12 @@ from autoscale.lock import AlreadyRunning, fleet_lock
 from autoscale.models import ScalingEvent
 from autoscale.policy import Policy, make_policy
 from autoscale.providers.base import Provider
+from common import aws
+from common.loop import LoopCommand
+from common.queues import SqsQueueDepth
 
 
-class Command(BaseCommand):
+class Command(LoopCommand):
     help = "Scale the worker fleet to the classify queue's backlog (waiting + in flight)."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -44,7 +45,6 @@ class Command(BaseCommand):
         simulation.add_argument("--chart", default="var/simulation.png", help="where to write the PNG chart")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self.stopping = False
         if options["simulate"]:
             self.simulate(options)
             return
@@ -94,43 +94,36 @@ class Command(BaseCommand):
         self.stdout.write(f"chart: {path}   (simulated in {time.monotonic() - started:.1f} s)")
 
     def run(self, controller: Controller, options: dict[str, Any]) -> None:
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
+        self.attach(controller, options)
         self.stdout.write(
             f"autoscaling {options['provider']} workers with the {options['policy']} policy, "
             f"{options['minimum']}..{options['maximum']}, every {options['interval']:g} s"
         )
+        self.run_loop(options["interval"], once=options["once"])
+
+    def attach(self, controller: Controller, options: dict[str, Any]) -> None:
+        """What each tick uses: the controller, and where its decisions are written down."""
+        self.controller = controller
+        self.provider_name, self.policy_name = options["provider"], options["policy"]
         # A dry run changes nothing, the database's samples included: the status page would show a fleet nobody is
         # scaling (its decisions still appear as dry-run ScalingEvents, marked as such).
-        fleet_log = None if options["dry_run"] else FleetLog(options["provider"])
-        while not self.stopping:
-            decision = controller.tick()
-            self.record(decision, options)
-            if fleet_log is not None:
-                fleet_log.record(decision)
-            if options["once"]:
-                return
-            self.sleep(options["interval"])
+        self.fleet_log = None if options["dry_run"] else FleetLog(options["provider"])
 
-    def record(self, decision: Decision, options: dict[str, Any]) -> None:
+    def tick(self) -> Decision:
+        """Observe, decide, act (the controller), then write it down: a line, a ScalingEvent for a change, a sample."""
+        decision = self.controller.tick()
         self.stdout.write(time.strftime("%H:%M:%S ") + decision.line())
         if decision.changes_fleet:
             o = decision.observation
             ScalingEvent.objects.create(
-                provider=options["provider"], policy=options["policy"], action=decision.action,
+                provider=self.provider_name, policy=self.policy_name, action=decision.action,
                 visible=o.visible, in_flight=o.in_flight, running=o.running, pending=o.pending,
                 desired=decision.desired, instance_ids=decision.instance_ids, error=decision.error,
                 dry_run=decision.dry_run,
             )  # fmt: skip
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep in short slices so SIGTERM stops the loop promptly, between ticks."""
-        deadline = time.monotonic() + seconds
-        while not self.stopping and time.monotonic() < deadline:
-            time.sleep(min(0.2, deadline - time.monotonic()))
-
-    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
-        self.stopping = True
+        if self.fleet_log is not None:
+            self.fleet_log.record(decision)
+        return decision
 
     def make_policy(self, name: str, options: dict[str, Any]) -> Policy:
         return make_policy(
@@ -142,21 +135,15 @@ class Command(BaseCommand):
         if name == "local":
             from autoscale.providers.local import LocalProvider
 
-            return LocalProvider(
-                settings.VAR_DIR / "autoscale", settings.BASE_DIR, settings.CLASSIFY_QUEUE, settings.WORKER_IDLE_SECONDS
-            )
+            return LocalProvider.from_settings()
         from autoscale.providers.ec2 import Ec2Provider
-        from stack import aws
 
         try:
             return Ec2Provider.from_settings(aws.client("ec2"))
         except ValueError as exc:
             raise CommandError(str(exc)) from None
 
-    def make_queue_depth(self) -> Any:
-        from stack import aws
-        from stack.queue_depth import SqsQueueDepth
-
+    def make_queue_depth(self) -> SqsQueueDepth:
         try:
             return SqsQueueDepth(aws.client("sqs"), settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)
         except Exception as exc:  # botocore's errors: no endpoint, no queue, no credentials

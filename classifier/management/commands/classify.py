@@ -12,10 +12,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from classifier.images import UnreadableImage
+from classifier.images import IMAGE_SUFFIXES, UnreadableImage
 from classifier.inference import get_classifier
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from classifier import dead_letters
-from stack import aws
+from classifier.recovery import dead_letters
+from common import aws
 
 
 class Command(BaseCommand):

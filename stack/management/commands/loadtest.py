@@ -9,9 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from classifier.images import IMAGE_SUFFIXES
 from stack.loadgen import PROTOCOLS, read_expected, run
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 class Command(BaseCommand):

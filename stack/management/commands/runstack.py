@@ -1,18 +1,22 @@
+"""`manage.py runstack` (what `make run` runs): the whole service on this machine, until Ctrl-C or a child dies."""
+
 from __future__ import annotations
 
-import signal
-import time
-from types import FrameType
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from project.env import env_int
+from common.env import env_int
+from common.loop import LoopCommand
 from stack.local import LocalStack, local_worker_cap
+from stack.processes import ManagedProcess
+
+# How often the supervisor looks at its children.
+WATCH_INTERVAL = 0.5
 
 
-class Command(BaseCommand):
+class Command(LoopCommand):
     help = (
         "Run the whole service on this machine: the embedded SQS/S3 endpoint, the queues, the web tier, the "
         "results consumer and local workers. Ctrl-C stops everything it started."
@@ -52,30 +56,29 @@ class Command(BaseCommand):
             endpoint_url=settings.AWS_ENDPOINT_URL,
             endpoint_port=options["aws_port"],
         )
-        stopping = False
-
-        def request_stop(signum: int, _frame: FrameType | None) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
+        self.stack = stack
+        self.exited: ManagedProcess | None = None
+        self.catch_stop_signals()  # a Ctrl-C while the stack starts still stops every child it started
         try:
             stack.start()
         except Exception as exc:
             raise CommandError(f"the stack did not start: {exc}") from None
         self.stdout.write(self.style.SUCCESS(f"Ready: {stack.web_url}/  (AWS endpoint {stack.endpoint_url})"))
         self.stdout.write("Press Ctrl-C to stop.")
-        exited = None
         try:
-            while not stopping:
-                exited = stack.first_exited()
-                if exited is not None:
-                    break
-                time.sleep(0.5)
+            self.run_loop(WATCH_INTERVAL)
         finally:
             self.stdout.write("Stopping…")
             stack.stop()
-        if exited is not None:
-            raise CommandError(f"{exited.name} exited unexpectedly with code {exited.exit_code()}; stopped the rest")
+        if self.exited is not None:
+            raise CommandError(
+                f"{self.exited.name} exited unexpectedly with code {self.exited.exit_code()}; stopped the rest"
+            )
         self.stdout.write("Stopped.")
+
+    def tick(self) -> ManagedProcess | None:
+        """A child that exited on its own, if any: then the whole stack stops."""
+        self.exited = self.stack.first_exited()
+        if self.exited is not None:
+            self.stopping = True
+        return self.exited

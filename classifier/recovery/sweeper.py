@@ -1,0 +1,153 @@
+"""Re-send what was accepted but never answered: the database is the truth, the queues are transport.
+
+A request can stall without any error reaching us: the send after the commit failed, the queue was purged, the
+embedded endpoint restarted empty, or the worker holding it vanished. The sweeper finds requests still queued or
+running SWEEP_AFTER_SECONDS after their last send and sends them again, up to MAX_DISPATCHES sends; after that the
+request is marked failed with the reason. Each re-send is claimed with a conditional UPDATE on the row's last send
+time, so two sweepers running at once never send the same request twice for one deadline. A duplicate that does
+reach a worker is harmless: the first result wins.
+
+A request can also be slow without being lost: behind a backlog longer than the deadline its message is still in
+the queue. Re-sending all of those would add work exactly when there is too much of it, and giving up on them
+would fail requests that were about to be served. So when the queue's backlog is known, a pass re-sends (or gives
+up on) at most as many requests as the queue is missing: pending requests minus messages waiting or in flight.
+Oldest sends go first; if a guess was wrong the next passes even it out, since a re-sent request has two messages.
+A request OVERDUE_DEADLINES deadlines past its last send is handled whatever the queue holds: if nothing consumes
+the queue at all (no workers can start), requests still end, failed with the reason, instead of waiting for SQS
+to expire their messages days later.
+
+Each pass also fails the requests whose messages were dead-lettered (classifier/recovery/dead_letters.py) and
+forgets expired Idempotency-Keys (classifier/intake/idempotency.py): `Sweeper` is one whole pass, `sweep` the part
+that looks at the requests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+
+from classifier import dispatch
+from classifier.intake import idempotency
+from classifier.models import Classification
+from classifier.recovery.dead_letters import DeadLetterWatch
+from common.queues import SqsQueueDepth
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+OVERDUE_DEADLINES = 3
+
+
+@dataclass
+class SweepReport:
+    resent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    dead_lettered: list[str] = field(default_factory=list)  # failed because their message is in the DLQ
+    deferred: int = 0  # stale, but the queue still holds as many messages as there are pending requests
+
+    def line(self) -> str:
+        line = (f"re-sent {len(self.resent)}, gave up on {len(self.failed)}, "
+                f"failed {len(self.dead_lettered)} dead-lettered")  # fmt: skip
+        return line + (f", left {self.deferred} stale ones whose messages may still be queued" if self.deferred else "")
+
+    def found_work(self) -> bool:
+        return bool(self.resent or self.failed or self.dead_lettered)
+
+
+def sweep(
+    now: datetime,
+    *,
+    after: timedelta,
+    max_dispatches: int,
+    send: Callable[[Classification], None],
+    backlog: Callable[[], int] | None = None,
+) -> SweepReport:
+    """`backlog`: messages waiting or in flight on the classify queue (None: unknown, every stale request counts
+    as lost). When it cannot be read the pass goes on as if it were unknown: a lost request must not wait for SQS."""
+    report = SweepReport()
+    stale = Classification.objects.pending().filter(dispatched_at__lt=now - after)
+    rows = list(stale.order_by("dispatched_at")[:BATCH])
+    if not rows:
+        return report
+    budget = _missing_from_queue(backlog)
+    if budget is not None:
+        overdue_before = now - after * OVERDUE_DEADLINES
+        chosen = [row for n, row in enumerate(rows) if n < budget or row.dispatched_at < overdue_before]
+        report.deferred = len(rows) - len(chosen)
+        if report.deferred:
+            logger.info("left %d stale requests whose messages may still be queued", report.deferred)
+        rows = chosen
+    for row in rows:
+        claim = Classification.objects.filter(pk=row.pk, status=row.status, dispatched_at=row.dispatched_at)
+        if row.dispatches >= max_dispatches:
+            reason = (f"no result after {row.dispatches} sends to the classify queue, the last "
+                      f"{int(after.total_seconds())} s ago; giving up")  # fmt: skip
+            if claim.fail(reason, now):
+                report.failed.append(str(row.pk))
+                logger.warning("request %s failed: %s", row.pk, reason)
+            continue
+        if claim.requeue(now):
+            try:
+                send(row)
+            except Exception:  # the queue is down too: the claim stands, the next deadline tries again
+                logger.exception("re-sending request %s failed", row.pk)
+                continue
+            report.resent.append(str(row.pk))
+            logger.info("re-sent request %s (send %d)", row.pk, row.dispatches + 1)
+    return report
+
+
+def _missing_from_queue(backlog: Callable[[], int] | None) -> int | None:
+    """How many pending requests have no message in the classify queue (at least), or None when unknown."""
+    if backlog is None:
+        return None
+    try:
+        in_queue = backlog()
+    except Exception:  # SQS unreachable: sends will fail too, and say so; do not hold back the database side
+        logger.warning("classify queue backlog unreadable; treating every stale request as lost", exc_info=True)
+        return None
+    return max(0, Classification.objects.pending().count() - in_queue)
+
+
+class Sweeper:
+    """One whole pass: stale requests, dead letters, expired Idempotency-Keys.
+
+    Its SQS clients are made on first use: a pass starts with the database, and the endpoint may come up after
+    the sweeper.
+    """
+
+    def __init__(
+        self,
+        make_sqs: Callable[[], Any],
+        *,
+        after: timedelta,
+        max_dispatches: int,
+        send: Callable[[Classification], None] | None = None,
+    ) -> None:
+        self.make_sqs = make_sqs
+        self.after = after
+        self.max_dispatches = max_dispatches
+        self.send = send or _send
+        self.dead_letters = DeadLetterWatch(make_sqs)
+        self._queue_depth: SqsQueueDepth | None = None
+
+    def sweep(self, now: datetime) -> SweepReport:
+        report = sweep(now, after=self.after, max_dispatches=self.max_dispatches, send=self.send,
+                       backlog=self.classify_backlog)  # fmt: skip
+        report.dead_lettered = self.dead_letters.run(now)
+        idempotency.forget_expired(now)
+        return report
+
+    def classify_backlog(self) -> int:
+        if self._queue_depth is None:
+            self._queue_depth = SqsQueueDepth(self.make_sqs(), settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)
+        return sum(self._queue_depth())
+
+
+def _send(row: Classification) -> None:
+    dispatch.send_for_classification(row)  # looked up at each send, not bound once

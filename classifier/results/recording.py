@@ -1,0 +1,52 @@
+"""Recording what workers report (results consumer). Every function is safe to run twice: the first answer wins.
+
+Each write is one of the model's conditional transitions, so two consumers racing on a redelivered message cannot
+both win.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.utils import timezone
+
+from classifier.models import Classification
+from classifier.worker.job import ResultPayload
+
+logger = logging.getLogger(__name__)
+
+
+def record_started(request_id: str, worker: str, started_at: str) -> bool:
+    """queued → running. A late or repeated notice (after the result, or a second worker) changes nothing."""
+    return Classification.objects.filter(pk=request_id).start(worker, datetime.fromisoformat(started_at)) == 1
+
+
+def record_result(request_id: str, result: ResultPayload) -> bool:
+    """Store the result unless one is already there. Returns True when this call recorded it."""
+    this_request = Classification.objects.filter(pk=request_id)
+    if not this_request.count_delivery():
+        logger.warning("result for unknown request %s dropped", request_id)
+        return False
+    updated = this_request.complete(
+        timezone.now(),
+        label=result["label"],
+        class_id=result["class_id"],
+        top5=result["top5"],
+        model_name=result["model_name"],
+        model_version=result["model_version"],
+        inference_ms=result["inference_ms"],
+        output_key=result["output_key"],
+        worker=result["worker"],
+        started_at=datetime.fromisoformat(result["started_at"]),
+        finished_at=datetime.fromisoformat(result["finished_at"]),
+    )
+    if not updated:
+        logger.info("duplicate result for %s ignored", request_id)
+    return updated == 1
+
+
+def record_failure(request_id: str, reason: str, worker: str, finished_at: str) -> bool:
+    """Mark a request failed for a reason no retry will fix (an image the model cannot read)."""
+    facts = {"worker": worker, "finished_at": datetime.fromisoformat(finished_at)}
+    return Classification.objects.filter(pk=request_id).fail(reason, timezone.now(), **facts) == 1

@@ -1,0 +1,2 @@
+"""Pages for people and the CSE546 endpoint (`views`), who may see them (`access`), thumbnails, the CSV export, and
+the middleware that answers 503 when a dependency is down (`outage`)."""

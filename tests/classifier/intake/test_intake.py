@@ -1,0 +1,121 @@
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from classifier import dispatch, storage
+from classifier.intake.acceptance import accept
+from classifier.intake.validation import UploadRejected, validate
+from classifier.models import Classification, Status
+from tests.conftest import IMAGES_DIR
+
+
+def _upload(name: str, data: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type="image/jpeg")
+
+
+@pytest.mark.parametrize(
+    ("upload", "status", "message"),
+    [
+        (None, 400, "no file: send the image as a multipart/form-data part named 'myfile'"),
+        (_upload("empty.jpg", b""), 400, "empty.jpg: the file is empty"),
+        (_upload("notes.jpg", b"just text"), 415, "not an image"),
+        (_upload("cut.jpg", (IMAGES_DIR / "test_2.JPEG").read_bytes()[:900]), 400, "corrupt or truncated"),
+    ],
+)
+def test_validation_rejects_with_status_and_reason(upload, status: int, message: str) -> None:
+    with pytest.raises(UploadRejected, match=message) as caught:
+        validate(upload, "myfile")
+    assert caught.value.status == status
+
+
+def test_size_limit_gives_413(settings) -> None:
+    settings.UPLOAD_MAX_BYTES = 1000
+    with pytest.raises(UploadRejected, match="the limit is 1000 bytes") as caught:
+        validate(_upload("big.jpg", b"x" * 1001), "file")
+    assert caught.value.status == 413
+
+
+def test_pixel_limit_gives_400(settings) -> None:
+    settings.UPLOAD_MAX_PIXELS = 64 * 64 - 1
+    with pytest.raises(UploadRejected, match="more than the limit") as caught:
+        validate(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
+    assert caught.value.status == 400
+
+
+@pytest.mark.django_db
+def test_accept_stores_image_and_row_then_sends_after_commit(
+    monkeypatch, django_capture_on_commit_callbacks, tmp_path, settings
+) -> None:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "inputs": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    sent: list[Classification] = []
+    monkeypatch.setattr(dispatch, "send_for_classification", sent.append)
+    image = validate(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = accept(image)
+        second = accept(image)
+        assert sent == []  # nothing goes out before the row is committed
+
+    assert [row.pk for row in sent] == [first.pk, second.pk]
+    assert first.input_key != second.input_key  # same file name, two objects
+    for row in (first, second):
+        stored = Classification.objects.get(pk=row.pk)
+        assert (stored.status, stored.original_name, stored.content_type) == (
+            Status.QUEUED,
+            "test_2.JPEG",
+            "image/jpeg",
+        )
+        assert (stored.width, stored.height) == (64, 64)
+        with storage.inputs().open(stored.input_key) as handle:
+            assert handle.read() == image.data
+
+
+def test_validated_image_keeps_dimensions() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200)).save(buffer, format="PNG")
+    image = validate(_upload("wide.png", buffer.getvalue()), "file")
+    assert (image.width, image.height, image.mime_type) == (300, 200, "image/png")
+
+
+@pytest.mark.django_db(transaction=True)  # the upload path closes its connection, as it does in the server
+def test_storage_down_is_503_and_nothing_is_kept(settings) -> None:
+    from classifier.intake.http import _validate_and_accept
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "inputs": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": "/dev/null/x"}},
+    }
+    with pytest.raises(UploadRejected, match="storage unavailable") as caught:
+        _validate_and_accept(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
+    assert caught.value.status == 503
+    assert not Classification.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_images_stay_when_the_commit_itself_fails(monkeypatch, tmp_path, settings) -> None:
+    """A COMMIT that fails may still have gone through: the images must not be deleted from under the rows."""
+    from django.db import OperationalError, connection
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "inputs": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    monkeypatch.setattr(dispatch, "send_for_classification", lambda row: None)
+    image = validate(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
+    real_commit = connection.commit
+
+    def commit_then_lose_the_answer() -> None:
+        real_commit()
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(connection, "commit", commit_then_lose_the_answer)
+    with pytest.raises(OperationalError):
+        accept(image)
+    monkeypatch.undo()
+    row = Classification.objects.get()
+    assert storage.inputs().exists(row.input_key)
