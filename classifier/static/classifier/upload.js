@@ -48,11 +48,14 @@
   // The recent-requests table below is the server's: fetch the page again and take its fresh copy (once for a
   // burst of results, not once per image).
   let refreshTimer = null;
+  let refreshes = 0; // a slow answer to an older refresh must not overwrite a newer one's
   function refreshRecentSoon() {
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(async () => {
+      const mine = ++refreshes;
       try {
         const html = await (await fetch(window.location.pathname, { headers: { Accept: "text/html" } })).text();
+        if (mine !== refreshes) return;
         const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("recent");
         const current = document.getElementById("recent");
         if (!fresh || !current || fresh.innerHTML === current.innerHTML) return;
