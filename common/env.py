@@ -7,9 +7,12 @@ that names the variable instead of surfacing later as an odd behaviour.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
+
+N = TypeVar("N", int, float)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -45,16 +48,7 @@ def env_int(
     minimum: int | None = None,
     maximum: int | None = None,
 ) -> int:
-    value = _raw(name, environ)
-    if value is None or value == "":
-        result = default
-    else:
-        try:
-            result = int(value)
-        except ValueError:
-            raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
-    _check_range(name, result, minimum, maximum)
-    return result
+    return _number(name, default, environ, int, "an integer", minimum, maximum)
 
 
 def env_float(
@@ -65,16 +59,7 @@ def env_float(
     minimum: float | None = None,
     maximum: float | None = None,
 ) -> float:
-    value = _raw(name, environ)
-    if value is None or value == "":
-        result = default
-    else:
-        try:
-            result = float(value)
-        except ValueError:
-            raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
-    _check_range(name, result, minimum, maximum)
-    return result
+    return _number(name, default, environ, float, "a number", minimum, maximum)
 
 
 def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
@@ -89,6 +74,27 @@ def env_choice(name: str, choices: tuple[str, ...], default: str, environ: Mappi
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}")
     return value
+
+
+def _number(
+    name: str,
+    default: N,
+    environ: Mapping[str, str] | None,
+    parse: Callable[[str], N],
+    what: str,
+    minimum: float | None,
+    maximum: float | None,
+) -> N:
+    value = _raw(name, environ)
+    if value is None or value == "":
+        result = default
+    else:
+        try:
+            result = parse(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must be {what}, got {value!r}") from None
+    _check_range(name, result, minimum, maximum)
+    return result
 
 
 def _check_range(name: str, value: float, minimum: float | None, maximum: float | None) -> None:

@@ -20,25 +20,22 @@ def percentiles(values: Iterable[float], qs: Sequence[float], weights: Iterable[
     for q in qs:
         if not 0 <= q <= 100:
             raise ValueError(f"a percentile must be within 0..100, not {q}")
-    if weights is None:
-        ordered = sorted(values)
-        if not ordered:
-            raise ValueError("no values")
-        return [_interpolate(ordered, (len(ordered) - 1) * q / 100) for q in qs]
-    pairs = sorted((value, weight) for value, weight in zip(values, weights, strict=True) if weight > 0)
+    values = list(values)
+    counts = [1.0] * len(values) if weights is None else weights
+    pairs = sorted((value, weight) for value, weight in zip(values, counts, strict=True) if weight > 0)
     if not pairs:
         raise ValueError("no values")
-    ordered_values = [value for value, _ in pairs]
-    # The i-th of the total (0-based) is the first value whose running count passes i.
+    ordered = [value for value, _ in pairs]
+    # The i-th value of the whole (0-based, each value counted its weight's times) is the first whose running
+    # count passes i.
     running = list(itertools.accumulate(weight for _, weight in pairs))
-    total = running[-1]
 
     def at(index: float) -> float:
-        return ordered_values[min(len(pairs) - 1, bisect.bisect_right(running, index))]
+        return ordered[min(len(ordered) - 1, bisect.bisect_right(running, index))]
 
     result = []
     for q in qs:
-        rank = max(0.0, total - 1) * q / 100
+        rank = max(0.0, running[-1] - 1) * q / 100
         low, high = at(math.floor(rank)), at(math.ceil(rank))
         result.append(low + (high - low) * (rank - math.floor(rank)))
     return result
@@ -46,11 +43,6 @@ def percentiles(values: Iterable[float], qs: Sequence[float], weights: Iterable[
 
 def percentile(values: Iterable[float], q: float, weights: Iterable[float] | None = None) -> float:
     return percentiles(values, [q], weights)[0]
-
-
-def _interpolate(ordered: Sequence[float], rank: float) -> float:
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @dataclass(frozen=True)
@@ -63,8 +55,8 @@ class Percentiles:
 
 def summarize(values: Iterable[float]) -> Percentiles:
     """Count, p50, p95 and p99 of `values` (None for each percentile when there are none)."""
-    ordered = sorted(values)
-    if not ordered:
+    values = list(values)
+    if not values:
         return Percentiles(0, None, None, None)
-    p50, p95, p99 = percentiles(ordered, [50, 95, 99])
-    return Percentiles(len(ordered), p50, p95, p99)
+    p50, p95, p99 = percentiles(values, [50, 95, 99])
+    return Percentiles(len(values), p50, p95, p99)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from common.percentiles import percentile
+from common.percentiles import percentiles
 
 PROTOCOLS = ("myfile", "inputFile", "api")
 
@@ -51,11 +51,12 @@ class LoadReport:
             if o.status == 200 and o.image in self.expected and o.label != self.expected[o.image]
         )  # fmt: skip
 
-    def latency(self, q: float) -> str:
-        """The q-th percentile (0-100) of the answers' latency, in milliseconds, for the table."""
+    def latencies(self) -> list[str]:
+        """p50, p95, p99 and max of the answers' latency, in milliseconds, for the table."""
         if not self.outcomes:
-            return "-"
-        return f"{percentile([o.seconds for o in self.outcomes], q) * 1000:.0f} ms"
+            return ["-"] * 4
+        figures = percentiles([o.seconds for o in self.outcomes], [50, 95, 99, 100])
+        return [f"{seconds * 1000:.0f} ms" for seconds in figures]
 
     def table(self) -> str:
         rows = [
@@ -64,10 +65,7 @@ class LoadReport:
             ("wrong labels", f"{self.wrong_labels}" if self.expected else "(no --expected)"),
             ("HTTP errors", f"{self.http_errors}"),
             ("throughput", f"{len(self.outcomes) / self.wall_seconds:.1f} requests/s" if self.wall_seconds else "-"),
-            ("latency p50", self.latency(50)),
-            ("latency p95", self.latency(95)),
-            ("latency p99", self.latency(99)),
-            ("latency max", self.latency(100)),
+            *zip(("latency p50", "latency p95", "latency p99", "latency max"), self.latencies(), strict=True),
             ("total time", f"{self.wall_seconds:.1f} s"),
         ]  # fmt: skip
         width = max(len(name) for name, _ in rows)

@@ -117,37 +117,31 @@ def _missing_from_queue(backlog: Callable[[], int] | None) -> int | None:
 class Sweeper:
     """One whole pass: stale requests, dead letters, expired Idempotency-Keys.
 
-    Its SQS clients are made on first use: a pass starts with the database, and the endpoint may come up after
-    the sweeper.
+    One SQS client serves the queue depth and the dead letters, made on first use: a pass starts with the database,
+    and the endpoint may come up after the sweeper.
     """
 
-    def __init__(
-        self,
-        make_sqs: Callable[[], Any],
-        *,
-        after: timedelta,
-        max_dispatches: int,
-        send: Callable[[Classification], None] | None = None,
-    ) -> None:
+    def __init__(self, make_sqs: Callable[[], Any], *, after: timedelta, max_dispatches: int) -> None:
         self.make_sqs = make_sqs
         self.after = after
         self.max_dispatches = max_dispatches
-        self.send = send or _send
-        self.dead_letters = DeadLetterWatch(make_sqs)
+        self._sqs: Any = None
+        self.dead_letters = DeadLetterWatch(self.sqs)
         self._queue_depth: SqsQueueDepth | None = None
 
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            self._sqs = self.make_sqs()
+        return self._sqs
+
     def sweep(self, now: datetime) -> SweepReport:
-        report = sweep(now, after=self.after, max_dispatches=self.max_dispatches, send=self.send,
-                       backlog=self.classify_backlog)  # fmt: skip
+        report = sweep(now, after=self.after, max_dispatches=self.max_dispatches,
+                       send=dispatch.send_for_classification, backlog=self.classify_backlog)  # fmt: skip
         report.dead_lettered = self.dead_letters.run(now)
         idempotency.forget_expired(now)
         return report
 
     def classify_backlog(self) -> int:
         if self._queue_depth is None:
-            self._queue_depth = SqsQueueDepth(self.make_sqs(), settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)
+            self._queue_depth = SqsQueueDepth(self.sqs(), settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)
         return sum(self._queue_depth())
-
-
-def _send(row: Classification) -> None:
-    dispatch.send_for_classification(row)  # looked up at each send, not bound once
