@@ -7,6 +7,7 @@ web host (queue `results`) and are the only ones that touch the database.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task, shared_task
@@ -15,9 +16,10 @@ from django.conf import settings
 
 from classifier.inference import get_classifier
 from classifier.results import recording
-from classifier.worker.failures import Action, verdict
+from classifier.worker.failures import Action, backoff_seconds, verdict
 from classifier.worker.job import ResultPayload, classify_stored_image, now_iso
 from classifier.worker.notices import StartedNotice
+from common.outages import database_unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +47,35 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str) ->
     record_result.delay(request_id, result)
 
 
-@shared_task(name="classifier.record_started")
-def record_started(request_id: str, worker: str, started_at: str) -> None:
-    recording.record_started(request_id, worker, started_at)
+# A result that arrives while the database is away is tried again after a backoff, for as long as the outage lasts:
+# dropping it would leave its request waiting for the sweeper's deadline (and its synchronous caller past its wait).
+RECORD_RETRY_CAP = 30.0
 
 
-@shared_task(name="classifier.record_result")
-def record_result(request_id: str, result: ResultPayload) -> None:
-    recording.record_result(request_id, result)
+def _record(task: Task, record: Callable[..., object], *args: Any) -> None:
+    try:
+        record(*args)
+    except Exception as exc:
+        if not database_unreachable(exc):
+            raise
+        countdown = backoff_seconds(task.request.retries, base=1.0, cap=RECORD_RETRY_CAP)
+        logger.warning("database unreachable; %s for %s again in %.0f s", task.name, args[0], countdown)
+        raise task.retry(exc=exc, countdown=countdown, max_retries=None) from exc
 
 
-@shared_task(name="classifier.record_failure")
-def record_failure(request_id: str, reason: str, worker: str, finished_at: str) -> None:
-    recording.record_failure(request_id, reason, worker, finished_at)
+@shared_task(bind=True, name="classifier.record_started")
+def record_started(self: Task, request_id: str, worker: str, started_at: str) -> None:
+    _record(self, recording.record_started, request_id, worker, started_at)
+
+
+@shared_task(bind=True, name="classifier.record_result")
+def record_result(self: Task, request_id: str, result: ResultPayload) -> None:
+    _record(self, recording.record_result, request_id, result)
+
+
+@shared_task(bind=True, name="classifier.record_failure")
+def record_failure(self: Task, request_id: str, reason: str, worker: str, finished_at: str) -> None:
+    _record(self, recording.record_failure, request_id, reason, worker, finished_at)
 
 
 @worker_process_init.connect

@@ -1,21 +1,42 @@
 """The shape of every long-running command (autoscale, sweep, runstack): one `tick()` at a time, short sleeps between
-ticks, and a stop flag that SIGTERM or Ctrl-C sets.
+ticks, a stop flag that SIGTERM or Ctrl-C sets, and ticks that fail without ending the command.
 
 `tick()` does one round and returns what it did, so a test calls it directly, one step at a time, with no loop and
 no signals. The loop sleeps in slices of a fifth of a second, so a stop request ends it promptly between ticks,
 never in the middle of one.
+
+A tick that raises (SQS, EC2 or the database unreachable, throttled, a queue missing) does not end the loop: the
+failure is logged once, with its reason, until the ticks succeed again, and then the recovery is logged with how
+long it took (common/outages.py `OutageLog`). Meanwhile the loop tries again after a capped, jittered backoff, so a
+fleet of commands does not hammer a recovering endpoint in step, and the first tick after a recovery comes within
+OUTAGE_RETRY_CAP seconds. A tick acts only on what it observed in that same tick, so a failed observation never
+leads to an action. Database connections are dropped after a failure, so the next tick connects afresh.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import signal
 import time
 from types import FrameType
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from common.outages import OutageLog, outage_kind
 
 SLEEP_SLICE = 0.2
+OUTAGE_RETRY_FIRST = 1.0
+OUTAGE_RETRY_CAP = 5.0
+
+
+def retry_delay(failures: int, interval: float) -> float:
+    """Seconds before the next try after `failures` failed ticks in a row: doubling from a second (or the interval,
+    if shorter), capped at OUTAGE_RETRY_CAP, the upper half jittered."""
+    ceiling = min(OUTAGE_RETRY_CAP, min(OUTAGE_RETRY_FIRST, interval) * 2 ** (failures - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not cryptography
 
 
 class LoopCommand(BaseCommand):
@@ -26,13 +47,28 @@ class LoopCommand(BaseCommand):
         raise NotImplementedError
 
     def run_loop(self, interval: float, *, once: bool = False) -> None:
-        """Tick every `interval` seconds until asked to stop (or once)."""
+        """Tick every `interval` seconds until asked to stop (or once: then a failure is the command's error)."""
         self.catch_stop_signals()
+        outages = OutageLog(logging.getLogger(type(self).__module__), what=self.loop_name())
         while not self.stopping:
-            self.tick()
+            try:
+                self.tick()
+            except Exception as exc:
+                if once:
+                    if (kind := outage_kind(exc)) is not None:  # an operator's one-off run: a line, no traceback
+                        raise CommandError(f"{self.loop_name()} failed: {kind}: {exc}") from None
+                    raise
+                outages.failed(exc)
+                connections.close_all()
+                self.pause(retry_delay(outages.failures, interval))
+                continue
+            outages.succeeded()
             if once:
                 return
             self.pause(interval)
+
+    def loop_name(self) -> str:
+        return type(self).__module__.rsplit(".", 1)[-1]
 
     def catch_stop_signals(self) -> None:
         """From now on SIGTERM and Ctrl-C ask the loop to stop (a command may want this before its loop starts)."""

@@ -9,6 +9,8 @@ it, the web tier logs it as a 500.
 from __future__ import annotations
 
 import enum
+import logging
+import time
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -59,3 +61,67 @@ def outage_of(error: BaseException) -> Outage | None:
     if isinstance(error, (BotoCoreError, ClientError, OSError)) and is_transient(error):
         return Outage.STORAGE
     return None
+
+
+_MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+
+
+def outage_kind(error: BaseException) -> str | None:
+    """What is away, in words for a log line, if `error` is an outage a later try can get past; None otherwise.
+
+    A queue that does not exist counts: the endpoint restarted empty or provisioning has not run yet, and the
+    command that reads it should wait for it, not die.
+    """
+    if database_unreachable(error):
+        return "database unreachable"
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in _MISSING_QUEUE_CODES:
+            return "queue missing"
+        if code in TRANSIENT_CODES:
+            return f"AWS throttled or failing ({code})"
+        return None
+    if isinstance(error, BotoCoreError):
+        return "AWS endpoint unreachable" if isinstance(error, _TRANSIENT_BOTOCORE) else None
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return "connection failed"
+    return None
+
+
+class OutageLog:
+    """The failures of one repeated operation (a command's tick, a look at a queue): logged once per outage with its
+    reason, again only if the reason changes, and the recovery with how long it took. Not a traceback per try."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self.logger = logger
+        self.what = what
+        self.failures = 0
+        self._since: float | None = None
+        self._reason: str | None = None
+
+    @property
+    def ongoing(self) -> bool:
+        return self._since is not None
+
+    def failed(self, error: BaseException) -> None:
+        self.failures += 1
+        if self._since is None:
+            self._since = time.monotonic()
+        kind = outage_kind(error)
+        reason = kind or f"unexpected {type(error).__name__}"
+        if reason == self._reason:
+            return
+        self._reason = reason
+        if kind is None:  # a bug, not an outage: the traceback once, then the same quiet retries
+            self.logger.error("%s failed; retrying with backoff, quiet until it recovers", self.what, exc_info=error)
+            return
+        detail = (str(error).splitlines() or [type(error).__name__])[0][:300]
+        self.logger.warning("%s failed: %s (%s); retrying with backoff, quiet until it recovers",
+                            self.what, kind, detail)  # fmt: skip
+
+    def succeeded(self) -> None:
+        if self._since is None:
+            return
+        self.logger.warning("%s recovered after %.1f s (%d failed tries)",
+                            self.what, time.monotonic() - self._since, self.failures)  # fmt: skip
+        self.failures, self._since, self._reason = 0, None, None

@@ -267,10 +267,10 @@ SQS_POLLING_INTERVAL = env_float("SQS_POLLING_INTERVAL", 0.01, minimum=0, maximu
 SQS_MAX_RECEIVE_COUNT = env_int("SQS_MAX_RECEIVE_COUNT", 5, minimum=1, maximum=1000)
 TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT", 60, minimum=1)
 TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT", 90, minimum=1)
-# Must exceed the longest task, or a slow classification is handed to a second worker while the first still runs.
-SQS_VISIBILITY_TIMEOUT = env_int("SQS_VISIBILITY_TIMEOUT", 300, minimum=1, maximum=43200)
-if SQS_VISIBILITY_TIMEOUT <= TASK_TIME_LIMIT:
-    raise ImproperlyConfigured("SQS_VISIBILITY_TIMEOUT must be longer than TASK_TIME_LIMIT")
+# How soon a message held by a worker that died is visible again. A living worker extends what it holds every third
+# of this (project/broker.py), so a task may run longer than this; a dead one stops extending. Below 10 s a beat
+# lost to a slow call would already let a running task's message go to a second worker.
+SQS_VISIBILITY_TIMEOUT = env_int("SQS_VISIBILITY_TIMEOUT", 30, minimum=10, maximum=43200)
 
 # The endpoint and credentials come from boto3's usual sources (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, an instance
 # profile). The URL is deliberately not named BROKER_URL: the celery command reads that variable itself.
@@ -288,6 +288,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": SQS_VISIBILITY_TIMEOUT,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A send that fails is tried again for about 15 s (an endpoint restarting) before the caller sees the error; a request
+# whose send still failed stays queued in the database for the sweeper.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 8, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 3}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"

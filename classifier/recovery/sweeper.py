@@ -35,6 +35,7 @@ from classifier import dispatch
 from classifier.intake import idempotency
 from classifier.models import Classification
 from classifier.recovery.dead_letters import DeadLetterWatch
+from classifier.recovery.lost_queues import REBIRTH_GRACE, QueueRebirths, resend_sent_before
 from common.queues import SqsQueueDepth
 
 logger = logging.getLogger(__name__)
@@ -115,10 +116,11 @@ def _missing_from_queue(backlog: Callable[[], int] | None) -> int | None:
 
 
 class Sweeper:
-    """One whole pass: stale requests, dead letters, expired Idempotency-Keys.
+    """One whole pass: queues created again (classifier/recovery/lost_queues.py), stale requests, dead letters,
+    expired Idempotency-Keys.
 
-    One SQS client serves the queue depth and the dead letters, made on first use: a pass starts with the database,
-    and the endpoint may come up after the sweeper.
+    One SQS client serves the queue depth, the queues' creation times and the dead letters, made on first use: a
+    pass starts with the database, and the endpoint may come up after the sweeper.
     """
 
     def __init__(self, make_sqs: Callable[[], Any], *, after: timedelta, max_dispatches: int) -> None:
@@ -128,6 +130,8 @@ class Sweeper:
         self._sqs: Any = None
         self.dead_letters = DeadLetterWatch(self.sqs)
         self._queue_depth: SqsQueueDepth | None = None
+        self._rebirths: QueueRebirths | None = None
+        self.lost_before: datetime | None = None  # re-send what was sent before this, once the grace is over
 
     def sqs(self) -> Any:
         if self._sqs is None:
@@ -135,11 +139,27 @@ class Sweeper:
         return self._sqs
 
     def sweep(self, now: datetime) -> SweepReport:
+        lost = self.resend_lost(now)
         report = sweep(now, after=self.after, max_dispatches=self.max_dispatches,
                        send=dispatch.send_for_classification, backlog=self.classify_backlog)  # fmt: skip
+        report.resent[:0] = lost
         report.dead_lettered = self.dead_letters.run(now)
         idempotency.forget_expired(now)
         return report
+
+    def resend_lost(self, now: datetime) -> list[str]:
+        """Notice a re-created queue (an unreadable queue fails the pass: the loop retries it), and once the grace
+        after it is over, send again what it lost."""
+        if self._rebirths is None:
+            names = [settings.SQS_QUEUE_PREFIX + name for name in (settings.CLASSIFY_QUEUE, settings.RESULTS_QUEUE)]
+            self._rebirths = QueueRebirths([SqsQueueDepth(self.sqs(), name) for name in names])
+        if (reborn := self._rebirths.check()) is not None:
+            self.lost_before = max(self.lost_before or reborn, reborn)
+        if self.lost_before is None or now < self.lost_before + REBIRTH_GRACE:
+            return []
+        resent = resend_sent_before(self.lost_before, now, dispatch.send_for_classification)
+        self.lost_before = None
+        return resent
 
     def classify_backlog(self) -> int:
         if self._queue_depth is None:

@@ -3,21 +3,17 @@ dead-lettered, and forget expired Idempotency-Keys, every SWEEP_INTERVAL seconds
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandParser
-from django.db import DatabaseError
 from django.utils import timezone
 
 from classifier.recovery.sweeper import Sweeper, SweepReport
 from common import aws
 from common.loop import LoopCommand
-
-logger = logging.getLogger(__name__)
 
 
 class Command(LoopCommand):
@@ -37,14 +33,8 @@ class Command(LoopCommand):
         self.run_loop(options["interval"], once=self.once)
 
     def tick(self) -> SweepReport:
-        try:
-            report = self.sweeper.sweep(timezone.now())
-        except DatabaseError as exc:
-            if self.once:
-                raise
-            # The database away for a moment must not end the sweeper: the next pass finds the same rows.
-            logger.warning("sweep skipped, database unavailable: %s", exc)
-            report = SweepReport()
+        # A database away for a moment fails the pass; the loop retries it, and the next pass finds the same rows.
+        report = self.sweeper.sweep(timezone.now())
         if report.found_work() or self.once:
             self.stdout.write(time.strftime("%H:%M:%S ") + report.line())
         return report

@@ -1,0 +1,99 @@
+"""The transport against moto's server: a held message outlives its visibility timeout while its holder lives, and
+a handed-back one is visible again at once. Real kombu channels, real SQS calls; the timeout is the shortest
+allowed (10 s) to keep the test short. tests/integration/test_faults.py shows the same with the shipped 30 s."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from kombu import Connection, Consumer, Producer, Queue
+
+from stack.embedded import LOCAL_CREDENTIALS, start_endpoint
+
+VISIBILITY = 10
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    process, url = start_endpoint()
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def connection(endpoint: str, monkeypatch, settings) -> Iterator[Connection]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    for name, value in LOCAL_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    settings.AWS_ENDPOINT_URL = endpoint
+    options = {"region": "us-east-1", "wait_time_seconds": 1, "visibility_timeout": VISIBILITY}
+    with Connection("sqs://", transport="project.broker:SynchronousSQSTransport", transport_options=options) as conn:
+        yield conn
+
+
+def _raw(endpoint: str) -> Any:
+    return boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", **{
+        "aws_access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]})  # fmt: skip
+
+
+def _hold_one(conn: Connection, name: str) -> tuple[Any, list[Any]]:
+    """Publish one message and receive it without acknowledging it (a task in progress)."""
+    channel = conn.channel()
+    queue = Queue(name, routing_key=name)
+    Producer(channel).publish({"n": 1}, routing_key=name, declare=[queue], serializer="json")
+    held: list[Any] = []
+    consumer = Consumer(channel, queues=[queue], callbacks=[lambda _body, message: held.append(message)],
+                        accept=["json"])  # fmt: skip
+    consumer.consume()
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        try:
+            conn.drain_events(timeout=1)
+        except TimeoutError:
+            pass
+    assert held, "the message never arrived"
+    return channel, held
+
+
+def test_a_held_message_stays_hidden_past_its_timeout_and_a_handed_back_one_is_visible_at_once(
+    connection, endpoint
+) -> None:
+    name = f"heartbeat-{uuid.uuid4().hex[:8]}"
+    channel, _held = _hold_one(connection, name)
+    sqs = _raw(endpoint)
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
+        "VisibilityTimeout": str(VISIBILITY)
+    }
+
+    time.sleep(VISIBILITY * 1.6)  # without the heartbeat the message would be visible again by now
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
+    assert channel.qos.held(), "still held, not acknowledged"
+
+    started = time.monotonic()
+    channel.close()  # a warm shutdown: what the channel holds goes back
+    back = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)
+    assert len(back.get("Messages", [])) == 1
+    assert time.monotonic() - started < 3  # at once, not after a visibility timeout
+
+
+def test_an_acknowledged_message_is_no_longer_extended(connection, endpoint) -> None:
+    name = f"heartbeat-{uuid.uuid4().hex[:8]}"
+    channel, held = _hold_one(connection, name)
+    assert channel.extend_held() == 1
+    held[0].ack()
+    assert channel.qos.held() == []
+    assert channel.extend_held() == 0
+    sqs = _raw(endpoint)
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+    channel.close()
