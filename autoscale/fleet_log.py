@@ -1,7 +1,8 @@
 """What the autoscaler writes down each tick: a FleetSample for the status page's chart, pruned as it goes.
 
-The adapter side of the controller (the policy never sees the database). A sample that cannot be written is logged
-and skipped: a gap in a chart is no reason to stop scaling the fleet.
+The adapter side of the controller (the policy never sees the database). A sample that cannot be written is skipped:
+a gap in a chart is no reason to stop scaling the fleet. A database outage is logged once, and its end; the broken
+connection is dropped so the next sample connects afresh.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from django.db import DatabaseError
+from django.db import DatabaseError, close_old_connections
 
 from autoscale.controller import Decision
 from autoscale.models import FleetSample
+from common.outages import OutageLog
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ class FleetLog:
         self.retention = retention
         self.prune_every = prune_every
         self._next_prune: datetime | None = None  # None: prune on the first tick (old rows from earlier runs)
+        self.outages = OutageLog(logger, "fleet sample")
 
     def record(self, decision: Decision) -> FleetSample | None:
         # The decision's own clock, not ours: the sample's time is when the queue and fleet were observed.
@@ -44,8 +47,10 @@ class FleetLog:
                 self.prune(at)
                 self._next_prune = at + self.prune_every
         except DatabaseError as exc:
-            logger.warning("fleet sample not recorded: %s", exc)
+            self.outages.failed(exc)
+            close_old_connections()
             return None
+        self.outages.succeeded()
         return sample
 
     def prune(self, now: datetime) -> int:

@@ -19,7 +19,7 @@ from classifier.results import recording
 from classifier.worker.failures import Action, backoff_seconds, verdict
 from classifier.worker.job import ResultPayload, classify_stored_image, now_iso
 from classifier.worker.notices import StartedNotice
-from common.outages import database_unreachable
+from common.outages import OutageLog, database_unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,9 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str) ->
 
 # A result that arrives while the database is away is tried again after a backoff, for as long as the outage lasts:
 # dropping it would leave its request waiting for the sweeper's deadline (and its synchronous caller past its wait).
+# The outage is logged once per consumer process, and its end, however many results wait meanwhile.
 RECORD_RETRY_CAP = 30.0
+_recording = OutageLog(logger, "recording results")
 
 
 def _record(task: Task, record: Callable[..., object], *args: Any) -> None:
@@ -58,9 +60,10 @@ def _record(task: Task, record: Callable[..., object], *args: Any) -> None:
     except Exception as exc:
         if not database_unreachable(exc):
             raise
+        _recording.failed(exc)
         countdown = backoff_seconds(task.request.retries, base=1.0, cap=RECORD_RETRY_CAP)
-        logger.warning("database unreachable; %s for %s again in %.0f s", task.name, args[0], countdown)
         raise task.retry(exc=exc, countdown=countdown, max_retries=None) from exc
+    _recording.succeeded()
 
 
 @shared_task(bind=True, name="classifier.record_started")

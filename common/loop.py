@@ -10,7 +10,7 @@ failure is logged once, with its reason, until the ticks succeed again, and then
 long it took (common/outages.py `OutageLog`). Meanwhile the loop tries again after a capped, jittered backoff, so a
 fleet of commands does not hammer a recovering endpoint in step, and the first tick after a recovery comes within
 OUTAGE_RETRY_CAP seconds. A tick acts only on what it observed in that same tick, so a failed observation never
-leads to an action. Database connections are dropped after a failure, so the next tick connects afresh.
+leads to an action. A broken database connection is dropped after a failure, so the next tick connects afresh.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import close_old_connections
 
 from common.outages import OutageLog, outage_kind
 
@@ -59,7 +59,7 @@ class LoopCommand(BaseCommand):
                         raise CommandError(f"{self.loop_name()} failed: {kind}: {exc}") from None
                     raise
                 outages.failed(exc)
-                connections.close_all()
+                close_old_connections()
                 self.pause(retry_delay(outages.failures, interval))
                 continue
             outages.succeeded()

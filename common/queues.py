@@ -22,9 +22,10 @@ class SqsQueueDepth:
         attributes = self.attributes(DEPTH)
         return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
-    def created_at(self) -> int:
-        """When SQS created the queue (epoch seconds): a later value means it was deleted and created again."""
-        return int(self.attributes(["CreatedTimestamp"])["CreatedTimestamp"])
+    def created_at(self) -> float:
+        """When SQS created the queue (epoch seconds; whole ones from AWS, fractions from moto): a later value means
+        it was deleted and created again."""
+        return float(self.attributes(["CreatedTimestamp"])["CreatedTimestamp"])
 
     def attributes(self, names: list[str]) -> dict[str, str]:
         try:

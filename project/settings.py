@@ -325,7 +325,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Re-send a request still unanswered this long after its last send; long enough for a deep queue to drain.
 SWEEP_AFTER_SECONDS = env_float("SWEEP_AFTER_SECONDS", 600.0, minimum=1)
 MAX_DISPATCHES = env_int("MAX_DISPATCHES", 3, minimum=1)  # sends per request before it is failed with the reason
-SWEEP_INTERVAL = env_float("SWEEP_INTERVAL", 30.0, minimum=0.5)
+# Also how soon a re-created queue (an endpoint that restarted empty) is noticed, and its lost requests sent again
+# (classifier/recovery/lost_queues.py): every pass is a few indexed queries and SQS calls.
+SWEEP_INTERVAL = env_float("SWEEP_INTERVAL", 10.0, minimum=0.5)
 
 # --- Workers and the autoscaler -------------------------------------------------------------------------------
 WORKER_RETIRE = env_bool("WORKER_RETIRE", False)  # the autoscaler sets it on the workers it may release
@@ -362,6 +364,9 @@ LOGGING = {
         "botocore": {"level": "WARNING"},
         "boto3": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # psycopg's pool warns at every reconnect attempt, several a second during an outage; the outage itself is
+        # logged once by what meets it (common/outages.py OutageLog) and answered 503 by the web tier.
+        "psycopg.pool": {"level": "ERROR"},
     },
 }
 

@@ -35,11 +35,11 @@ class QueueRebirths:
 
     def __init__(self, queues: list[SqsQueueDepth]) -> None:
         self.queues = queues
-        self.seen: dict[str, int] = {}
+        self.seen: dict[str, float] = {}
 
     def check(self) -> datetime | None:
         """The newest re-creation time since the previous check, or None. The first check only takes note."""
-        reborn: int | None = None
+        reborn: float | None = None
         for queue in self.queues:
             created = queue.created_at()
             previous = self.seen.get(queue.queue_name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import DatabaseError
+from django.db import OperationalError
 
 from autoscale.controller import Controller, Decision
 from autoscale.fleet_log import FleetLog
@@ -50,13 +50,23 @@ def test_samples_past_retention_are_pruned_on_the_first_tick_then_every_prune_in
     assert FleetSample.objects.count() == 3 and not FleetSample.objects.filter(time__lt=now).exists()
 
 
-def test_a_database_error_skips_the_sample_and_does_not_stop_the_autoscaler(monkeypatch, caplog) -> None:
-    def refuse(**fields):
-        raise DatabaseError("database is locked")
+@pytest.mark.django_db(transaction=True)  # the broken connection is closed: no test transaction around it
+def test_a_database_outage_skips_samples_is_logged_once_and_its_end_too(monkeypatch, caplog) -> None:
+    create = FleetSample.objects.create
 
+    def refuse(**fields):
+        raise OperationalError("database is locked")
+
+    log = FleetLog("local")
     monkeypatch.setattr(FleetSample.objects, "create", refuse)
-    assert FleetLog("local").record(decision(T0)) is None
-    assert "fleet sample not recorded: database is locked" in caplog.text
+    with caplog.at_level("WARNING"):
+        assert [log.record(decision(T0 + n)) for n in range(3)] == [None, None, None]
+        monkeypatch.setattr(FleetSample.objects, "create", create)
+        assert log.record(decision(T0 + 3)) is not None
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2, lines
+    assert "fleet sample failed: database unreachable (database is locked)" in lines[0]
+    assert "fleet sample recovered after" in lines[1] and "(3 failed tries)" in lines[1]
 
 
 def run_once(dry_run: bool) -> None:
