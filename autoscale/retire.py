@@ -28,6 +28,12 @@ def is_idle() -> bool:
     return not worker_state.active_requests and not worker_state.reserved_requests
 
 
+def tasks_started() -> int:
+    """Tasks this worker has started so far. A task shorter than the watch's half-second look (most classifications
+    take 20-80 ms) is never seen running: a busy worker would look idle and retire, and a new one would have to boot."""
+    return worker_state.all_total_count[0]
+
+
 class RetireWhenIdle(bootsteps.StartStopStep):
     label = "retire when idle"
 
@@ -55,9 +61,10 @@ class RetireWhenIdle(bootsteps.StartStopStep):
 
     def _watch(self) -> None:
         idle_since = time.monotonic()
+        started = tasks_started()
         while not self._stop.wait(0.5):
-            if not is_idle():
-                idle_since = time.monotonic()
+            if not is_idle() or tasks_started() != started:
+                idle_since, started = time.monotonic(), tasks_started()
             elif time.monotonic() - idle_since >= self.idle_seconds:
                 logger.info("idle for %.0f s: retiring (warm shutdown)", self.idle_seconds)
                 os.kill(os.getpid(), signal.SIGTERM)

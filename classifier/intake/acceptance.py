@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from functools import partial
 from urllib.parse import quote
 
 from django.core.files.base import ContentFile
@@ -55,7 +54,7 @@ def accept_all(
             if before_commit is not None:
                 before_commit(rows)
             for row in rows:
-                transaction.on_commit(partial(dispatch.send_for_classification, row), robust=True)
+                transaction.on_commit(_sender(row), robust=True)
             committing = True
     except BaseException:
         if committing:
@@ -66,6 +65,17 @@ def accept_all(
             _forget(key for _, key, _ in stored)
         raise
     return rows
+
+
+def _sender(row: Classification) -> Callable[[], None]:
+    """The after-commit send of one row. A named function, not a `partial`: when a robust hook fails Django logs it
+    by its `__qualname__`, and a partial has none (the AttributeError escaped the commit, which had gone through,
+    and a request the service had accepted was answered 500)."""
+
+    def send_after_commit() -> None:
+        dispatch.send_for_classification(row)
+
+    return send_after_commit
 
 
 def _store(request_id: uuid.UUID, image: ValidImage) -> str:

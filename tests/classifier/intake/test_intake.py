@@ -75,6 +75,23 @@ def test_accept_stores_image_and_row_then_sends_after_commit(
             assert handle.read() == image.data
 
 
+@pytest.mark.django_db(transaction=True)  # a real COMMIT runs the real after-commit hooks
+def test_a_send_that_fails_after_the_commit_keeps_the_row_for_the_sweeper(monkeypatch, tmp_path, settings, caplog):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "inputs": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+
+    def queue_gone(row: Classification) -> None:
+        raise RuntimeError("The specified queue does not exist.")
+
+    monkeypatch.setattr(dispatch, "send_for_classification", queue_gone)
+    image = validate(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
+    row = accept(image)  # no exception: the upload was accepted, and is kept
+    assert Classification.objects.get(pk=row.pk).status == Status.QUEUED
+    assert "send_after_commit" in caplog.text and "The specified queue does not exist." in caplog.text
+
+
 def test_validated_image_keeps_dimensions() -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (300, 200)).save(buffer, format="PNG")
