@@ -7,9 +7,10 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_process_init
 
 from autoscale.retire import RetireWhenIdle
+from common.lifetime import die_with_worker_main
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -26,3 +27,10 @@ def _use_django_logging(**_: Any) -> None:
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+@worker_process_init.connect
+def _die_with_the_worker(**_: Any) -> None:
+    """A pool process whose worker's main process died can neither acknowledge nor report: it goes too (the message
+    comes back by its visibility timeout), and leaves nothing running behind a SIGKILLed worker."""
+    die_with_worker_main()

@@ -41,6 +41,7 @@ if PRODUCTION and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    "project.apps.ProjectConfig",  # first: makes the SQLite database's folder before anything connects
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -1,11 +1,13 @@
 """Child processes that are started, watched and stopped by their own process ids.
 
 Each child gets its own session, so a Ctrl-C in the terminal reaches only the supervisor, which then stops the
-children in a deliberate order (web first, broker last) instead of all of them at once.
+children in a deliberate order (web first, broker last) instead of all of them at once. A supervisor that cannot
+stop them (it was SIGKILLed) still takes them along: each child is sent SIGTERM when it dies (common/lifetime.py).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -16,6 +18,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
+
+from common.lifetime import SUPERVISED_EXIT_SIGNAL, dies_with_this_process
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +59,7 @@ class ManagedProcess:
             stderr=subprocess.STDOUT if self._log else None,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=dies_with_this_process(SUPERVISED_EXIT_SIGNAL),
         )
         logger.info("started %s (pid %s)", self.name, self.process.pid)
         return self
@@ -89,6 +94,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def bind_error(host: str, port: int) -> str | None:
+    """Why a server could not listen on host:port now, or None if it could. With SO_REUSEADDR, as uvicorn and moto
+    bind: a port whose last connections linger in TIME_WAIT is free for them; only another listener holds it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+    return None
 
 
 def wait_for_port(host: str, port: int, timeout: float, process: ManagedProcess | None = None) -> None:

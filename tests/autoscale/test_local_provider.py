@@ -1,5 +1,11 @@
 import json
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from autoscale.providers.local import LocalProvider
 from tests.conftest import ROOT
@@ -49,3 +55,47 @@ def test_a_record_forgotten_by_another_process_midway_is_skipped(tmp_path, monke
     assert provider.instances() == []
     provider.terminate(["local-9"])
     provider.stop_all(timeout=0)
+
+
+def _start_ticks(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+def test_a_live_process_with_the_workers_name_but_another_start_time_is_not_the_worker(tmp_path) -> None:
+    """Its pid was reused by a process that happens to carry the same name (another stack's local-7, say)."""
+    impostor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "local-7@elsewhere"])
+    try:
+        started = _start_ticks(impostor.pid)
+        record = {"id": "local-7", "pid": impostor.pid, "launched_at": 1.0, "retires": True}
+        (tmp_path / "local-7.json").write_text(json.dumps({**record, "started": started - 1}))
+        provider = LocalProvider(tmp_path, ROOT)
+        provider.terminate(["local-7"])
+        assert provider.instances() == []
+        assert not (tmp_path / "local-7.json").exists()
+        assert impostor.poll() is None  # spared
+
+        (tmp_path / "local-7.json").write_text(json.dumps({**record, "started": started}))  # now it is the worker
+        assert [instance.id for instance in provider.instances()] == ["local-7"]
+        provider.terminate(["local-7"])
+        assert impostor.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        impostor.kill()
+        impostor.wait()
+
+
+@pytest.mark.parametrize("text", ["", "{", '{"id": "local-3"}', '["local-3"]', '{"id": "local-3", "pid": "x"}'])
+def test_an_unreadable_record_is_removed_not_obeyed(tmp_path, text) -> None:
+    (tmp_path / "local-3.json").write_text(text)
+    provider = LocalProvider(tmp_path, ROOT)
+    assert provider.instances() == []
+    assert not (tmp_path / "local-3.json").exists()
+    provider.terminate(["local-3"])
+    provider.stop_all(timeout=0)
+
+
+def test_a_torn_counter_starts_above_every_id_in_the_folder(tmp_path) -> None:
+    (tmp_path / "counter").write_text("")  # the autoscaler was killed while writing it
+    (tmp_path / "local-4.log").write_text("an old worker's log\n")
+    (tmp_path / "local-12.json.tmp").write_text("{")
+    provider = LocalProvider(tmp_path, ROOT)
+    assert [provider._next_id(), provider._next_id()] == ["local-13", "local-14"]

@@ -9,8 +9,9 @@ from django.core.management.base import CommandError, CommandParser
 
 from common.env import env_int
 from common.loop import LoopCommand
+from stack.embedded import HOST
 from stack.local import LocalStack, local_worker_cap
-from stack.processes import ManagedProcess
+from stack.processes import ManagedProcess, bind_error
 
 # How often the supervisor looks at its children.
 WATCH_INTERVAL = 0.5
@@ -45,6 +46,7 @@ class Command(LoopCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
             raise CommandError("runstack is the local stack; in production run each tier on its own hosts")
+        self.check_ports(options["port"], options["aws_port"] if not settings.AWS_ENDPOINT_URL else 0)
         stack = LocalStack(
             web_port=options["port"],
             workers=options["workers"],
@@ -75,6 +77,24 @@ class Command(LoopCommand):
                 f"{self.exited.name} exited unexpectedly with code {self.exited.exit_code()}; stopped the rest"
             )
         self.stdout.write("Stopped.")
+
+    def check_ports(self, web_port: int, endpoint_port: int) -> None:
+        """Before anything starts: a busy port is one line, not a web tier that dies after the rest came up (or,
+        worse, a stack that reports ready because whatever holds the port answers in its place)."""
+        wanted = [(web_port, "the web tier", "--port", "WEB_PORT")]
+        if endpoint_port:  # 0: the endpoint takes a free port
+            wanted.append((endpoint_port, "the embedded AWS endpoint", "--aws-port", "EMBEDDED_AWS_PORT"))
+        if web_port == endpoint_port:
+            raise CommandError(f"--port and --aws-port are both {web_port}; give them different ports")
+        for port, what, flag, variable in wanted:
+            if not 0 < port < 65536:
+                raise CommandError(f"{flag} {port} is not a TCP port (1 to 65535); set {flag} or {variable}")
+            if (reason := bind_error(HOST, port)) is not None:
+                held = f"{reason}, perhaps by another runstack" if reason == "already in use" else reason
+                raise CommandError(
+                    f"port {port} on {HOST} for {what}: {held}; pick another with {flag} or {variable} "
+                    f"(e.g. {variable}={port + 1 if port < 65535 else 8001} make run)"
+                )
 
     def tick(self) -> ManagedProcess | None:
         """A child that exited on its own, if any: then the whole stack stops."""
