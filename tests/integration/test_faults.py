@@ -1,7 +1,8 @@
 """Things die for real, and nothing accepted is lost: each scenario kills or stops a real process mid-stream.
 
-The stack here has two workers and a short visibility timeout (20 s), so a message held by a dead worker comes
-back within the test's time. Each scenario prints a row: scenario, requests, done, failed, lost, duplicated, time.
+The stack here has two workers and the shipped timeouts: a message held by a worker that died is visible again
+within SQS_VISIBILITY_TIMEOUT (30 s), one held by a pool process that died at once. Each scenario prints a row:
+scenario, requests, done, failed, lost, duplicated, time.
 """
 
 from __future__ import annotations
@@ -24,27 +25,21 @@ from classifier.models import Classification, Status
 from common import aws
 from stack.local import LocalStack, web_argv
 from stack.processes import ManagedProcess, free_port, wait_for_port
+from stack.tcp_proxy import TcpProxy
 from tests.conftest import IMAGES_DIR
 from tests.integration.conftest import database_url, manage, start_stack, stored_inputs
-from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_runstack import alive, children_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-VISIBILITY = 20
-FAULT_ENV = {
-    "SQS_VISIBILITY_TIMEOUT": str(VISIBILITY),
-    "TASK_TIME_LIMIT": "15",
-    "TASK_SOFT_TIME_LIMIT": "10",
-    "STARTED_NOTICE_SECONDS": "0",
-    "SWEEP_INTERVAL": "3600",
-}
+VISIBILITY = settings.SQS_VISIBILITY_TIMEOUT
+# Started notices at once, so a test sees which worker is busy; the sweeper out of the way (the tests run it).
+FAULT_ENV = {"STARTED_NOTICE_SECONDS": "0", "SWEEP_INTERVAL": "3600"}
 
 
 @pytest.fixture(scope="module")
 def fault_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LocalStack]:
-    with override_settings(SQS_VISIBILITY_TIMEOUT=VISIBILITY):  # the queues are created with it
-        running = start_stack(tmp_path_factory.mktemp("fault-logs"), workers=2, extra_env=FAULT_ENV)
+    running = start_stack(tmp_path_factory.mktemp("fault-logs"), workers=2, extra_env=FAULT_ENV)
     stray: set[int] = set()
     running.stray_pids = stray  # type: ignore[attr-defined]
     yield running
@@ -115,12 +110,47 @@ def test_sigkill_a_worker_mid_task(fault_stack) -> None:
     ids = asyncio.run(_submit(fault_stack.web_url + "/api/classifications", _images(60)))
     victim = fault_stack.process("worker-1")
     _wait_until_busy("worker-1")
-    fault_stack.stray_pids |= children_of(victim.pid)  # its pool child, orphaned by the kill
+    pool = children_of(victim.pid)
+    fault_stack.stray_pids |= pool  # killed at the end should the test fail before they are gone
     os.kill(victim.pid, signal.SIGKILL)
+    _wait_until(lambda: not any(alive(pid) for pid in pool), 5)  # its pool process goes with it, result unsent
     _wait_finished(ids, VISIBILITY + 90)
     counts = _report("SIGKILL a worker mid-task", ids, started)
     assert (counts["done"], counts["lost"]) == (60, 0)
     fault_stack.respawn("worker-1")
+
+
+def _in_flight(stack: LocalStack) -> int:
+    sqs = aws.client("sqs", stack.endpoint_url, stack.child_env())
+    url = sqs.get_queue_url(QueueName=settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)["QueueUrl"]
+    names = ["ApproximateNumberOfMessagesNotVisible"]
+    return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"][names[0]])
+
+
+def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_once(fault_stack) -> None:
+    """SIGTERM (systemd stopping the unit, a spot interruption): the running task finishes, and what the worker
+    had prefetched is visible again at once, not after the visibility timeout."""
+    started = time.monotonic()
+    for name in ("worker-1", "worker-2"):
+        fault_stack.process(name).stop()
+    argv = [*worker_argv("greedy", queue=settings.CLASSIFY_QUEUE), "--prefetch-multiplier", "6"]
+    greedy = ManagedProcess("greedy", argv, {**fault_stack.child_env(), "CLASSIFIER_PRELOAD": "true"},
+                            fault_stack.log_dir / "greedy.log", settings.BASE_DIR).start()  # fmt: skip
+    try:
+        ids = asyncio.run(_submit(fault_stack.web_url + "/api/classifications", _images(12)))
+        _wait_until_busy("greedy")
+        _wait_until(lambda: _in_flight(fault_stack) >= 3, 30)  # one running, the rest prefetched
+        greedy.send_signal(signal.SIGTERM)
+        _wait_until(lambda: greedy.exit_code() is not None, 30)
+        assert greedy.exit_code() == 0
+        _wait_until(lambda: _in_flight(fault_stack) == 0, 5)  # nothing left held by the worker that went
+    finally:
+        greedy.stop()
+    for name in ("worker-1", "worker-2"):
+        fault_stack.respawn(name)
+    _wait_finished(ids, 60)
+    counts = _report("SIGTERM a worker holding prefetched messages", ids, started)
+    assert (counts["done"], counts["lost"], counts["duplicated"]) == (12, 0, 0)
 
 
 def test_sigkill_a_pool_child_redelivers_its_task(fault_stack) -> None:
@@ -201,7 +231,7 @@ POISON_ENV = {**FAULT_ENV, "SQS_MAX_RECEIVE_COUNT": str(POISON_MAX_RECEIVES), "S
 def poison_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LocalStack]:
     """A stack of its own whose two workers crash on images named poison* (tests/integration/poison.py)."""
     log_dir = tmp_path_factory.mktemp("poison-logs")
-    with override_settings(SQS_VISIBILITY_TIMEOUT=VISIBILITY, SQS_MAX_RECEIVE_COUNT=POISON_MAX_RECEIVES):
+    with override_settings(SQS_MAX_RECEIVE_COUNT=POISON_MAX_RECEIVES):  # the queues are created with it
         running = start_stack(log_dir, workers=0, extra_env=POISON_ENV)
     try:
         for name in ("worker-1", "worker-2"):

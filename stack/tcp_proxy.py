@@ -1,8 +1,8 @@
 """A TCP proxy that can be cut: the network between the web tier and PostgreSQL going away for a moment.
 
 cut() closes the listening socket and every connection through it (clients see their connections reset, then
-connection refused); restore() listens again on the same port. Threads, no asyncio: the test drives it while its
-own thread waits on HTTP calls.
+connection refused); restore() listens again on the same port. Threads, no asyncio: the fault tests and the chaos
+soak (bench/soak.py) drive it while their own threads wait on HTTP calls.
 """
 
 from __future__ import annotations
