@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-requirements
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/imageclassifier
 TEST_VAR_DIR := $(CURDIR)/var/test
 
-.PHONY: venv browser run test lint bench audit clean
+.PHONY: venv browser run test lint bench soak audit clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ test: venv lint browser
 
 bench: venv
 	$(PY) bench/pipeline.py
+
+# Ten minutes of mixed load while workers are SIGKILLed, the results consumer restarted, the database cut and the
+# embedded endpoint restarted (needs this machine's PostgreSQL); exits 1 on any loss. SOAK_MINUTES=2 for a short one.
+SOAK_MINUTES ?= 10
+soak: venv
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES)
 
 # Known vulnerabilities in the pinned requirements (needs PyPI's JSON API or OSV; reports what it could not check).
 audit: venv

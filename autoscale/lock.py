@@ -12,9 +12,10 @@ import contextlib
 import fcntl
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 
@@ -24,11 +25,13 @@ class AlreadyRunning(RuntimeError):
 
 
 @contextmanager
-def fleet_lock(fleet: str, lock_dir: Path) -> Iterator[None]:
+def fleet_lock(fleet: str, lock_dir: Path) -> Iterator[Callable[[], None]]:
+    """Hold the fleet's lock; yields a check for each tick, which raises AlreadyRunning if the lock was lost to
+    another autoscaler (PostgreSQL: a database outage ended the session that held it) and takes it again if not."""
     refused = f"another autoscaler holds the lock for fleet {fleet!r}"
     if connection.vendor == "postgresql":
-        with _advisory_lock(zlib.crc32(f"autoscale:{fleet}".encode()), refused):
-            yield
+        with _advisory_lock(zlib.crc32(f"autoscale:{fleet}".encode()), refused) as check:
+            yield check
         return
     lock_dir.mkdir(parents=True, exist_ok=True)
     # "a+": opening must not truncate the file, which holds the current holder's pid.
@@ -42,24 +45,52 @@ def fleet_lock(fleet: str, lock_dir: Path) -> Iterator[None]:
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        yield
+        yield lambda: None  # a flock lasts as long as this process
+
+
+class _AdvisoryLock:
+    """A session-level advisory lock on a connection of its own, outside Django's handler: the command loop closes
+    Django's broken connections after a failed tick, and the session that closes takes its advisory locks with it."""
+
+    def __init__(self, key: int, refused: str) -> None:
+        self.key = key
+        self.refused = refused
+        self.holder: Any = None
+
+    def take(self) -> None:
+        self.holder = connections.create_connection(DEFAULT_DB_ALIAS)
+        with self.holder.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [self.key])
+            if not cursor.fetchone()[0]:
+                self.close()
+                raise AlreadyRunning(self.refused)
+
+    def check(self) -> None:
+        """Each tick: the holding session still answers, or a new one takes the lock (or learns who has it)."""
+        try:
+            with self.holder.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return
+        except DatabaseError:
+            self.close()
+        self.take()  # a database still away raises DatabaseError: the tick fails, and is retried
+
+    def close(self) -> None:
+        if self.holder is not None:
+            with contextlib.suppress(DatabaseError):
+                self.holder.close()
+            self.holder = None
 
 
 @contextmanager
-def _advisory_lock(key: int, refused: str) -> Iterator[None]:
-    # A connection of its own, outside Django's handler: the command loop closes Django's connections after a failed
-    # tick (the next one connects afresh), and the session that closes takes its advisory locks with it.
-    holder = connections.create_connection(DEFAULT_DB_ALIAS)
+def _advisory_lock(key: int, refused: str) -> Iterator[Callable[[], None]]:
+    lock = _AdvisoryLock(key, refused)
+    lock.take()
     try:
-        with holder.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            if not cursor.fetchone()[0]:
-                raise AlreadyRunning(refused)
-        try:
-            yield
-        finally:
-            # The database may be gone by now: then so is the session, and the lock with it.
-            with contextlib.suppress(DatabaseError), holder.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        yield lock.check
     finally:
-        holder.close()
+        # The database may be gone by now: then so is the session, and the lock with it.
+        if lock.holder is not None:
+            with contextlib.suppress(DatabaseError), lock.holder.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        lock.close()

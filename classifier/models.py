@@ -50,10 +50,12 @@ class ClassificationQuerySet(models.QuerySet["Classification"]):
             status=Status.FAILED, error=reason[:MAX_ERROR_LENGTH], recorded_at=recorded_at, **facts
         )
 
-    def requeue(self, now: datetime) -> int:
-        """pending or failed -> queued, for another send: counts the send and restarts its deadline."""
+    def requeue(self, now: datetime, *, count: bool = True) -> int:
+        """pending or failed -> queued, for another send: restarts its deadline and counts the send (not when the
+        queue lost the last one: that is no reason to give up on the request sooner)."""
+        sends = F("dispatches") + 1 if count else F("dispatches")
         return self.exclude(status=Status.DONE).update(
-            status=Status.QUEUED, error="", dispatches=F("dispatches") + 1, dispatched_at=now
+            status=Status.QUEUED, error="", dispatches=sends, dispatched_at=now
         )
 
     def count_delivery(self) -> int:

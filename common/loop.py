@@ -35,7 +35,8 @@ OUTAGE_RETRY_CAP = 5.0
 def retry_delay(failures: int, interval: float) -> float:
     """Seconds before the next try after `failures` failed ticks in a row: doubling from a second (or the interval,
     if shorter), capped at OUTAGE_RETRY_CAP, the upper half jittered."""
-    ceiling = min(OUTAGE_RETRY_CAP, min(OUTAGE_RETRY_FIRST, interval) * 2 ** (failures - 1))
+    # The exponent stops growing long past the cap: 2 ** 1024 is too large a float, and the loop must outlive that.
+    ceiling = min(OUTAGE_RETRY_CAP, min(OUTAGE_RETRY_FIRST, interval) * 2 ** min(failures - 1, 32))
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not cryptography
 
 
@@ -53,6 +54,8 @@ class LoopCommand(BaseCommand):
         while not self.stopping:
             try:
                 self.tick()
+            except CommandError:
+                raise  # the command's own verdict that it must stop, not an outage to wait out
             except Exception as exc:
                 if once:
                     if (kind := outage_kind(exc)) is not None:  # an operator's one-off run: a line, no traceback

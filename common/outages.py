@@ -3,7 +3,8 @@ the web tier's 503s.
 
 An outage is a refused or lost connection, a timeout, throttling or a 5xx: trying again later can fix it. Anything
 else (a refusal by policy, a missing table, a bug) is not dressed up as "try again": a worker fails or redelivers
-it, the web tier logs it as a 500.
+it, the web tier logs it as a 500. `OutageLog` is how whatever keeps retrying through one (a command's ticks, the
+heartbeat, the results consumer) reports it: once, with its reason, and then its end.
 """
 
 from __future__ import annotations
@@ -67,23 +68,21 @@ _MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "Qu
 
 
 def outage_kind(error: BaseException) -> str | None:
-    """What is away, in words for a log line, if `error` is an outage a later try can get past; None otherwise.
+    """What is away, in words for a log line, if `error` is an outage (the rule above, `outage_of`); None otherwise.
 
-    A queue that does not exist counts: the endpoint restarted empty or provisioning has not run yet, and the
+    A queue that does not exist counts too: the endpoint restarted empty or provisioning has not run yet, and the
     command that reads it should wait for it, not die.
     """
-    if database_unreachable(error):
+    if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code", "") in _MISSING_QUEUE_CODES:
+        return "queue missing"
+    kind = outage_of(error)
+    if kind is Outage.DATABASE:
         return "database unreachable"
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in _MISSING_QUEUE_CODES:
-            return "queue missing"
-        if code in TRANSIENT_CODES:
-            return f"AWS throttled or failing ({code})"
-        return None
-    if isinstance(error, BotoCoreError):
-        return "AWS endpoint unreachable" if isinstance(error, _TRANSIENT_BOTOCORE) else None
-    if isinstance(error, (ConnectionError, TimeoutError)):
+    if kind is Outage.STORAGE:  # for a command, any AWS endpoint: SQS, EC2, S3
+        if isinstance(error, ClientError):
+            return f"AWS throttled or failing ({error.response.get('Error', {}).get('Code', '')})"
+        if isinstance(error, BotoCoreError):
+            return "AWS endpoint unreachable"
         return "connection failed"
     return None
 

@@ -9,6 +9,8 @@ Heartbeat: the queues' visibility timeout is short (SQS_VISIBILITY_TIMEOUT, 30 s
 that died is visible again within that time. While the process that holds a message is alive, a thread extends the
 message's visibility every third of that timeout (ChangeMessageVisibility), however long the task runs. It covers
 everything the channel holds and has not acknowledged: the running task, prefetched messages, a retry's countdown.
+Its calls use kombu's short-timeout client (one try, 5 s), so a beat that meets a dead endpoint gives up before
+the next is due, and the beats keep a fixed pace.
 
 Hand-backs: kombu restores what a channel still holds when it closes (a warm shutdown) and a rejected message asked
 to be requeued (a pool process that died) by making it visible after `wait_time_seconds`. Here it is visible at
@@ -19,44 +21,47 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from kombu.transport import SQS
 
-from common import aws
+from common.outages import OutageLog
 
 logger = logging.getLogger(__name__)
 
 # change_message_visibility_batch takes at most this many entries.
 SQS_BATCH = 10
-# A beat holds the lock that acknowledgements wait on: against an unreachable endpoint it gives up in seconds, not
-# after the minutes of a default client's retries. Two beats may fail before a held message expires.
-HEARTBEAT_CLIENT = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2})
 
 
 class HeldMessages(SQS.QoS):
-    """The channel's unacknowledged deliveries, and a lock so the heartbeat never extends a message being handed
-    back or acknowledged at the same moment (that would hide a handed-back message for another timeout)."""
+    """The channel's unacknowledged deliveries, behind a lock the heartbeat shares: a message is never extended in
+    the moment it is handed back (that would hide it for another timeout), and the consumer thread never changes
+    the deliveries while the heartbeat reads them. An acknowledgement needs no lock: kombu deletes the message
+    before it forgets the delivery, and extending a deleted message does nothing."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lock = threading.RLock()
 
-    def held(self) -> list[tuple[str, str]]:
-        """(queue URL, receipt handle) of every delivery not yet acknowledged, rejected or restored."""
+    def held(self) -> dict[str, str]:
+        """Receipt handle → queue URL of every delivery not yet acknowledged, rejected or restored."""
         with self.lock:
-            return [
-                (message.delivery_info["sqs_queue"], tag)
+            return {
+                tag: message.delivery_info["sqs_queue"]
                 for tag, message in self._delivered.items()
                 if tag not in self._dirty and "sqs_queue" in message.delivery_info
-            ]
+            }
 
-    def ack(self, delivery_tag: str) -> None:
+    def append(self, message: Any, delivery_tag: str) -> None:
         with self.lock:
-            super().ack(delivery_tag)
+            super().append(message, delivery_tag)
+
+    def _flush(self) -> None:
+        with self.lock:
+            super()._flush()
 
     def reject(self, delivery_tag: str, requeue: bool = False) -> None:
         with self.lock:
@@ -74,7 +79,8 @@ class HeartbeatChannel(SQS.Channel):
         super().__init__(*args, **kwargs)
         self._heartbeat: threading.Thread | None = None
         self._heartbeat_stop = threading.Event()
-        self._heartbeat_sqs: Any = None
+        self._quick_sqs: Any = None
+        self._heartbeat_outage = OutageLog(logger, "visibility heartbeat")
 
     @property
     def heartbeat_interval(self) -> float:
@@ -83,6 +89,8 @@ class HeartbeatChannel(SQS.Channel):
     def basic_consume(self, *args: Any, **kwargs: Any) -> Any:
         # Only consumers hold messages: a publishing channel (the web tier's) never starts the thread.
         if self._heartbeat is None:
+            # Made here, in the consumer's thread, from the channel's own client: its credentials and endpoint.
+            self._quick_sqs = self._new_release_client(self.sqs())
             self._heartbeat = threading.Thread(target=self._beat, name="sqs-visibility-heartbeat", daemon=True)
             self._heartbeat.start()
         return super().basic_consume(*args, **kwargs)
@@ -91,26 +99,35 @@ class HeartbeatChannel(SQS.Channel):
         # Stop extending before kombu hands the held messages back, or a late beat could hide them again.
         self._heartbeat_stop.set()
         if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
-            self._heartbeat.join(timeout=10)
+            self._heartbeat.join(timeout=15)
         super().close()
 
     def _beat(self) -> None:
-        while not self._heartbeat_stop.wait(self.heartbeat_interval):
+        due = time.monotonic() + self.heartbeat_interval
+        while not self._heartbeat_stop.wait(max(0.0, due - time.monotonic())):
+            due += self.heartbeat_interval  # a fixed pace: a slow beat does not push the next one back
             try:
                 self.extend_held()
-            except Exception:  # the next beat tries again; two missed beats still leave a third before expiry
-                logger.warning("visibility heartbeat failed", exc_info=True)
+            except (BotoCoreError, ClientError, OSError) as exc:
+                # Logged once per outage. A held message survives one failed beat: the next comes before it expires.
+                self._heartbeat_outage.failed(exc)
+            else:
+                self._heartbeat_outage.succeeded()
 
     def extend_held(self) -> int:
         """Push back the visibility timeout of every held message; returns how many were extended."""
-        with self.qos.lock:
-            by_queue: dict[str, list[str]] = defaultdict(list)
-            for queue_url, receipt in self.qos.held():
-                by_queue[queue_url].append(receipt)
-            extended = 0
-            for queue_url, receipts in by_queue.items():
-                for start in range(0, len(receipts), SQS_BATCH):
-                    extended += self._extend(queue_url, receipts[start : start + SQS_BATCH])
+        by_queue: dict[str, list[str]] = defaultdict(list)
+        for receipt, queue_url in self.qos.held().items():
+            by_queue[queue_url].append(receipt)
+        extended = 0
+        for queue_url, receipts in by_queue.items():
+            for start in range(0, len(receipts), SQS_BATCH):
+                if self._heartbeat_stop.is_set():
+                    return extended
+                with self.qos.lock:  # only what is still held: not one handed back since the list was made
+                    still_held = self.qos.held()
+                    batch = [receipt for receipt in receipts[start : start + SQS_BATCH] if receipt in still_held]
+                    extended += self._extend(queue_url, batch) if batch else 0
         return extended
 
     def _extend(self, queue_url: str, receipts: list[str]) -> int:
@@ -118,13 +135,7 @@ class HeartbeatChannel(SQS.Channel):
             {"Id": str(n), "ReceiptHandle": receipt, "VisibilityTimeout": self.visibility_timeout}
             for n, receipt in enumerate(receipts)
         ]
-        if self._heartbeat_sqs is None:
-            self._heartbeat_sqs = aws.client("sqs", config=HEARTBEAT_CLIENT)
-        try:
-            answer = self._heartbeat_sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
-        except (BotoCoreError, ClientError) as exc:
-            logger.warning("could not extend %d held message(s) on %s: %s", len(receipts), queue_url, exc)
-            return 0
+        answer = (self._quick_sqs or self.sqs()).change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
         for failure in answer.get("Failed", []):
             # A message acknowledged a moment ago, or one from before the queue was recreated: nothing to keep.
             logger.debug("visibility not extended: %s", failure.get("Message") or failure.get("Code"))
@@ -135,9 +146,16 @@ class HeartbeatChannel(SQS.Channel):
         if queue_url is None:
             super()._restore(message, unwanted_delivery_info)
             return
-        self.sqs().change_message_visibility(
-            QueueUrl=queue_url, ReceiptHandle=message.delivery_tag, VisibilityTimeout=0
-        )
+        try:
+            (self._quick_sqs or self._new_release_client(self.sqs())).change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=message.delivery_tag, VisibilityTimeout=0
+            )
+        except (BotoCoreError, ClientError, OSError) as exc:
+            # Not raised: the delivery must still be forgotten here, or the heartbeat would keep extending a message
+            # nobody runs. Unextended, it is visible again within the visibility timeout.
+            logger.warning("could not hand a message back at once (%s); it returns within %d s",
+                           exc, self.visibility_timeout)  # fmt: skip
+            return
         logger.info("handed back a held message (visible again at once)")
 
 

@@ -285,7 +285,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # poll came back empty. 0 would spin a core beside the model while a task runs (measured: 11 images/s against
     # 16 at 0.01); long polling already makes an idle wait cheap.
     "polling_interval": SQS_POLLING_INTERVAL,
-    # Only used for a queue kombu creates itself; ours are created by `manage.py provision` with this value.
+    # What the heartbeat extends held messages to, every third of it (project/broker.py); the queues themselves get
+    # the same value from `manage.py provision` (kombu would use it only for a queue it created).
     "visibility_timeout": SQS_VISIBILITY_TIMEOUT,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

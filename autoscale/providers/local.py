@@ -122,9 +122,13 @@ class LocalProvider:
             del self._children[pid]
             return False
         started = _start_ticks(pid)
-        if started is None or record.get("started", started) != started:
+        if started is None:
             return False
-        try:
+        if "started" in record:
+            # A pid and its start time name one process for the life of the machine. The command line is no
+            # second check: it reads empty for a moment while a process is being set up.
+            return bool(record["started"] == started)
+        try:  # a record from before start times were kept: the worker's name in its command line
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return False

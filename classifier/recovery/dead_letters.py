@@ -241,8 +241,9 @@ class DeadLetterWatch:
     """The sweeper's look at the dead-letter queue, each pass. Makes its client and finds the queues on first use,
     and finds the queues again after an error (the endpoint may have restarted)."""
 
-    def __init__(self, make_client: Callable[[], Any]) -> None:
+    def __init__(self, make_client: Callable[[], Any], on_error: Callable[[Exception], None] | None = None) -> None:
         self.make_client = make_client
+        self.on_error = on_error  # the sweeper logs SQS outages once per outage; alone, the watch logs each one
         self.sqs: Any = None
         self.queues: DeadLetterQueues | None = None
 
@@ -254,6 +255,9 @@ class DeadLetterWatch:
             return fail_dead_lettered(self.sqs, self.queues, now)
         except (BotoCoreError, ClientError) as exc:
             # The queue is transport: requests keep waiting in the database and the next pass looks again.
-            logger.warning("cannot look at the dead-letter queue (%s); trying again next pass", exc)
             self.queues = None
+            if self.on_error is not None:
+                self.on_error(exc)
+            else:
+                logger.warning("cannot look at the dead-letter queue (%s); trying again next pass", exc)
             return []

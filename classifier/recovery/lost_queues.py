@@ -39,19 +39,26 @@ class QueueRebirths:
 
     def check(self) -> datetime | None:
         """The newest re-creation time since the previous check, or None. The first check only takes note."""
+        created = {queue.queue_name: queue.created_at() for queue in self.queues}  # all read, or none noted
         reborn: float | None = None
-        for queue in self.queues:
-            created = queue.created_at()
-            previous = self.seen.get(queue.queue_name)
-            self.seen[queue.queue_name] = created
-            if previous is not None and created > previous:
-                logger.warning("queue %s was created again: its messages are gone", queue.queue_name)
-                reborn = max(reborn or 0, created)
+        for name, at in created.items():
+            previous = self.seen.get(name)
+            if previous is not None and at > previous:
+                logger.warning("queue %s was created again: its messages are gone", name)
+                reborn = max(reborn or 0, at)
+        self.seen = created
         return None if reborn is None else datetime.fromtimestamp(reborn, UTC) + TIMESTAMP_GRAIN
 
 
-def resend_sent_before(moment: datetime, now: datetime, send: Callable[[Classification], None]) -> list[str]:
-    """Send again every pending request last sent before `moment`; each claimed on its send time, as the sweeper's."""
+def resend_sent_before(
+    moment: datetime, now: datetime, send: Callable[[Classification], None]
+) -> tuple[list[str], Exception | None]:
+    """Send again every pending request last sent before `moment`; each claimed on its send time, as the sweeper's.
+
+    Not counted against MAX_DISPATCHES: the queue lost them, not the workers. At the first failed send it stops and
+    returns the error with what it did send: that one claim stands (its send time is now, so the sweeper's deadline
+    covers it), and the rest are still pending and sent before `moment`, for the next call.
+    """
     resent: list[str] = []
     moment = min(moment, now)  # a claim's new send time (now) must fall outside the filter, or this never ends
     lost = Classification.objects.pending().filter(dispatched_at__lt=moment).order_by("dispatched_at")
@@ -59,9 +66,13 @@ def resend_sent_before(moment: datetime, now: datetime, send: Callable[[Classifi
     while rows := list(lost[:BATCH]):
         for row in rows:
             claim = Classification.objects.filter(pk=row.pk, status=row.status, dispatched_at=row.dispatched_at)
-            if claim.requeue(now):
-                send(row)
+            if claim.requeue(now, count=False):
+                try:
+                    send(row)
+                except Exception as exc:
+                    logger.warning("re-sending request %s failed (%s); the rest wait for the next pass", row.pk, exc)
+                    return resent, exc
                 resent.append(str(row.pk))
     if resent:
         logger.warning("re-sent %d request(s) the re-created queue(s) had lost", len(resent))
-    return resent
+    return resent, None

@@ -36,6 +36,7 @@ from classifier.intake import idempotency
 from classifier.models import Classification
 from classifier.recovery.dead_letters import DeadLetterWatch
 from classifier.recovery.lost_queues import REBIRTH_GRACE, QueueRebirths, resend_sent_before
+from common.outages import OutageLog
 from common.queues import SqsQueueDepth
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
     dead_lettered: list[str] = field(default_factory=list)  # failed because their message is in the DLQ
     deferred: int = 0  # stale, but the queue still holds as many messages as there are pending requests
+    send_error: Exception | None = None  # a re-send failed: the rest of the pass's re-sends were left for the next
 
     def line(self) -> str:
         line = (f"re-sent {len(self.resent)}, gave up on {len(self.failed)}, "
@@ -95,9 +97,10 @@ def sweep(
         if claim.requeue(now):
             try:
                 send(row)
-            except Exception:  # the queue is down too: the claim stands, the next deadline tries again
-                logger.exception("re-sending request %s failed", row.pk)
-                continue
+            except Exception as exc:  # the queue is down: this claim stands (its next deadline tries again) ...
+                report.send_error = exc
+                logger.warning("re-sending request %s failed (%s); the rest wait for the next pass", row.pk, exc)
+                break  # ... and the others are not claimed for sends that would fail the same way
             report.resent.append(str(row.pk))
             logger.info("re-sent request %s (send %d)", row.pk, row.dispatches + 1)
     return report
@@ -109,8 +112,8 @@ def _missing_from_queue(backlog: Callable[[], int] | None) -> int | None:
         return None
     try:
         in_queue = backlog()
-    except Exception:  # SQS unreachable: sends will fail too, and say so; do not hold back the database side
-        logger.warning("classify queue backlog unreadable; treating every stale request as lost", exc_info=True)
+    except Exception:  # SQS unreachable (the Sweeper logs it): sends will fail too; the database side goes on
+        logger.debug("classify queue backlog unreadable; treating every stale request as lost", exc_info=True)
         return None
     return max(0, Classification.objects.pending().count() - in_queue)
 
@@ -120,7 +123,9 @@ class Sweeper:
     expired Idempotency-Keys.
 
     One SQS client serves the queue depth, the queues' creation times and the dead letters, made on first use: a
-    pass starts with the database, and the endpoint may come up after the sweeper.
+    pass starts with the database, and the endpoint may come up after the sweeper. SQS being away does not stop the
+    database side of a pass (a request must not wait for SQS to be failed or forgotten): each SQS part that fails
+    is skipped, and the outage is logged once, with its recovery, for the whole pass.
     """
 
     def __init__(self, make_sqs: Callable[[], Any], *, after: timedelta, max_dispatches: int) -> None:
@@ -128,7 +133,9 @@ class Sweeper:
         self.after = after
         self.max_dispatches = max_dispatches
         self._sqs: Any = None
-        self.dead_letters = DeadLetterWatch(self.sqs)
+        self.dead_letters = DeadLetterWatch(self.sqs, on_error=self._sqs_failed)
+        self.sqs_outage = OutageLog(logger, "sweep's SQS reads")
+        self._sqs_errors: list[Exception] = []
         self._queue_depth: SqsQueueDepth | None = None
         self._rebirths: QueueRebirths | None = None
         self.lost_before: datetime | None = None  # re-send what was sent before this, once the grace is over
@@ -139,29 +146,50 @@ class Sweeper:
         return self._sqs
 
     def sweep(self, now: datetime) -> SweepReport:
+        self._sqs_errors = []
         lost = self.resend_lost(now)
         report = sweep(now, after=self.after, max_dispatches=self.max_dispatches,
                        send=dispatch.send_for_classification, backlog=self.classify_backlog)  # fmt: skip
         report.resent[:0] = lost
+        if report.send_error is not None:
+            self._sqs_failed(report.send_error)
         report.dead_lettered = self.dead_letters.run(now)
         idempotency.forget_expired(now)
+        if self._sqs_errors:
+            self.sqs_outage.failed(self._sqs_errors[0])
+        else:
+            self.sqs_outage.succeeded()
         return report
 
+    def _sqs_failed(self, error: Exception) -> None:
+        self._sqs_errors.append(error)
+
     def resend_lost(self, now: datetime) -> list[str]:
-        """Notice a re-created queue (an unreadable queue fails the pass: the loop retries it), and once the grace
-        after it is over, send again what it lost."""
+        """Notice a re-created queue and, once the grace after it is over, send again what it lost."""
         if self._rebirths is None:
             names = [settings.SQS_QUEUE_PREFIX + name for name in (settings.CLASSIFY_QUEUE, settings.RESULTS_QUEUE)]
             self._rebirths = QueueRebirths([SqsQueueDepth(self.sqs(), name) for name in names])
-        if (reborn := self._rebirths.check()) is not None:
+        try:
+            reborn = self._rebirths.check()
+        except Exception as exc:  # looked at again next pass: check() forgets nothing it did not compare
+            self._sqs_failed(exc)
+            reborn = None
+        if reborn is not None:
             self.lost_before = max(self.lost_before or reborn, reborn)
         if self.lost_before is None or now < self.lost_before + REBIRTH_GRACE:
             return []
-        resent = resend_sent_before(self.lost_before, now, dispatch.send_for_classification)
+        resent, error = resend_sent_before(self.lost_before, now, dispatch.send_for_classification)
+        if error is not None:
+            self._sqs_failed(error)  # the rest are still pending and sent before the moment: the next pass
+            return resent
         self.lost_before = None
         return resent
 
     def classify_backlog(self) -> int:
         if self._queue_depth is None:
             self._queue_depth = SqsQueueDepth(self.sqs(), settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)
-        return sum(self._queue_depth())
+        try:
+            return sum(self._queue_depth())
+        except Exception as exc:
+            self._sqs_failed(exc)
+            raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from classifier.models import Classification
@@ -22,6 +23,7 @@ def record_started(request_id: str, worker: str, started_at: str) -> bool:
     return Classification.objects.filter(pk=request_id).start(worker, datetime.fromisoformat(started_at)) == 1
 
 
+@transaction.atomic  # counted and recorded together: a retry after a lost connection does not count twice
 def record_result(request_id: str, result: ResultPayload) -> bool:
     """Store the result unless one is already there. Returns True when this call recorded it."""
     this_request = Classification.objects.filter(pk=request_id)

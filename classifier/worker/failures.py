@@ -72,4 +72,5 @@ def permanent_storage_error(error: BaseException) -> str | None:
 
 def backoff_seconds(retries: int, base: float = 2.0, cap: float = 300.0) -> float:
     """Exponential backoff with full jitter (AWS's recommendation): spread retries so they do not arrive together."""
-    return random.uniform(0, min(cap, base * 2**retries))  # noqa: S311 - jitter, not cryptography
+    # The exponent stops growing long past any cap: 2 ** 1024 overflows a float, and retries may go on for hours.
+    return random.uniform(0, min(cap, base * 2 ** min(retries, 32)))  # noqa: S311 - jitter, not cryptography

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -126,6 +127,23 @@ def test_on_postgresql_the_lock_is_an_advisory_lock(endpoint, tmp_path, postgres
                                 capture_output=True, text=True, timeout=60)  # fmt: skip
         assert second.returncode != 0
         assert "another autoscaler holds the lock" in second.stderr
+
+        # The session holding the lock ends (a database restart, a network cut): the next tick takes it again.
+        import psycopg
+
+        name = postgres_database.rsplit("/", 1)[1]
+        holders = (
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = %s)"
+        )
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
+            ended = admin.execute(holders, [name]).fetchall()
+        assert ended == [(True,)]
+        time.sleep(3)  # a few ticks
+        again = subprocess.run([*command, "--once"], cwd=ROOT, env={**env, "VAR_DIR": str(tmp_path / "other")},
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert again.returncode != 0 and "another autoscaler holds the lock" in again.stderr
+        assert first.poll() is None
     finally:
         first.terminate()
         assert first.wait(timeout=30) == 0

@@ -114,6 +114,7 @@ def test_retries_back_off_with_jitter_up_to_a_cap() -> None:
     assert all(OUTAGE_RETRY_CAP / 2 <= delay <= OUTAGE_RETRY_CAP for delay in delays[4:])  # never beyond the cap
     assert len({round(retry_delay(9, 30), 6) for _ in range(20)}) > 1  # jittered: a fleet does not retry in step
     assert retry_delay(1, interval=0.2) <= 0.2  # never slower than the command's own pace
+    assert retry_delay(100_000, interval=30) <= OUTAGE_RETRY_CAP  # days of failures: still a number
 
 
 def test_once_turns_an_outage_into_a_one_line_command_error() -> None:

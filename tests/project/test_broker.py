@@ -89,10 +89,27 @@ def test_an_acknowledged_message_is_no_longer_extended(connection, endpoint) -> 
     channel, held = _hold_one(connection, name)
     assert channel.extend_held() == 1
     held[0].ack()
-    assert channel.qos.held() == []
+    assert channel.qos.held() == {}
     assert channel.extend_held() == 0
     sqs = _raw(endpoint)
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+    channel.close()
+
+
+def test_a_hand_back_that_fails_still_forgets_the_delivery(connection, endpoint, monkeypatch) -> None:
+    """Else the heartbeat would extend, for as long as the worker lives, a message nobody runs."""
+    from botocore.exceptions import EndpointConnectionError
+
+    name = f"heartbeat-{uuid.uuid4().hex[:8]}"
+    channel, held = _hold_one(connection, name)
+
+    def unreachable(**kwargs: Any) -> None:
+        raise EndpointConnectionError(endpoint_url=endpoint)
+
+    monkeypatch.setattr(channel._quick_sqs, "change_message_visibility", unreachable)
+    held[0].requeue()  # what Celery does with the task of a pool process that died
+    assert channel.qos.held() == {}
+    assert channel.extend_held() == 0
     channel.close()

@@ -57,7 +57,8 @@ class Command(LoopCommand):
         provider = self.make_provider(options["provider"])
         controller = Controller(policy, provider, self.make_queue_depth(), time.time, dry_run=options["dry_run"])
         try:
-            with fleet_lock(f"{options['provider']}-{settings.SQS_QUEUE_PREFIX}", settings.VAR_DIR):
+            with fleet_lock(f"{options['provider']}-{settings.SQS_QUEUE_PREFIX}", settings.VAR_DIR) as check_lock:
+                self.check_lock = check_lock
                 self.run(controller, options)
         except AlreadyRunning as exc:
             raise CommandError(f"{exc}; not starting a second one") from None
@@ -108,9 +109,16 @@ class Command(LoopCommand):
         # A dry run changes nothing, the database's samples included: the status page would show a fleet nobody is
         # scaling (its decisions still appear as dry-run ScalingEvents, marked as such).
         self.fleet_log = None if options["dry_run"] else FleetLog(options["provider"])
+        if not hasattr(self, "check_lock"):
+            self.check_lock = lambda: None  # driven without the lock (a test, one tick at a time)
 
     def tick(self) -> Decision:
-        """Observe, decide, act (the controller), then write it down: a line, a ScalingEvent for a change, a sample."""
+        """Observe, decide, act (the controller), then write it down: a line, a ScalingEvent for a change, a sample.
+        First, that this is still the fleet's one autoscaler (a database outage may have ended the lock's session)."""
+        try:
+            self.check_lock()
+        except AlreadyRunning as exc:
+            raise CommandError(f"{exc}: it took over while the database was away; stopping") from None
         decision = self.controller.tick()
         self.stdout.write(time.strftime("%H:%M:%S ") + decision.line())
         if decision.changes_fleet:
@@ -144,7 +152,5 @@ class Command(LoopCommand):
             raise CommandError(str(exc)) from None
 
     def make_queue_depth(self) -> SqsQueueDepth:
-        try:
-            return SqsQueueDepth(aws.client("sqs"), settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)
-        except Exception as exc:  # botocore's errors: no endpoint, no queue, no credentials
-            raise CommandError(f"cannot read the classify queue: {exc}") from None
+        # Reads nothing yet: an endpoint that is down, or a queue not yet provisioned, is a failed tick, retried.
+        return SqsQueueDepth(aws.client("sqs"), settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)

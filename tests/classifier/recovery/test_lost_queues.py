@@ -47,12 +47,14 @@ def test_pending_requests_sent_before_the_rebirth_are_sent_again_and_no_others()
     sent_after = make_request(sent_seconds_ago=5)
     sent: list[Classification] = []
     now = timezone.now()
-    resent = resend_sent_before(now - timedelta(seconds=30), now, sent.append)
+    resent, error = resend_sent_before(now - timedelta(seconds=30), now, sent.append)
+    assert error is None
     assert sorted(resent) == sorted([str(lost_queued.pk), str(lost_running.pk)])
     assert {row.pk for row in sent} == {lost_queued.pk, lost_running.pk}
     for row in (lost_queued, lost_running):
         row.refresh_from_db()
-        assert (row.status, row.dispatches, row.dispatched_at) == (Status.QUEUED, 2, now)
+        # Not one more send against MAX_DISPATCHES: the queue lost it, not a worker.
+        assert (row.status, row.dispatches, row.dispatched_at) == (Status.QUEUED, 1, now)
     sent_after.refresh_from_db()
     assert sent_after.dispatches == 1
 
@@ -61,7 +63,38 @@ def test_more_than_a_batch_are_all_sent_again(monkeypatch) -> None:
     monkeypatch.setattr("classifier.recovery.lost_queues.BATCH", 3)
     rows = [make_request(sent_seconds_ago=60) for _ in range(7)]
     now = timezone.now()
-    assert len(resend_sent_before(now, now, lambda row: None)) == len(rows)
+    assert len(resend_sent_before(now, now, lambda row: None)[0]) == len(rows)
+
+
+def test_a_failed_send_stops_the_re_sends_and_leaves_the_rest_for_the_next_pass() -> None:
+    rows = [make_request(sent_seconds_ago=60 - n) for n in range(3)]
+    now = timezone.now()
+
+    def queue_down(row: Classification) -> None:
+        raise ConnectionError("endpoint unreachable")
+
+    resent, error = resend_sent_before(now - timedelta(seconds=30), now, queue_down)
+    assert (resent, type(error)) == ([], ConnectionError)
+    resent, error = resend_sent_before(now - timedelta(seconds=30), now, lambda row: None)
+    assert error is None and resent == [str(row.pk) for row in rows[1:]]  # the first waits for its deadline
+
+
+def test_a_failed_read_forgets_nothing() -> None:
+    """A queue re-created while the other could not be read is still noticed on the next look."""
+
+    class Unreadable(Queue):
+        def created_at(self) -> float:
+            raise ConnectionError("endpoint unreachable")
+
+    classify, results = Queue("classify", 1000.0), Queue("results", 1000.0)
+    rebirths = QueueRebirths([classify, results])
+    rebirths.check()
+    classify.created = 2000.0
+    rebirths.queues = [classify, Unreadable("results", 0)]
+    with pytest.raises(ConnectionError):
+        rebirths.check()
+    rebirths.queues = [classify, results]
+    assert rebirths.check() is not None
 
 
 def test_the_sweeper_waits_out_the_grace_before_sending_again(monkeypatch) -> None:

@@ -120,3 +120,23 @@ def test_overdue_requests_are_handled_even_when_the_queue_seems_to_hold_them() -
     assert (report.failed, report.deferred) == ([str(given_up.pk)], 1)
     waiting.refresh_from_db()
     assert waiting.dispatches == 1
+
+
+def test_with_sqs_unreachable_the_database_side_goes_on_and_the_outage_is_logged_once(caplog) -> None:
+    import boto3
+    from botocore.config import Config
+
+    from classifier.recovery.sweeper import Sweeper
+    from stack.processes import free_port
+
+    unreachable = boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{free_port()}", region_name="us-east-1",
+                               aws_access_key_id="local", aws_secret_access_key="local",
+                               config=Config(retries={"max_attempts": 1}, connect_timeout=1))  # fmt: skip
+    hopeless = _row(3 * 700, dispatches=3)  # past its last send: given up on without any SQS call
+    sweeper = Sweeper(lambda: unreachable, after=AFTER, max_dispatches=3)
+    with caplog.at_level("WARNING"):
+        first = sweeper.sweep(timezone.now())
+        sweeper.sweep(timezone.now())
+    assert first.failed == [str(hopeless.pk)]
+    outage_lines = [r.getMessage() for r in caplog.records if "sweep's SQS reads" in r.getMessage()]
+    assert len(outage_lines) == 1 and "AWS endpoint unreachable" in outage_lines[0]

@@ -23,6 +23,7 @@ def test_backoff_grows_with_full_jitter_and_a_cap() -> None:
     samples = [backoff_seconds(3) for _ in range(200)]
     assert all(0 <= s <= 16 for s in samples) and max(samples) > 8
     assert all(backoff_seconds(30) <= 300 for _ in range(50))
+    assert backoff_seconds(5000) <= 300  # hours of retries: still a number
 
 
 @pytest.mark.parametrize(
