@@ -9,8 +9,8 @@ on (a kill while the first workers load their model would measure the cold start
 loopback only:
 
 - every ~`--kill-every` seconds, SIGKILL of a random running worker's celery main process (the workers the
-  autoscaler launched, found from their records under VAR_DIR/autoscale/); the pool child it orphans is
-  recorded and, if still alive at the end, killed;
+  autoscaler launched, found from their records under VAR_DIR/autoscale/); its pool processes must die with
+  it (a survivor at the end is counted, and killed);
 - once, a restart of the results consumer;
 - once, a database cut of `--cut-seconds`: every child of the stack reaches PostgreSQL through a TCP proxy
   (stack/tcp_proxy.py), which is closed and then restored; the soak itself reads the rows directly;
@@ -30,8 +30,8 @@ Exit status: 0 when the promise held; 1 when any of these is non-zero: lost (acc
 duplicated (result_deliveries > 1), 503s outside the database cut (a 503 is the cut's when its call was in
 flight at some moment between the cut and the restore), any other 5xx or no answer at all, any 4xx (the
 images are valid), synchronous callers past SYNC_WAIT_SECONDS (a 504 or a slower answer), stack processes that
-exited on their own. Failed requests are listed with their reasons but do not set the exit status. 2: it could not
-run (PostgreSQL unreachable, the stack did not start).
+exited on their own, pool processes that outlived their killed worker. Failed requests are listed with their
+reasons but do not set the exit status. 2: it could not run (PostgreSQL unreachable, the stack did not start).
 """
 
 from __future__ import annotations
@@ -185,6 +185,20 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
+def start_ticks(pid: int) -> int | None:
+    """When `pid` started (clock ticks after boot): with the pid, one process for the life of the machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def survivors(processes: set[tuple[int, int | None]]) -> list[int]:
+    """The ones still running (a zombie is not running; a reused pid has another start time)."""
+    return sorted(pid for pid, started in processes if started is not None and start_ticks(pid) == started)
+
+
 def cmdline_has(pid: int, needle: str) -> bool:
     try:
         return needle.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()  # a zombie's is empty
@@ -213,7 +227,7 @@ class Chaos:
     def __init__(self, stack: LocalStack, proxy: TcpProxy, args: argparse.Namespace, timeline: Timeline) -> None:
         self.stack, self.proxy, self.args, self.timeline = stack, proxy, args, timeline
         self.plan: list[tuple[float, Callable[[], None]]] = []
-        self.orphans: set[int] = set()  # pool children of killed workers: stopped at the end
+        self.orphans: set[tuple[int, int | None]] = set()  # (pid, start time) of killed workers' pool processes
         self.cuts: list[list[float]] = []  # [cut at, restored at] on the timeline
         self.unexpected: list[str] = []
         self._random = random.Random(args.seed)
@@ -253,8 +267,8 @@ class Chaos:
         instance, pid = self._random.choice(workers)
         children = children_of(pid)
         os.kill(pid, signal.SIGKILL)
-        self.orphans |= children
-        self.timeline.add(f"SIGKILL {instance} main process (pid {pid}; its pool child {sorted(children)} orphaned)")
+        self.orphans |= {(child, start_ticks(child)) for child in children}
+        self.timeline.add(f"SIGKILL {instance} main process (pid {pid}; pool process {sorted(children)})")
 
     def restart_consumer(self) -> None:
         old = self.stack.process("results-consumer").pid
@@ -327,6 +341,7 @@ def account(load: Load, chaos: Chaos, sync_wait: float) -> tuple[list[tuple[str,
     slowest = max(load.calls, key=lambda call: call.seconds, default=None)
     turnaround = [(row["recorded_at"] - row["created_at"]).total_seconds() for row in done]
     on_timeline = chaos.timeline.wall_started
+    outlived = survivors(chaos.orphans)  # seconds after the last kill at the least: each should be long gone
 
     answers = Counter(f"{call.kind} {call.status}" for call in load.calls)
     table = [
@@ -350,11 +365,13 @@ def account(load: Load, chaos: Chaos, sync_wait: float) -> tuple[list[tuple[str,
                               if turnaround else "-"),
         ("answers", ", ".join(f"{key}: {n}" for key, n in sorted(answers.items()))),
         ("stack processes that exited", ", ".join(chaos.unexpected) or "0"),
+        ("pool processes outliving their worker", f"{len(outlived)}"),
     ]  # fmt: skip
     problems = [name for name, count in (
         ("lost", len(lost) + len(missing)), ("duplicated", len(duplicated)), ("503 outside the cut", len(outside_cut)),
         ("other 5xx", len(other_5xx)), ("no answer", len(no_answer)), ("4xx", len(client_errors)),
         ("sync callers past the wait", len(past_wait)), ("stack processes that exited", len(chaos.unexpected)),
+        ("pool processes outliving their worker", len(outlived)),
     ) if count]  # fmt: skip
     details = [f"lost {row['id']}: {row['status']}, {row['dispatches']} send(s), last at "
                f"{row['dispatched_at'].timestamp() - on_timeline:.1f} s, worker {row['worker'] or '-'}"
@@ -401,9 +418,9 @@ def postgres(sql: str) -> None:
         connection.execute(sql)  # type: ignore[arg-type]  # our own names only
 
 
-def stop_orphans(pids: set[int]) -> list[int]:
-    """SIGKILL the killed workers' pool children that are still alive; returns their pids."""
-    alive = sorted(pid for pid in pids if cmdline_has(pid, "celery"))  # still a pool child, not a reused pid
+def stop_orphans(processes: set[tuple[int, int | None]]) -> list[int]:
+    """SIGKILL the killed workers' pool processes that are still alive; returns their pids."""
+    alive = survivors(processes)
     for pid in alive:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -465,7 +482,7 @@ def soak(args: argparse.Namespace, scratch: Path, database: str) -> int:
         proxy.stop()
         if chaos.orphans:
             alive = stop_orphans(chaos.orphans)
-            timeline.add(f"stack stopped; orphaned pool children still alive, killed: {alive or 'none'}")
+            timeline.add(f"stack stopped; pool processes that outlived their worker, killed: {alive or 'none'}")
         from django.db import connections
 
         connections.close_all()

@@ -53,7 +53,14 @@ def test_two_minute_chaos_soak_loses_nothing() -> None:
         output, _ = soak.communicate(timeout=120)
     print(output)
     assert soak.returncode == 0, output[-3000:]
-    for name in ("lost", "duplicated", "503 outside the cut", "4xx", "stack processes that exited"):
+    for name in (
+        "lost",
+        "duplicated",
+        "503 outside the cut",
+        "4xx",
+        "stack processes that exited",
+        "pool processes outliving their worker",
+    ):
         assert _row(output, name) == "0", name
     assert _row(output, "other 5xx / no answer") == "0 / 0"
     assert _row(output, f"sync callers past {settings.SYNC_WAIT_SECONDS:g} s").startswith("0 ")
