@@ -10,6 +10,7 @@ from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
 from autoscale.retire import RetireWhenIdle
+from classifier.worker.stranded import HandBackStranded
 from common.lifetime import die_with_worker_main
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
@@ -19,6 +20,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Scale-in: a worker with nothing to do for WORKER_IDLE_SECONDS shuts itself down (when WORKER_RETIRE is set).
 app.steps["consumer"].add(RetireWhenIdle)
+# A task whose pool process died taking it is handed back instead of held for the worker's lifetime.
+app.steps["consumer"].add(HandBackStranded)
 
 
 @setup_logging.connect

@@ -15,6 +15,7 @@ from stack.processes import ManagedProcess, bind_error
 
 # How often the supervisor looks at its children.
 WATCH_INTERVAL = 0.5
+FIXED_WORKER = "worker-"  # stack/local.py names the fixed workers worker-1, worker-2, ...
 
 
 class Command(LoopCommand):
@@ -97,8 +98,14 @@ class Command(LoopCommand):
                 )
 
     def tick(self) -> ManagedProcess | None:
-        """A child that exited on its own, if any: then the whole stack stops."""
-        self.exited = self.stack.first_exited()
+        """A child that exited on its own, if any: a fixed worker is started again (a worker exits when its pool is
+        wedged, classifier/worker/stranded.py; the autoscaler replaces its own), anything else stops the stack."""
+        exited = self.stack.first_exited()
+        if exited is not None and exited.name.startswith(FIXED_WORKER):
+            self.stderr.write(f"{exited.name} exited with code {exited.exit_code()}; starting it again")
+            self.stack.respawn(exited.name)
+            return None
+        self.exited = exited
         if self.exited is not None:
             self.stopping = True
         return self.exited
