@@ -168,7 +168,10 @@ def test_sigkill_of_runstack_leaves_no_process_behind(tmp_path) -> None:
 
         stack = descendants_of(runstack.pid)
         commands = {pid: cmdline(pid) for pid in stack}
-        worker = next(pid for pid, command in commands.items() if "local-1@" in command)
+        # A pool process is a fork of its worker, with the same command line: the worker is the one whose parent
+        # is not a worker too.
+        workers = {pid for pid, command in commands.items() if "local-1@" in command}
+        worker = next(pid for pid in workers if not any(pid in children_of(other) for other in workers))
         pool = children_of(worker)
         assert pool, "the worker has no pool process"
         for part in ("moto.server", "uvicorn", "results@", "manage.py sweep", "manage.py autoscale"):
