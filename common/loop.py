@@ -68,7 +68,12 @@ class LoopCommand(BaseCommand):
             outages.succeeded()
             if once:
                 return
-            self.pause(interval)
+            self.pause(self.next_pause(interval))
+
+    def next_pause(self, interval: float) -> float:
+        """Seconds until the next tick after one that succeeded; a command whose tick got through an outage in part
+        (it went on without one dependency) returns the outage's retry delay instead, to notice the recovery soon."""
+        return interval
 
     def loop_name(self) -> str:
         return type(self).__module__.rsplit(".", 1)[-1]

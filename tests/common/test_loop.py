@@ -26,6 +26,12 @@ class Counting(LoopCommand):
 
 
 @pytest.fixture(autouse=True)
+def _no_database(monkeypatch) -> None:
+    """These loops touch no database; a connection an earlier test left open is not theirs to close."""
+    monkeypatch.setattr("common.loop.close_old_connections", lambda: None)
+
+
+@pytest.fixture(autouse=True)
 def _keep_signal_handlers():
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     yield

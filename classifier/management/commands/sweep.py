@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from classifier.recovery.sweeper import Sweeper, SweepReport
 from common import aws
-from common.loop import LoopCommand
+from common.loop import LoopCommand, retry_delay
 
 
 class Command(LoopCommand):
@@ -31,6 +31,11 @@ class Command(LoopCommand):
             lambda: aws.client("sqs"), after=timedelta(seconds=options["after"]), max_dispatches=settings.MAX_DISPATCHES
         )
         self.run_loop(options["interval"], once=self.once)
+
+    def next_pause(self, interval: float) -> float:
+        # SQS away does not fail a pass (its database side goes on), but its return should be noticed within seconds.
+        outage = self.sweeper.sqs_outage
+        return min(interval, retry_delay(outage.failures, interval)) if outage.ongoing else interval
 
     def tick(self) -> SweepReport:
         # A database away for a moment fails the pass; the loop retries it, and the next pass finds the same rows.
