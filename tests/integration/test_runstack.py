@@ -74,6 +74,15 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
 
 
+def _wait_ready(runstack: subprocess.Popen[str]) -> None:
+    """Read runstack's output until it says it is ready; fail if it exits first."""
+    assert runstack.stdout is not None
+    for line in runstack.stdout:
+        if line.startswith("Ready:"):
+            return
+    pytest.fail("runstack exited before it was ready")
+
+
 def test_sync_wait_times_out_with_504_and_ctrl_c_stops_everything(tmp_path) -> None:
     from django.db import connection
 
@@ -96,12 +105,7 @@ def test_sync_wait_times_out_with_504_and_ctrl_c_stops_everything(tmp_path) -> N
     )
     children: set[int] = set()
     try:
-        assert runstack.stdout is not None
-        for line in runstack.stdout:
-            if line.startswith("Ready:"):
-                break
-        else:
-            pytest.fail("runstack exited before it was ready")
+        _wait_ready(runstack)
         children = children_of(runstack.pid)
         assert len(children) == 4  # endpoint, results consumer, sweeper, web
 
@@ -154,12 +158,7 @@ def test_sigkill_of_runstack_leaves_no_process_behind(tmp_path) -> None:
                                 text=True)  # fmt: skip
     stack: set[int] = set()
     try:
-        assert runstack.stdout is not None
-        for line in runstack.stdout:
-            if line.startswith("Ready:"):
-                break
-        else:
-            pytest.fail("runstack exited before it was ready")
+        _wait_ready(runstack)
         with (IMAGES_DIR / "test_2.JPEG").open("rb") as handle:  # work, so that the autoscaler launches a worker
             response = httpx.post(f"http://127.0.0.1:{port}/api/classifications", files={"file": handle}, timeout=30)
         assert response.status_code == 202, response.text
