@@ -146,10 +146,14 @@ class HeartbeatChannel(SQS.Channel):
         if queue_url is None:
             super()._restore(message, unwanted_delivery_info)
             return
+        hand_back = {"QueueUrl": queue_url, "ReceiptHandle": message.delivery_tag, "VisibilityTimeout": 0}
         try:
-            (self._quick_sqs or self._new_release_client(self.sqs())).change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=message.delivery_tag, VisibilityTimeout=0
-            )
+            try:
+                (self._quick_sqs or self._new_release_client(self.sqs())).change_message_visibility(**hand_back)
+            except (BotoCoreError, OSError):
+                # The quick client gives up after one 5 s try; a busy endpoint at shutdown deserves the channel's
+                # own client, with its retries, before the message is left to its visibility timeout.
+                self.sqs().change_message_visibility(**hand_back)
         except (BotoCoreError, ClientError, OSError) as exc:
             # Not raised: the delivery must still be forgotten here, or the heartbeat would keep extending a message
             # nobody runs. Unextended, it is visible again within the visibility timeout.

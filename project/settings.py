@@ -333,7 +333,9 @@ SWEEP_INTERVAL = env_float("SWEEP_INTERVAL", 10.0, minimum=0.5)
 
 # --- Workers and the autoscaler -------------------------------------------------------------------------------
 WORKER_RETIRE = env_bool("WORKER_RETIRE", False)  # the autoscaler sets it on the workers it may release
-WORKER_IDLE_SECONDS = env_float("WORKER_IDLE_SECONDS", 20.0, minimum=1)
+# Longer than the visibility timeout: when a worker dies, its messages are visible again within that timeout, and a
+# peer that went idle when the burst drained is still there to take them (not a cold start behind a relaunch).
+WORKER_IDLE_SECONDS = env_float("WORKER_IDLE_SECONDS", SQS_VISIBILITY_TIMEOUT + 10.0, minimum=1)
 WORKER_READY_FILE = env_str("WORKER_READY_FILE")  # written when the worker consumes (the local provider's signal)
 AUTOSCALE_PROVIDER = env_choice("AUTOSCALE_PROVIDER", ("local", "ec2"), "ec2" if PRODUCTION else "local")
 AUTOSCALE_POLICY = env_choice("AUTOSCALE_POLICY", ("step", "target"), "step")

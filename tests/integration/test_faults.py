@@ -49,6 +49,15 @@ def fault_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterato
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.fixture(autouse=True)
+def _restart_what_a_scenario_left_down(fault_stack) -> Iterator[None]:
+    """A scenario that fails midway may leave a worker or the consumer stopped; the next one starts whole."""
+    yield
+    for name in ("worker-1", "worker-2", "results-consumer"):
+        if fault_stack.process(name).exit_code() is not None:
+            fault_stack.respawn(name)
+
+
 async def _submit(url: str, paths: list[Path]) -> list[str]:
     return await _submit_named(url, [(p.name, p.read_bytes()) for p in paths])
 
@@ -148,6 +157,9 @@ def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_o
         _wait_until(lambda: greedy.exit_code() is not None, 30)
         assert greedy.exit_code() == 0
         _wait_until(lambda: _in_flight(fault_stack) == 0, 5)  # nothing left held by the worker that went
+    except AssertionError:
+        print((fault_stack.log_dir / "greedy.log").read_text(errors="replace")[-6000:])  # what the worker did
+        raise
     finally:
         greedy.stop()
     for name in ("worker-1", "worker-2"):

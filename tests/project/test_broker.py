@@ -109,7 +109,28 @@ def test_a_hand_back_that_fails_still_forgets_the_delivery(connection, endpoint,
         raise EndpointConnectionError(endpoint_url=endpoint)
 
     monkeypatch.setattr(channel._quick_sqs, "change_message_visibility", unreachable)
+    monkeypatch.setattr(channel.sqs(), "change_message_visibility", unreachable)
     held[0].requeue()  # what Celery does with the task of a pool process that died
     assert channel.qos.held() == {}
     assert channel.extend_held() == 0
+    channel.close()
+
+
+def test_a_hand_back_the_quick_client_cannot_make_goes_through_the_channel_client(connection, endpoint,
+                                                                                  monkeypatch) -> None:  # fmt: skip
+    """The quick client tries once for 5 s; a busy endpoint at shutdown still gets the message back at once."""
+    from botocore.exceptions import ReadTimeoutError
+
+    name = f"heartbeat-{uuid.uuid4().hex[:8]}"
+    channel, held = _hold_one(connection, name)
+
+    def timed_out(**kwargs: Any) -> None:
+        raise ReadTimeoutError(endpoint_url=endpoint)
+
+    monkeypatch.setattr(channel._quick_sqs, "change_message_visibility", timed_out)
+    held[0].requeue()
+    sqs = _raw(endpoint)
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    visible = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert visible["ApproximateNumberOfMessages"] == "1"
     channel.close()
