@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,3 +41,15 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
         database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """A moto server of the module's own on a free 127.0.0.1 port (SQS, S3, EC2, IAM, Auto Scaling), stopped after."""
+    from stack.embedded import start_endpoint
+
+    process, url = start_endpoint()
+    try:
+        yield url
+    finally:
+        process.stop()

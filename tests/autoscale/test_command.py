@@ -12,18 +12,15 @@ import pytest
 
 from common import aws
 from deploy.provision import QueuePlan, ensure_queues
-from stack.embedded import LOCAL_CREDENTIALS, start_endpoint
+from stack.embedded import LOCAL_CREDENTIALS
 from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    process, url = start_endpoint()
-    try:
-        ensure_queues(aws.client("sqs", url, LOCAL_CREDENTIALS), QueuePlan.from_settings())
-        yield url
-    finally:
-        process.stop()
+def endpoint(endpoint: str) -> str:
+    """The shared module endpoint, with the queues the autoscaler watches."""
+    ensure_queues(aws.client("sqs", endpoint, LOCAL_CREDENTIALS), QueuePlan.from_settings())
+    return endpoint
 
 
 def migrated_env(endpoint: str, tmp_path) -> dict[str, str]:

@@ -4,26 +4,20 @@ runs user data; what it can show is tested here."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import boto3
 import pytest
 
 from autoscale.providers.base import InstanceState
 from autoscale.providers.ec2 import FLEET_TAG, Ec2Provider
-from stack.embedded import start_endpoint
 
 AMI = "ami-12c6146b"  # any id is accepted unless MOTO_ENABLE_AMI_VALIDATION is set
 
 
 @pytest.fixture(scope="module")
-def ec2() -> Iterator[object]:
-    process, url = start_endpoint()
-    try:
-        yield boto3.client("ec2", endpoint_url=url, region_name="us-east-1",
-                           aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
-    finally:
-        process.stop()
+def ec2(endpoint: str) -> object:
+    return boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
 
 
 @pytest.fixture

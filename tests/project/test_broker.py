@@ -14,18 +14,9 @@ import boto3
 import pytest
 from kombu import Connection, Consumer, Producer, Queue
 
-from stack.embedded import LOCAL_CREDENTIALS, start_endpoint
+from stack.embedded import LOCAL_CREDENTIALS
 
 VISIBILITY = 10
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    process, url = start_endpoint()
-    try:
-        yield url
-    finally:
-        process.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import base64
 import json
 import time
 import zlib
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,22 +19,12 @@ from classifier.recovery import dead_letters
 from classifier.recovery.dead_letters import DeadLetterWatch, fail_dead_lettered
 from classifier.results import recording
 from deploy.provision import QueuePlan, ensure_queues
-from stack.embedded import start_endpoint
 from stack.processes import free_port
 from tests.factories import make_request, result_payload
 
 pytestmark = pytest.mark.django_db
 
 MAX_RECEIVES = 2
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    process, url = start_endpoint()
-    try:
-        yield url
-    finally:
-        process.stop()
 
 
 @pytest.fixture
