@@ -15,6 +15,11 @@ the next is due, and the beats keep a fixed pace.
 Hand-backs: kombu restores what a channel still holds when it closes (a warm shutdown) and a rejected message asked
 to be requeued (a pool process that died) by making it visible after `wait_time_seconds`. Here it is visible at
 once (visibility 0): another worker can take it on its next receive.
+
+Warm shutdown: Celery's consumer loop goes on for a cycle or two after SIGTERM (each a long poll of up to
+`wait_time_seconds` inside a 2 s drain), and what it receives then it runs before it exits. Once the shutdown has
+begun (`stop_receiving`, called from Celery's `worker_shutting_down`), the channel asks for nothing more, and what a
+receive already under way brings back is handed back at once instead of started.
 """
 
 from __future__ import annotations
@@ -34,6 +39,14 @@ logger = logging.getLogger(__name__)
 
 # change_message_visibility_batch takes at most this many entries.
 SQS_BATCH = 10
+
+# Set once in a worker's main process when its warm shutdown begins; never cleared (the process is ending).
+_shutting_down = threading.Event()
+
+
+def stop_receiving() -> None:
+    """The worker is shutting down warm: its consumers take no more messages (see the module's docstring)."""
+    _shutting_down.set()
 
 
 class HeldMessages(SQS.QoS):
@@ -140,6 +153,32 @@ class HeartbeatChannel(SQS.Channel):
             # A message acknowledged a moment ago, or one from before the queue was recreated: nothing to keep.
             logger.debug("visibility not extended: %s", failure.get("Message") or failure.get("Code"))
         return len(answer.get("Successful", []))
+
+    def _receive_message(self, queue: str, max_number_of_messages: int = 1,
+                         wait_time_seconds: int | None = None) -> dict[str, Any]:  # fmt: skip
+        if _shutting_down.is_set():
+            return {}  # kombu's loop reads "nothing there" and sleeps until Celery ends it
+        answer: dict[str, Any] = super()._receive_message(queue, max_number_of_messages, wait_time_seconds)
+        if _shutting_down.is_set() and answer.get("Messages"):
+            # The long poll was under way when the shutdown began: these were never started, so back they go.
+            self._hand_back_received(self._new_queue(queue), [m["ReceiptHandle"] for m in answer["Messages"]])
+            return {}
+        return answer
+
+    def _hand_back_received(self, queue_url: str, receipts: list[str]) -> None:
+        for start in range(0, len(receipts), SQS_BATCH):
+            entries = [{"Id": str(n), "ReceiptHandle": receipt, "VisibilityTimeout": 0}
+                       for n, receipt in enumerate(receipts[start : start + SQS_BATCH])]  # fmt: skip
+            try:
+                try:
+                    (self._quick_sqs or self.sqs()).change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+                except (BotoCoreError, OSError):
+                    self.sqs().change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+            except (BotoCoreError, ClientError, OSError) as exc:
+                logger.warning("could not hand %d message(s) back at once (%s); they return within %d s",
+                               len(entries), exc, self.visibility_timeout)  # fmt: skip
+                continue
+            logger.info("shutting down: handed back %d message(s) received as the shutdown began", len(entries))
 
     def _restore(self, message: Any, unwanted_delivery_info: tuple[str, ...] = ("sqs_message", "sqs_queue")) -> None:
         queue_url = message.delivery_info.get("sqs_queue")

@@ -7,11 +7,12 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging, worker_process_init, worker_shutting_down
 
 from autoscale.retire import RetireWhenIdle
 from classifier.worker.stranded import HandBackStranded
 from common.lifetime import die_with_worker_main
+from project.broker import stop_receiving
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -37,3 +38,9 @@ def _die_with_the_worker(**_: Any) -> None:
     """A pool process whose worker's main process died can neither acknowledge nor report: it goes too (the message
     comes back by its visibility timeout), and leaves nothing running behind a SIGKILLed worker."""
     die_with_worker_main()
+
+
+@worker_shutting_down.connect
+def _take_no_more(**_: Any) -> None:
+    """SIGTERM (systemd, a spot interruption, a retiring worker): finish what runs, start nothing new."""
+    stop_receiving()

@@ -5,6 +5,7 @@ allowed (10 s) to keep the test short. tests/integration/test_faults.py shows th
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -124,4 +125,61 @@ def test_a_hand_back_the_quick_client_cannot_make_goes_through_the_channel_clien
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     visible = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     assert visible["ApproximateNumberOfMessages"] == "1"
+    channel.close()
+
+
+def _publish_and_drain(conn: Connection, name: str) -> tuple[Any, list[Any]]:
+    """Publish one message, then let a consumer drain for a few seconds; returns the channel and what it got."""
+    channel = conn.channel()
+    queue = Queue(name, routing_key=name)
+    Producer(channel).publish({"n": 1}, routing_key=name, declare=[queue], serializer="json")
+    got: list[Any] = []
+    Consumer(channel, queues=[queue], callbacks=[lambda _body, message: got.append(message)], accept=["json"]).consume()
+    deadline = time.monotonic() + 3
+    while not got and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            conn.drain_events(timeout=1)
+    return channel, got
+
+
+def _visible(endpoint: str, name: str) -> tuple[str, str]:
+    sqs = _raw(endpoint)
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]
+
+
+def test_a_worker_shutting_down_takes_nothing_more(connection, endpoint, monkeypatch) -> None:
+    from project import broker
+
+    monkeypatch.setattr(broker, "_shutting_down", threading.Event())
+    broker.stop_receiving()
+    name = f"shutdown-{uuid.uuid4().hex[:8]}"
+    channel, got = _publish_and_drain(connection, name)
+    assert got == []
+    assert _visible(endpoint, name) == ("1", "0")
+    channel.close()
+
+
+def test_what_a_receive_under_way_brings_back_as_the_shutdown_begins_is_handed_back_at_once(
+    connection, endpoint, monkeypatch
+) -> None:
+    from kombu.transport import SQS
+
+    from project import broker
+
+    monkeypatch.setattr(broker, "_shutting_down", threading.Event())
+    receive = SQS.Channel._receive_message
+
+    def sigterm_during_the_long_poll(self: Any, *args: Any, **kwargs: Any) -> Any:
+        answer = receive(self, *args, **kwargs)
+        if answer.get("Messages"):
+            broker.stop_receiving()
+        return answer
+
+    monkeypatch.setattr(SQS.Channel, "_receive_message", sigterm_during_the_long_poll)
+    name = f"shutdown-{uuid.uuid4().hex[:8]}"
+    channel, got = _publish_and_drain(connection, name)
+    assert got == []  # not delivered, so never started
+    assert _visible(endpoint, name) == ("1", "0")  # and visible again at once, not after the visibility timeout
     channel.close()
