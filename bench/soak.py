@@ -27,7 +27,10 @@ table (what the database and the callers say) and the fault timeline. Every proc
 its pid in a `finally`, on Ctrl-C or SIGTERM too.
 
 Exit status: 0 when the promise held; 1 when any of these is non-zero: lost (accepted, never done or failed),
-duplicated (result_deliveries > 1), 503s outside the database cut (a 503 is the cut's when its call was in
+duplicated (a result recorded over an earlier one: a request delivered more than once whose extra
+results the results consumer did not log as ignored; a worker SIGKILLed between sending its result and deleting
+its message makes SQS deliver that message again, and such a redelivery is at-least-once working, shown on its
+own row), 503s outside the database cut (a 503 is the cut's when its call was in
 flight at some moment between the cut and the restore), any other 5xx or no answer at all, any 4xx (the
 images are valid), synchronous callers past SYNC_WAIT_SECONDS (a 504 or a slower answer), stack processes that
 exited on their own, pool processes that outlived their killed worker. Failed requests are listed with their
@@ -313,7 +316,21 @@ class Chaos:
 
 
 # --- The accounting ------------------------------------------------------------------------------------------------
-def account(load: Load, chaos: Chaos, sync_wait: float) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+# What `classifier.results.recording` logs when a repeated result changes nothing.
+IGNORED_DUPLICATE = re.compile(r"duplicate result for ([0-9a-f-]{36}) ignored")
+
+
+def ignored_results(consumer_log: Path) -> Counter[str]:
+    """How many repeated results the results consumer ignored, by request id (its log is appended across restarts)."""
+    if not consumer_log.exists():
+        return Counter()
+    with consumer_log.open(encoding="utf-8", errors="replace") as log:
+        return Counter(match[1] for line in log if (match := IGNORED_DUPLICATE.search(line)))
+
+
+def account(
+    load: Load, chaos: Chaos, sync_wait: float, consumer_log: Path
+) -> tuple[list[tuple[str, str]], list[str], list[str]]:
     """The table's rows, the problems that set the exit status, and details that help to read them."""
     from classifier.models import Classification, Status
     from common.percentiles import percentiles
@@ -329,7 +346,9 @@ def account(load: Load, chaos: Chaos, sync_wait: float) -> tuple[list[tuple[str,
     failed = Counter(row["error"][:100] for row in rows.values() if row["status"] == Status.FAILED)
     lost = [row for row in rows.values() if row["status"] not in (Status.DONE, Status.FAILED)]
     missing = sorted(async_ids - rows.keys())  # answered 202, yet no row
-    duplicated = [row for row in rows.values() if row["result_deliveries"] > 1]
+    redelivered = [row for row in rows.values() if row["result_deliveries"] > 1]
+    ignored = ignored_results(consumer_log)
+    duplicated = [row for row in redelivered if ignored[str(row["id"])] < row["result_deliveries"] - 1]
     refused = [call for call in load.calls if call.status == 503]
     in_cut = [call for call in refused if chaos.in_cut(call)]
     outside_cut = [call for call in refused if not chaos.in_cut(call)]
@@ -350,7 +369,9 @@ def account(load: Load, chaos: Chaos, sync_wait: float) -> tuple[list[tuple[str,
         ("done", f"{len(done)}"),
         ("failed", f"{sum(failed.values())}" + "".join(f"\n    {n} x {reason}" for reason, n in failed.items())),
         ("lost", f"{len(lost) + len(missing)}" + (f" ({len(missing)} answered 202 with no row)" if missing else "")),
-        ("duplicated", f"{len(duplicated)}"),
+        ("duplicated (recorded twice)", f"{len(duplicated)}"),
+        ("redelivered, recorded once", f"{len(redelivered) - len(duplicated)} (a worker killed between its result "
+                                       "and its delete: SQS delivers at least once)"),
         ("503 while the database was cut", f"{len(in_cut)} ({sum(call.images for call in in_cut)} images refused)"),
         # Rows beyond what 200, 202 and 504 answers account for: kept from a refused upload (a failed COMMIT that went
         # through, or an error after it); each still owes a result like any other.
@@ -377,7 +398,10 @@ def account(load: Load, chaos: Chaos, sync_wait: float) -> tuple[list[tuple[str,
                f"{row['dispatched_at'].timestamp() - on_timeline:.1f} s, worker {row['worker'] or '-'}"
                for row in lost[:10]]  # fmt: skip
     details += [f"answered 202, no row: {request_id}" for request_id in missing[:10]]
-    details += [f"duplicated {row['id']}: {row['result_deliveries']} results" for row in duplicated[:10]]
+    details += [f"duplicated {row['id']}: {row['result_deliveries']} results, {ignored[str(row['id'])]} ignored"
+                for row in duplicated[:10]]  # fmt: skip
+    details += [f"redelivered {row['id']}: {row['result_deliveries']} results, the first recorded ({row['worker']})"
+                for row in redelivered[:10] if row not in duplicated]  # fmt: skip
     slow = sorted(done, key=lambda row: row["recorded_at"] - row["created_at"], reverse=True)[:3]
     details += [f"slow {row['id']}: accepted at {row['created_at'].timestamp() - on_timeline:.1f} s, recorded at "
                 f"{row['recorded_at'].timestamp() - on_timeline:.1f} s, {row['dispatches']} send(s), last at "
@@ -472,7 +496,8 @@ def soak(args: argparse.Namespace, scratch: Path, database: str) -> int:
         keep_watch(chaos, lambda: not Classification.objects.pending().exists(), args.drain)
         timeline.add(f"drain: {Classification.objects.pending().count()} request(s) pending after "
                      f"{timeline.now() - drain_started:.0f} s (limit {args.drain:g} s)")  # fmt: skip
-        table, problems, details = account(load, chaos, settings.SYNC_WAIT_SECONDS)
+        consumer_log = scratch / "logs" / "results-consumer.log"
+        table, problems, details = account(load, chaos, settings.SYNC_WAIT_SECONDS, consumer_log)
         header = f"{args.minutes:g} min of load, {len(load.calls)} calls, {sum(c.images for c in load.calls)} images"
     finally:
         if load is not None:

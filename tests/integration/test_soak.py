@@ -55,7 +55,7 @@ def test_two_minute_chaos_soak_loses_nothing() -> None:
     assert soak.returncode == 0, output[-3000:]
     for name in (
         "lost",
-        "duplicated",
+        "duplicated (recorded twice)",
         "503 outside the cut",
         "4xx",
         "stack processes that exited",
