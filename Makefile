@@ -14,6 +14,7 @@ $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m classifier.inference.export
 	touch $(STAMP)
 
 venv: $(STAMP)

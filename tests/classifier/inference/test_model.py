@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from classifier.images import CorruptImage, UnreadableImage
-from classifier.inference import efficientnet
+from classifier.inference import catalog, efficientnet
 from classifier.inference.labels import imagenet_labels
 from classifier.inference.model import ImageClassifier
 from classifier.inference.preprocess import EFFICIENTNET_LITE
@@ -24,7 +25,7 @@ def classifier() -> ImageClassifier:
 def test_every_checkpoint_key_maps_onto_the_timm_model() -> None:
     import timm
 
-    state = torch.load(efficientnet.default_weights_path(), map_location="cpu", weights_only=True)
+    state = torch.load(catalog.default_weights_path(), map_location="cpu", weights_only=True)
     expected = set(timm.create_model(efficientnet.ARCH, pretrained=False).state_dict())
     assert set(efficientnet.map_state_dict(state)) == expected
     assert efficientnet.map_key("_blocks.0._depthwise_conv.weight") == "blocks.0.0.conv_dw.weight"
@@ -40,12 +41,13 @@ def test_unknown_keys_are_refused() -> None:
 
 
 def test_preprocessing_matches_the_checkpoint() -> None:
-    tensor = EFFICIENTNET_LITE.pipeline()(Image.new("RGB", (64, 48), color=(255, 0, 128)))
-    assert tensor.shape == (3, 224, 224)
+    array = EFFICIENTNET_LITE.array(Image.new("RGB", (64, 48), color=(255, 0, 128)))
+    assert array.shape == (3, 224, 224)
+    assert array.dtype == np.float32
     # mean = std = 0.5: 255 -> 1, 0 -> -1, 128 -> about 0
-    assert tensor[0].mean().item() == pytest.approx(1.0, abs=1e-4)
-    assert tensor[1].mean().item() == pytest.approx(-1.0, abs=1e-4)
-    assert tensor[2].mean().item() == pytest.approx(0.0039, abs=1e-3)
+    assert array[0].mean() == pytest.approx(1.0, abs=1e-4)
+    assert array[1].mean() == pytest.approx(-1.0, abs=1e-4)
+    assert array[2].mean() == pytest.approx(0.0039, abs=1e-3)
 
 
 def test_labels_are_the_course_spelling() -> None:

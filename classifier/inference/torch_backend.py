@@ -1,0 +1,35 @@
+"""The reference backend: the PyTorch module itself, eager, in eval mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from classifier.inference import efficientnet
+from classifier.inference.catalog import EFFICIENTNET_LITE0, ModelSpec
+
+
+def build_module(spec: ModelSpec) -> nn.Module:
+    if spec.arch == EFFICIENTNET_LITE0:
+        return efficientnet.build(spec.weights)
+    import torchvision
+
+    model = torchvision.models.get_model(spec.name, weights=None, num_classes=1000)
+    model.load_state_dict(torch.load(spec.weights, map_location="cpu", weights_only=True), strict=True)
+    return model
+
+
+class TorchBackend:
+    name = f"torch-{torch.__version__}"
+
+    def __init__(self, spec: ModelSpec, *, threads: int, channels_last: bool = True) -> None:
+        torch.set_num_threads(threads)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self._model = build_module(spec).eval().to(memory_format=self.memory_format)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Logits for a float32 (N, 3, H, W) batch."""
+        pixels = torch.from_numpy(batch).contiguous(memory_format=self.memory_format)
+        with torch.inference_mode():
+            return self._model(pixels).numpy()

@@ -1,0 +1,35 @@
+"""`make bench` in small: the benchmark runs end to end and its table says what it should (not how fast: these
+machines are shared, so figures are read by a person from the full run, never asserted in a test)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _figure(table: str, name: str) -> str:
+    found = re.search(rf"^{re.escape(name)}  +(\S+)", table, re.MULTILINE)
+    assert found, f"no {name!r} row in:\n{table}"
+    return found.group(1)
+
+
+def test_the_benchmark_prints_its_table() -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/pipeline.py", "--requests", "40", "--concurrency", "10", "--rounds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    table = done.stdout
+    for name in ("bare best, torch eager", "bare best, onnx", "stack, sync at concurrency 10", "SQS calls per image"):
+        assert float(_figure(table, name)) > 0, name
+    assert "workers on onnxruntime-" in table  # the stack ran the backend `auto` picks here
+    agreeing = re.search(r"^labels as the bare torch model +(\d+) +of (\d+)", table, re.MULTILINE)
+    assert agreeing and agreeing[2] == "40" and int(agreeing[1]) >= 39, table
+    assert 0 < float(_figure(table, "one worker's memory")) < 4000
