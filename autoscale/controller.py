@@ -42,6 +42,16 @@ class Decision:
         return text + (" (dry run)" if self.dry_run else "")
 
 
+def seconds_to_next_tick(decision: Decision, interval: float, idle_interval: float) -> float:
+    """A fleet at zero with nothing queued looks again after `idle_interval`, not a whole tick later: the first upload
+    after a quiet spell should not wait up to an interval before its worker is launched (a queue read a second costs
+    next to nothing). Any other state ticks at the interval."""
+    observation = decision.observation
+    if observation.backlog == 0 and observation.capacity == 0:
+        return min(interval, idle_interval)
+    return interval
+
+
 class Controller:
     def __init__(
         self,

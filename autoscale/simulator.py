@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autoscale.controller import Controller
+from autoscale.controller import Controller, seconds_to_next_tick
 from autoscale.policy import Policy
 from autoscale.providers.base import InstanceState
 from autoscale.providers.fake import FakeProvider
@@ -55,6 +55,7 @@ def simulate(
     boot_seconds: float,
     idle_seconds: float = 20.0,
     interval: float = 5.0,
+    idle_interval: float = 1.0,
     dt: float = 0.5,
     seed: int = 1,
     max_seconds: float | None = None,
@@ -81,8 +82,7 @@ def simulate(
             queue.append([clock.now, arrived])
             queued += arrived
         if clock.now >= next_tick:
-            controller.tick()
-            next_tick += interval
+            next_tick += seconds_to_next_tick(controller.tick(), interval, idle_interval)
         instances = provider.instances()
         running = [i for i in instances if i.state == InstanceState.RUNNING]
         # Serve: each running worker does dt / service_time images this step (fractions carry over).

@@ -348,6 +348,8 @@ AUTOSCALE_POLICY = env_choice("AUTOSCALE_POLICY", ("step", "target"), "step")
 AUTOSCALE_MIN = env_int("AUTOSCALE_MIN", 0, minimum=0)
 AUTOSCALE_MAX = env_int("AUTOSCALE_MAX", 19, minimum=0)  # the course's cap: 20 instances including the web tier
 AUTOSCALE_INTERVAL = env_float("AUTOSCALE_INTERVAL", 5.0, minimum=0.5)
+# With no worker and nothing queued, the autoscaler looks this often instead (autoscale/controller.py).
+AUTOSCALE_IDLE_INTERVAL = env_float("AUTOSCALE_IDLE_INTERVAL", 1.0, minimum=0.2)
 AUTOSCALE_TARGET_BACKLOG = env_int("AUTOSCALE_TARGET_BACKLOG", 5, minimum=1)
 AUTOSCALE_SCALE_IN_WINDOW = env_float("AUTOSCALE_SCALE_IN_WINDOW", 60.0, minimum=0)
 # EC2 provider: a launch template, or the parts of one.

@@ -144,3 +144,33 @@ def test_on_postgresql_the_lock_is_an_advisory_lock(endpoint, tmp_path, postgres
     finally:
         first.terminate()
         assert first.wait(timeout=30) == 0
+
+
+def test_from_zero_the_first_message_is_seen_within_the_idle_interval_not_the_tick(endpoint, tmp_path) -> None:
+    """The shipped AUTOSCALE_IDLE_INTERVAL (1 s) against a 30 s tick: a dry run, so nothing launches and the fleet
+    stays at zero."""
+    env = {**migrated_env(endpoint, tmp_path), "PYTHONUNBUFFERED": "1"}
+    sqs = aws.client("sqs", endpoint, LOCAL_CREDENTIALS)
+    url = sqs.get_queue_url(QueueName="classify")["QueueUrl"]
+    command = [sys.executable, "manage.py", "autoscale", "--provider", "local", "--dry-run", "--interval", "30"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        while not any("action=hold" in line for line in lines):  # its first tick: nothing queued
+            lines.append(process.stdout.readline())
+            assert lines[-1], "".join(lines)
+        sqs.send_message(QueueUrl=url, MessageBody="{}")
+        sent = time.monotonic()
+        while "visible=1" not in lines[-1]:
+            lines.append(process.stdout.readline())
+            assert lines[-1] and time.monotonic() - sent < 10, "".join(lines)
+        seen_after = time.monotonic() - sent
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        # Taken back out by hand: SQS allows one purge a minute, and the first test of this module made it.
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert "desired=1 action=launch" in lines[-1]
+    assert seen_after < 3, f"the message waited {seen_after:.1f} s for a tick:\n{''.join(lines)}"

@@ -1,5 +1,7 @@
-from autoscale.controller import Controller
-from autoscale.policy import StepPolicy
+import pytest
+
+from autoscale.controller import Controller, Decision, seconds_to_next_tick
+from autoscale.policy import Observation, StepPolicy
 from autoscale.providers.fake import FakeProvider
 
 
@@ -78,3 +80,19 @@ def test_dry_run_changes_nothing() -> None:
     assert (decision.action, decision.desired, decision.dry_run) == ("launch", 10, True)
     assert provider.instances() == []
     assert "desired=10 action=launch" in decision.line()
+
+
+@pytest.mark.parametrize(
+    ("observation", "pause"),
+    [
+        (Observation(visible=0, in_flight=0, running=0, pending=0), 1.0),  # idle at zero: look again soon
+        (Observation(visible=3, in_flight=0, running=0, pending=0), 5.0),  # launching now; the next tick as usual
+        (Observation(visible=0, in_flight=0, running=1, pending=0), 5.0),  # a worker is up: it takes what comes
+        (Observation(visible=0, in_flight=0, running=0, pending=1), 5.0),
+        (Observation(visible=0, in_flight=2, running=0, pending=0), 5.0),
+    ],
+)
+def test_an_idle_fleet_at_zero_looks_again_within_a_second(observation: Observation, pause: float) -> None:
+    decision = Decision(0.0, observation, desired=0, action="hold")
+    assert seconds_to_next_tick(decision, interval=5.0, idle_interval=1.0) == pause
+    assert seconds_to_next_tick(decision, interval=0.5, idle_interval=1.0) == 0.5  # never slower than the interval

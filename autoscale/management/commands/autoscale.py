@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from autoscale.controller import Controller, Decision
+from autoscale.controller import Controller, Decision, seconds_to_next_tick
 from autoscale.fleet_log import FleetLog
 from autoscale.lock import AlreadyRunning, fleet_lock
 from autoscale.models import ScalingEvent
@@ -86,6 +86,7 @@ class Command(LoopCommand):
             "boot_seconds": boot,
             "idle_seconds": settings.WORKER_IDLE_SECONDS,
             "interval": options["interval"],
+            "idle_interval": settings.AUTOSCALE_IDLE_INTERVAL,
         }
         reports = [simulate(policy, trace, **timing) for policy in policies]
         for report in reports:
@@ -119,7 +120,7 @@ class Command(LoopCommand):
             self.check_lock()
         except AlreadyRunning as exc:
             raise CommandError(f"{exc}: it took over while the database was away; stopping") from None
-        decision = self.controller.tick()
+        decision = self.last_decision = self.controller.tick()
         self.stdout.write(time.strftime("%H:%M:%S ") + decision.line())
         if decision.changes_fleet:
             o = decision.observation
@@ -132,6 +133,12 @@ class Command(LoopCommand):
         if self.fleet_log is not None:
             self.fleet_log.record(decision)
         return decision
+
+    def next_pause(self, interval: float) -> float:
+        decision = getattr(self, "last_decision", None)
+        if decision is None:
+            return interval
+        return seconds_to_next_tick(decision, interval, settings.AUTOSCALE_IDLE_INTERVAL)
 
     def make_policy(self, name: str, options: dict[str, Any]) -> Policy:
         return make_policy(
