@@ -8,9 +8,9 @@ the label as plain text) loop with a pause between answers while one submitter s
 on (a kill while the first workers load their model would measure the cold start, not the recovery), on
 loopback only:
 
-- every ~`--kill-every` seconds, SIGKILL of a random running worker's celery main process (the workers the
-  autoscaler launched, found from their records under VAR_DIR/autoscale/); its pool processes must die with
-  it (a survivor at the end is counted, and killed);
+- at random moments, `--kill-every` seconds apart on average, SIGKILL of a random running worker's celery main
+  process (the workers the autoscaler launched, found from their records under VAR_DIR/autoscale/); its pool
+  processes must die with it (a survivor at the end is counted, and killed);
 - once, a restart of the results consumer;
 - once, a database cut of `--cut-seconds`: every child of the stack reaches PostgreSQL through a TCP proxy
   (stack/tcp_proxy.py), which is closed and then restored; the soak itself reads the rows directly;
@@ -236,13 +236,20 @@ class Chaos:
         self._random = random.Random(args.seed)
 
     def schedule(self, start: float, seconds: float) -> list[tuple[float, Callable[[], None]]]:
-        """Kills on a jittered beat; the one-off faults at fixed fractions of the time, the endpoint last so that
-        the sweeper's recovery from it still falls within the load."""
+        """Kills at random moments, `kill_every` seconds apart on average; the one-off faults at fixed fractions of
+        the time, the endpoint last so that the sweeper's recovery from it still falls within the load.
+
+        Memoryless, as crashes are: a beat of 30 +- 5 s would keep step with the 30 s visibility timeout. A worker
+        killed while its long poll is open takes with it the message the endpoint hands that poll next (SQS, and
+        moto, answer a poll whose caller is gone), hidden for one visibility timeout; on that beat, the message
+        came back just as the next kill left another dead poll, in a fifth of such cases (the odds of two kills
+        within the poll's wait, 2 s, of each other's 30 s), and waited 60 s."""
         plan: list[tuple[float, Callable[[], None]]] = []
-        at = start + self.args.kill_every
+        mean = self.args.kill_every
+        at = start + min(max(self._random.expovariate(1 / mean), mean / 3), 3 * mean)
         while at < start + seconds - 5:
-            plan.append((at + self._random.uniform(-5, 5), self.kill_a_worker))
-            at += self.args.kill_every
+            plan.append((at, self.kill_a_worker))
+            at += min(max(self._random.expovariate(1 / mean), mean / 3), 3 * mean)
         plan.append((start + 0.3 * seconds, self.restart_consumer))
         plan.append((start + 0.5 * seconds, self.cut_database))
         plan.append((start + 0.5 * seconds + self.args.cut_seconds, self.restore_database))
@@ -539,7 +546,7 @@ def main() -> None:
     parser.add_argument("--sync-pause", type=float, default=1.0, help="seconds a caller pauses between calls (1)")
     parser.add_argument("--batch", type=int, default=4, help="images per async submission (4; 0: none)")
     parser.add_argument("--batch-every", type=float, default=2.0, help="seconds between submissions (2)")
-    parser.add_argument("--kill-every", type=float, default=30.0, help="seconds between worker kills (30)")
+    parser.add_argument("--kill-every", type=float, default=30.0, help="mean seconds between worker kills (30)")
     parser.add_argument("--cut-seconds", type=float, default=10.0, help="how long the database is cut (10)")
     parser.add_argument("--drain", type=float, default=120.0, help="seconds to wait for what is pending (120)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the images and the victims")

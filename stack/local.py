@@ -80,16 +80,16 @@ class LocalStack:
             self.processes.append(endpoint)
         env = self.child_env()
         self._provision(env)
-        self._spawn("results-consumer", results_consumer_argv(), env)
-        self._spawn("sweeper", [PYTHON, "manage.py", "sweep"], env)
+        self.spawn("results-consumer", results_consumer_argv(), env)
+        self.spawn("sweeper", [PYTHON, "manage.py", "sweep"], env)
         for index in range(1, self.workers + 1):
             name = f"worker-{index}"
             argv = worker_argv(name, queue=settings.CLASSIFY_QUEUE, concurrency=self.worker_concurrency)
-            self._spawn(name, argv, {**env, "CLASSIFIER_PRELOAD": "true"})
+            self.spawn(name, argv, {**env, "CLASSIFIER_PRELOAD": "true"})
         if self.autoscale:
             argv = autoscaler_argv(self.autoscale_max, self.autoscale_interval, self.autoscale_policy)
-            self._spawn("autoscaler", argv, env)
-        web = self._spawn("web", web_argv(self.web_port), env)
+            self.spawn("autoscaler", argv, env)
+        web = self.spawn("web", web_argv(self.web_port), env)
         wait_for_port(HOST, self.web_port, timeout=60, process=web)
 
     def child_env(self) -> dict[str, str]:
@@ -103,7 +103,8 @@ class LocalStack:
             env[name] = os.environ.get(name, value)
         return {**env, **self.extra_env}
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
+        """Start one more process of the stack (stopped with the rest)."""
         process = ManagedProcess(name, argv, env, self._log(name), cwd=settings.BASE_DIR).start()
         self.processes.append(process)
         return process

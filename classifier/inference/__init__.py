@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from classifier.inference.model import ImageClassifier
 
-# `auto`: ONNX Runtime where it is installed, torch (the reference) otherwise.
-BACKENDS = ("auto", "torch", "onnx")
+# `auto`: ONNX Runtime where it is installed, torch (the reference, eager) otherwise. `torchscript`: traced and frozen.
+BACKENDS = ("auto", "torch", "torchscript", "onnx")
 # Exported ONNX graphs live beside the packages they were made from (`make venv` and the worker image's bake
 # export there; a worker exports on first start if they did not): every VAR_DIR of one install shares them.
 DEFAULT_MODEL_CACHE_DIR = Path(sys.prefix) / "share" / "classifier-models"

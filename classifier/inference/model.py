@@ -1,8 +1,8 @@
 """The image classifier: loaded once per process, then bytes in, top-5 out, on the backend the settings name.
 
-`torch` is the reference (eager PyTorch); `onnx` runs ONNX Runtime on a graph exported from the same weights;
-`auto` takes ONNX Runtime where it is installed and torch otherwise. Both see the same preprocessed arrays, and
-softmax and top-5 are computed here, once, for both.
+`torch` is the reference (eager PyTorch); `torchscript` the same module traced and frozen; `onnx` runs ONNX Runtime
+on a graph exported from the same weights; `auto` takes ONNX Runtime where it is installed and torch otherwise. All
+see the same preprocessed arrays, and softmax and top-5 are computed here, once, for all.
 """
 
 from __future__ import annotations
@@ -118,10 +118,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def _load(
     backend: str, spec: catalog.ModelSpec, *, threads: int, channels_last: bool, cache_dir: Path | None
 ) -> Callable[[np.ndarray], np.ndarray]:
-    if backend == "torch":
+    if backend in ("torch", "torchscript"):
         from classifier.inference.torch_backend import TorchBackend
 
-        return TorchBackend(spec, threads=threads, channels_last=channels_last)
+        return TorchBackend(spec, threads=threads, channels_last=channels_last, script=backend == "torchscript")
     from classifier.inference.export import ensure_exported
     from classifier.inference.onnx_backend import OnnxBackend
 

@@ -1,6 +1,10 @@
-"""The reference backend: the PyTorch module itself, eager, in eval mode."""
+"""PyTorch backends: `torch`, the reference (the module itself, eager, in eval mode), and `torchscript`, the same
+module traced and frozen at load (constants folded, batch norms fused into convolutions): the pinned packages'
+own faster path."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -23,10 +27,20 @@ def build_module(spec: ModelSpec) -> nn.Module:
 class TorchBackend:
     name = f"torch-{torch.__version__}"
 
-    def __init__(self, spec: ModelSpec, *, threads: int, channels_last: bool = True) -> None:
+    def __init__(self, spec: ModelSpec, *, threads: int, channels_last: bool = True, script: bool = False) -> None:
         torch.set_num_threads(threads)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self._model = build_module(spec).eval().to(memory_format=self.memory_format)
+        model = build_module(spec).eval().to(memory_format=self.memory_format)
+        if script:
+            self.name = f"torchscript-{torch.__version__}"
+            sample = torch.zeros(1, 3, spec.preprocessing.crop, spec.preprocessing.crop)
+            # TorchScript is deprecated in favour of torch.compile, which needs a C++ compiler on every worker and
+            # compiles for tens of seconds at each start; the pinned torch still traces and freezes, fast.
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                traced = torch.jit.trace(model, sample.contiguous(memory_format=self.memory_format))
+                model = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+        self._model = model
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """Logits for a float32 (N, 3, H, W) batch."""

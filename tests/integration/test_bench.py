@@ -22,7 +22,8 @@ def _figure(table: str, name: str) -> str:
 
 def test_the_benchmark_prints_its_table() -> None:
     done = subprocess.run(
-        [sys.executable, "bench/pipeline.py", "--requests", "40", "--concurrency", "10", "--rounds", "1"],
+        [sys.executable, "bench/pipeline.py", "--requests", "40", "--concurrency", "10", "--rounds", "1",
+         "--from-zero", "10"],
         cwd=ROOT, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -33,3 +34,6 @@ def test_the_benchmark_prints_its_table() -> None:
     agreeing = re.search(r"^labels as the bare torch model +(\d+) +of (\d+)", table, re.MULTILINE)
     assert agreeing and agreeing[2] == "40" and int(agreeing[1]) >= 39, table
     assert 0 < float(_figure(table, "one worker's memory")) < 4000
+    assert float(_figure(table, "cold start, onnx")) > 0
+    assert float(_figure(table, "cold start, torch")) > 0
+    assert float(_figure(table, "from zero, 10 images")) > 0

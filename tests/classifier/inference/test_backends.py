@@ -1,4 +1,4 @@
-"""The ONNX Runtime backend against the torch reference on the 100 course images, and how its graph is made."""
+"""The ONNX Runtime and TorchScript backends against the eager torch reference, and how the ONNX graph is made."""
 
 from __future__ import annotations
 
@@ -89,8 +89,25 @@ def test_a_failed_export_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
 def test_backends_are_chosen_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_backend("torch") == "torch"
     assert choose_backend("onnx") == "onnx"
+    assert choose_backend("torchscript") == "torchscript"
     assert choose_backend("auto") == "onnx"  # onnxruntime is in requirements.txt
     monkeypatch.setattr("classifier.inference.model.onnxruntime_installed", lambda: False)
     assert choose_backend("auto") == "torch"
     with pytest.raises(ValueError, match="unknown classifier backend 'tensorflow'"):
         choose_backend("tensorflow")
+
+
+def test_torchscript_agrees_with_eager_torch(reference: ImageClassifier) -> None:
+    scripted = ImageClassifier(catalog.EFFICIENTNET_LITE0, backend="torchscript")
+    paths = sorted(IMAGES_DIR.glob("*.JPEG"))[:20]
+    batch = np.stack([reference.preprocess(path.read_bytes()) for path in paths])
+    expected, got = softmax(reference._forward(batch)), softmax(scripted._forward(batch))
+    np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    assert scripted.classify(paths[0].read_bytes()).model_version.endswith(" torchscript-" + torch_version())
+
+
+def torch_version() -> str:
+    import torch
+
+    return torch.__version__
