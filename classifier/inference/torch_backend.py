@@ -34,8 +34,8 @@ class TorchBackend:
         if script:
             self.name = f"torchscript-{torch.__version__}"
             sample = torch.zeros(1, 3, spec.preprocessing.crop, spec.preprocessing.crop)
-            # TorchScript is deprecated in favour of torch.compile, which needs a C++ compiler on every worker and
-            # compiles for tens of seconds at each start; the pinned torch still traces and freezes, fast.
+            # TorchScript is deprecated in favour of torch.compile, whose default backend compiles C++ at each start
+            # (a toolchain on every worker image); the pinned torch still traces and freezes, in about a second.
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 traced = torch.jit.trace(model, sample.contiguous(memory_format=self.memory_format))
