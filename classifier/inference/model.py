@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -48,6 +48,14 @@ class Prediction:
         return self.top5[0]
 
 
+class Backend(Protocol):
+    name: str  # recorded after the weights' version: which runtime gave this result
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Logits for a float32 (N, 3, H, W) batch."""
+        ...
+
+
 def onnxruntime_installed() -> bool:
     return find_spec("onnxruntime") is not None
 
@@ -79,7 +87,7 @@ class ImageClassifier:
         self.preprocessing = spec.preprocessing
         self.backend = choose_backend(backend)
         self._forward = _load(self.backend, spec, threads=threads, channels_last=channels_last, cache_dir=cache_dir)
-        self.model_version = f"{spec.version} {self._forward.name}"  # type: ignore[attr-defined]
+        self.model_version = f"{spec.version} {self._forward.name}"
         self._labels = imagenet_labels()
         # A session or module is not safe to call from two threads at once; a threaded pool shares one classifier.
         self._lock = threading.Lock()
@@ -117,7 +125,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def _load(
     backend: str, spec: catalog.ModelSpec, *, threads: int, channels_last: bool, cache_dir: Path | None
-) -> Callable[[np.ndarray], np.ndarray]:
+) -> Backend:
     if backend in ("torch", "torchscript"):
         from classifier.inference.torch_backend import TorchBackend
 
