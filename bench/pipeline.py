@@ -48,13 +48,13 @@ class Bare:
     labels: list[str]
 
 
-def _bare_loop(backend: str, rounds: int, ready: object, go: object, results: object) -> None:
+def _bare_loop(backend: str, count: int, rounds: int, ready: object, go: object, results: object) -> None:
     """One bare process: load, warm up, wait for the others, then classify every image `rounds` times."""
     from classifier.inference import DEFAULT_MODEL_CACHE_DIR
     from classifier.inference.model import ImageClassifier
 
     classifier = ImageClassifier("tf_efficientnet_lite0", backend=backend, threads=1, cache_dir=DEFAULT_MODEL_CACHE_DIR)
-    images = [path.read_bytes() for path in sorted(IMAGES.glob("*.JPEG"))]
+    images = [path.read_bytes() for path in sorted(IMAGES.glob("*.JPEG"))[:count]]
     for data in images[:5]:
         classifier.classify(data)
     ready.put(os.getpid())  # type: ignore[attr-defined]
@@ -67,10 +67,10 @@ def _bare_loop(backend: str, rounds: int, ready: object, go: object, results: ob
     results.put((started, time.perf_counter(), time.process_time() - cpu_started, len(images) * rounds, labels))  # type: ignore[attr-defined]
 
 
-def bare_best(backend: str, processes: int, rounds: int) -> Bare:
+def bare_best(backend: str, processes: int, count: int, rounds: int) -> Bare:
     context = multiprocessing.get_context("spawn")
     ready, results, go = context.Queue(), context.Queue(), context.Event()
-    arguments = (backend, rounds, ready, go, results)
+    arguments = (backend, count, rounds, ready, go, results)
     children = [context.Process(target=_bare_loop, args=arguments) for _ in range(processes)]
     for child in children:
         child.start()
@@ -87,16 +87,16 @@ def bare_best(backend: str, processes: int, rounds: int) -> Bare:
     images = sum(run[3] for run in runs)
     wall = max(run[1] for run in runs) - min(run[0] for run in runs)
     cpu_ms = sum(run[2] for run in runs) * 1000 / images
-    return Bare(backend, processes, images / wall, cpu_ms, single_image_ms(backend), runs[0][4])
+    return Bare(backend, processes, images / wall, cpu_ms, single_image_ms(backend, count), runs[0][4])
 
 
-def single_image_ms(backend: str) -> float:
+def single_image_ms(backend: str, count: int) -> float:
     """Median time of one image, alone on the machine: decode, preprocess, forward."""
     from classifier.inference import DEFAULT_MODEL_CACHE_DIR
     from classifier.inference.model import ImageClassifier
 
     classifier = ImageClassifier("tf_efficientnet_lite0", backend=backend, threads=1, cache_dir=DEFAULT_MODEL_CACHE_DIR)
-    images = [path.read_bytes() for path in sorted(IMAGES.glob("*.JPEG"))[:40]]
+    images = [path.read_bytes() for path in sorted(IMAGES.glob("*.JPEG"))[: min(count, 40)]]
     times = []
     for data in images[:5] + images:
         started = time.perf_counter()
@@ -271,7 +271,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=cores, help=f"bare processes and stack workers ({cores})")
     parser.add_argument("--concurrency", type=int, default=30, help="concurrent sync requests (default 30)")
     parser.add_argument("--requests", type=int, default=300, help="requests in the timed burst (default 300)")
-    parser.add_argument("--rounds", type=int, default=2, help="bare passes over the 100 images per process")
+    parser.add_argument("--rounds", type=int, default=2, help="bare passes over the images per process")
+    parser.add_argument("--images", type=int, default=100, help="how many of the 100 course images to use")
     parser.add_argument("--backend", default="auto", help="the stack's CLASSIFIER_BACKEND (default auto)")
     parser.add_argument("--from-zero", default="1,10,20,50,100", help="image counts for the table from zero ('' skips)")
     args = parser.parse_args()
@@ -291,13 +292,13 @@ def main() -> None:
     from classifier.inference.model import choose_backend
     from common.percentiles import percentiles
 
-    paths = sorted(IMAGES.glob("*.JPEG"))
+    paths = sorted(IMAGES.glob("*.JPEG"))[: args.images]
     backend = choose_backend(args.backend)
     print(f"images: {len(paths)} from {IMAGES}; {cores} cores; scratch {scratch}", flush=True)
-    torch_bare = bare_best("torch", args.processes, args.rounds)
+    torch_bare = bare_best("torch", args.processes, len(paths), args.rounds)
     bare = {"torch": torch_bare}
     for name in dict.fromkeys([backend, "torchscript", "onnx"]):
-        bare[name] = bare.get(name) or bare_best(name, args.processes, args.rounds)
+        bare[name] = bare.get(name) or bare_best(name, args.processes, len(paths), args.rounds)
     own_bare = bare[backend]
     stack = run_stack(args, scratch, paths)
     cold = {name: cold_start(name) for name in dict.fromkeys([backend, "torch"])}

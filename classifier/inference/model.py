@@ -19,6 +19,7 @@ import numpy as np
 
 from classifier.images import decode
 from classifier.inference import BACKENDS, catalog
+from classifier.inference.export import ExportFailed, ensure_exported
 from classifier.inference.labels import imagenet_labels
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ def choose_backend(backend: str) -> str:
         raise ValueError(f"unknown classifier backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
         return "onnx" if onnxruntime_installed() else "torch"
+    if backend == "onnx" and not onnxruntime_installed():
+        raise ValueError("the onnx classifier backend needs the onnxruntime package: install it, or choose auto")
     return backend
 
 
@@ -86,7 +89,15 @@ class ImageClassifier:
         self.model_name = spec.name
         self.preprocessing = spec.preprocessing
         self.backend = choose_backend(backend)
-        self._forward = _load(self.backend, spec, threads=threads, channels_last=channels_last, cache_dir=cache_dir)
+        try:
+            self._forward = _load(self.backend, spec, threads=threads, channels_last=channels_last, cache_dir=cache_dir)
+        except ExportFailed as exc:
+            if backend != "auto":
+                raise
+            # `auto` asked for the fastest runtime that works here, and the reference always does.
+            logger.warning("the ONNX graph could not be made (%s); running the torch reference instead", exc)
+            self.backend = "torch"
+            self._forward = _load("torch", spec, threads=threads, channels_last=channels_last, cache_dir=cache_dir)
         self.model_version = f"{spec.version} {self._forward.name}"
         self._labels = imagenet_labels()
         # A session or module is not safe to call from two threads at once; a threaded pool shares one classifier.
@@ -130,7 +141,6 @@ def _load(
         from classifier.inference.torch_backend import TorchBackend
 
         return TorchBackend(spec, threads=threads, channels_last=channels_last, script=backend == "torchscript")
-    from classifier.inference.export import ensure_exported
     from classifier.inference.onnx_backend import OnnxBackend
 
     if cache_dir is None:

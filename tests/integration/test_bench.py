@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,10 +21,12 @@ def _figure(table: str, name: str) -> str:
     return found.group(1)
 
 
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql",
+                    reason="the benchmark brings its own SQLite database: it ran in the first pass")  # fmt: skip
 def test_the_benchmark_prints_its_table() -> None:
     done = subprocess.run(
-        [sys.executable, "bench/pipeline.py", "--requests", "40", "--concurrency", "10", "--rounds", "1",
-         "--from-zero", "10"],
+        [sys.executable, "bench/pipeline.py", "--images", "20", "--requests", "40", "--concurrency", "10",
+         "--rounds", "1", "--from-zero", "10"],
         cwd=ROOT, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -32,7 +35,7 @@ def test_the_benchmark_prints_its_table() -> None:
         assert float(_figure(table, name)) > 0, name
     assert "workers on onnxruntime-" in table  # the stack ran the backend `auto` picks here
     agreeing = re.search(r"^labels as the bare torch model +(\d+) +of (\d+)", table, re.MULTILINE)
-    assert agreeing and agreeing[2] == "40" and int(agreeing[1]) >= 39, table
+    assert agreeing and agreeing[2] == "20" and int(agreeing[1]) >= 19, table
     assert 0 < float(_figure(table, "one worker's memory")) < 4000
     assert float(_figure(table, "cold start, onnx")) > 0
     assert float(_figure(table, "cold start, torch")) > 0

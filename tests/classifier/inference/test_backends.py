@@ -111,3 +111,24 @@ def torch_version() -> str:
     import torch
 
     return torch.__version__
+
+
+def test_auto_falls_back_to_torch_when_the_graph_cannot_be_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def cannot_export(spec: catalog.ModelSpec, cache_dir: Path) -> Path:
+        raise export.ExportFailed("exporting efficientnet_lite0 to ONNX failed: no space left on device")
+
+    monkeypatch.setattr("classifier.inference.model.ensure_exported", cannot_export)
+    fallback = ImageClassifier(catalog.EFFICIENTNET_LITE0, backend="auto", cache_dir=tmp_path)
+    assert fallback.backend == "torch"
+    assert " torch-" in fallback.classify((IMAGES_DIR / "test_2.JPEG").read_bytes()).model_version
+    assert "running the torch reference instead" in caplog.text
+    with pytest.raises(export.ExportFailed, match="no space left"):  # asked for by name: no quiet substitute
+        ImageClassifier(catalog.EFFICIENTNET_LITE0, backend="onnx", cache_dir=tmp_path)
+
+
+def test_onnx_by_name_without_onnxruntime_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("classifier.inference.model.onnxruntime_installed", lambda: False)
+    with pytest.raises(ValueError, match="needs the onnxruntime package"):
+        choose_backend("onnx")
