@@ -49,11 +49,14 @@ def ensure_exported(spec: ModelSpec, cache_dir: Path) -> Path:
     path = exported_path(spec, cache_dir)
     if path.exists():
         return path
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with path.with_suffix(".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be exporting the same graph: wait for it
-        if not path.exists():
-            _export_in_child(spec, path)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with path.with_suffix(".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be exporting the same graph: wait for it
+            if not path.exists():
+                _export_in_child(spec, path)
+    except OSError as exc:  # a read-only install without the graph, a full disk
+        raise ExportFailed(f"cannot write the ONNX graph under {cache_dir} ({exc}); set MODEL_CACHE_DIR") from exc
     return path
 
 

@@ -132,3 +132,11 @@ def test_onnx_by_name_without_onnxruntime_is_a_clear_error(monkeypatch: pytest.M
     monkeypatch.setattr("classifier.inference.model.onnxruntime_installed", lambda: False)
     with pytest.raises(ValueError, match="needs the onnxruntime package"):
         choose_backend("onnx")
+
+
+def test_a_cache_that_cannot_be_written_is_an_export_failure(tmp_path: Path) -> None:
+    """So that `auto` can fall back to torch instead of the worker dying on an OSError."""
+    not_a_folder = tmp_path / "models"
+    not_a_folder.write_text("a file where the cache folder should be")  # mkdir fails as it would on a read-only disk
+    with pytest.raises(export.ExportFailed, match="set MODEL_CACHE_DIR"):
+        export.ensure_exported(catalog.resolve(catalog.EFFICIENTNET_LITE0), not_a_folder / "cache")
