@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 # The embedded endpoint's access log: one line per API call; SQS's JSON protocol always posts to "/" (an error
 # status is coloured, so escape codes may come first).
 SQS_CALL = re.compile(r'"(?:\x1b\[[0-9;]*m)*POST / HTTP')

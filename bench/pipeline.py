@@ -41,7 +41,6 @@ ROLES = ("web", "results-consumer", "workers", "aws-endpoint", "sweeper")
 @dataclass(frozen=True)
 class Bare:
     backend: str
-    processes: int
     images_per_second: float
     cpu_ms_per_image: float
     single_image_ms: float  # one process, one image at a time: the floor under any request's latency
@@ -50,10 +49,9 @@ class Bare:
 
 def _bare_loop(backend: str, count: int, rounds: int, ready: object, go: object, results: object) -> None:
     """One bare process: load, warm up, wait for the others, then classify every image `rounds` times."""
-    from classifier.inference import DEFAULT_MODEL_CACHE_DIR
     from classifier.inference.model import ImageClassifier
 
-    classifier = ImageClassifier("tf_efficientnet_lite0", backend=backend, threads=1, cache_dir=DEFAULT_MODEL_CACHE_DIR)
+    classifier = ImageClassifier("tf_efficientnet_lite0", backend=backend, threads=1)
     images = [path.read_bytes() for path in sorted(IMAGES.glob("*.JPEG"))[:count]]
     for data in images[:5]:
         classifier.classify(data)
@@ -87,15 +85,14 @@ def bare_best(backend: str, processes: int, count: int, rounds: int) -> Bare:
     images = sum(run[3] for run in runs)
     wall = max(run[1] for run in runs) - min(run[0] for run in runs)
     cpu_ms = sum(run[2] for run in runs) * 1000 / images
-    return Bare(backend, processes, images / wall, cpu_ms, single_image_ms(backend, count), runs[0][4])
+    return Bare(backend, images / wall, cpu_ms, single_image_ms(backend, count), runs[0][4])
 
 
 def single_image_ms(backend: str, count: int) -> float:
     """Median time of one image, alone on the machine: decode, preprocess, forward."""
-    from classifier.inference import DEFAULT_MODEL_CACHE_DIR
     from classifier.inference.model import ImageClassifier
 
-    classifier = ImageClassifier("tf_efficientnet_lite0", backend=backend, threads=1, cache_dir=DEFAULT_MODEL_CACHE_DIR)
+    classifier = ImageClassifier("tf_efficientnet_lite0", backend=backend, threads=1)
     images = [path.read_bytes() for path in sorted(IMAGES.glob("*.JPEG"))[: min(count, 40)]]
     times = []
     for data in images[:5] + images:
@@ -103,6 +100,31 @@ def single_image_ms(backend: str, count: int) -> float:
         classifier.classify(data)
         times.append(time.perf_counter() - started)
     return sorted(times[5:])[len(times[5:]) // 2] * 1000
+
+
+# --- Callers ----------------------------------------------------------------------------------------------------
+class SyncCaller:
+    """CSE546-style synchronous requests (`POST /`, `myfile`) over one pooled client: a client per request would
+    spend more CPU on its own set-up than the server spends on the request, and the load generator shares these
+    cores with the stack it measures."""
+
+    def __init__(self, web_url: str, concurrency: int, paths: list[Path]) -> None:
+        import httpx
+
+        self.web_url = web_url
+        self.client = httpx.Client(timeout=300, limits=httpx.Limits(max_connections=concurrency))
+        self.payloads = {path.name: path.read_bytes() for path in paths}
+
+    def send(self, name: str) -> tuple[str, str, float]:
+        """(file name, the label answered, seconds)."""
+        started = time.perf_counter()
+        response = self.client.post(self.web_url + "/", files={"myfile": (name, self.payloads[name], "image/jpeg")})
+        if response.status_code != 200:
+            raise RuntimeError(f"{name}: {response.status_code} {response.text}")
+        return name, response.text.strip(), time.perf_counter() - started
+
+    def close(self) -> None:
+        self.client.close()
 
 
 # --- The stack -----------------------------------------------------------------------------------------------------
@@ -132,7 +154,6 @@ def role_cpu(stack: object) -> dict[str, float]:
 
 
 def run_stack(args: argparse.Namespace, scratch: Path, paths: list[Path]) -> StackRun:
-    import httpx
     from django.core.management import call_command
 
     from stack.local import LocalStack
@@ -146,17 +167,8 @@ def run_stack(args: argparse.Namespace, scratch: Path, paths: list[Path]) -> Sta
         extra_env={"CLASSIFIER_BACKEND": args.backend, "LOG_LEVEL": "WARNING"},
     )
     stack.start()
-    # One pooled client: a client per request would spend more CPU on its own set-up than the server spends on the
-    # request, and the load generator shares these cores with the stack it measures.
-    client = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=args.concurrency))
-    payloads = {path.name: path.read_bytes() for path in paths}
-
-    def send(name: str) -> tuple[str, str, float]:
-        started = time.perf_counter()
-        response = client.post(stack.web_url + "/", files={"myfile": (name, payloads[name], "image/jpeg")})
-        if response.status_code != 200:
-            raise RuntimeError(f"{name}: {response.status_code} {response.text}")
-        return name, response.text.strip(), time.perf_counter() - started
+    caller = SyncCaller(stack.web_url, args.concurrency, paths)
+    send = caller.send
 
     try:
         warm = [path.name for path in paths[: args.processes * 4]]
@@ -176,7 +188,7 @@ def run_stack(args: argparse.Namespace, scratch: Path, paths: list[Path]) -> Sta
         memory = [measure.memory_mib(measure.tree(p.pid)) for p in stack.processes if p.name.startswith("worker-")]
         backend = _worker_backend()
     finally:
-        client.close()
+        caller.close()
         stack.stop()
     cpu = {role: (cpu_after[role] - cpu_before[role]) * 1000 / len(names) for role in ROLES}
     labels = {name: label for name, label, _ in answers}
@@ -198,21 +210,6 @@ def _worker_backend() -> str:
 SEED_TABLE = {1: 68.0, 10: 80.0, 20: 92.0, 50: 108.0, 100: 128.0}  # the seed's seconds, on AWS, from zero
 
 
-def _sync_sender(web_url: str, concurrency: int) -> tuple[object, object]:
-    import httpx
-
-    client = httpx.Client(timeout=300, limits=httpx.Limits(max_connections=concurrency))
-    payloads = {path.name: path.read_bytes() for path in sorted(IMAGES.glob("*.JPEG"))}
-
-    def send(name: str) -> str:
-        response = client.post(web_url + "/", files={"myfile": (name, payloads[name], "image/jpeg")})
-        if response.status_code != 200:
-            raise RuntimeError(f"{name}: {response.status_code} {response.text}")
-        return response.text
-
-    return client, send
-
-
 def cold_start(backend: str) -> float:
     """Seconds from a worker process's start to the answer of a request that was waiting for it."""
     from django.conf import settings
@@ -223,10 +220,10 @@ def cold_start(backend: str) -> float:
 
     stack = LocalStack(web_port=free_port(), workers=0, extra_env={"LOG_LEVEL": "WARNING"}, log_dir=_scratch())
     stack.start()
-    client, send = _sync_sender(stack.web_url, 1)
+    caller = SyncCaller(stack.web_url, 1, [IMAGES / "test_2.JPEG"])
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            answer = pool.submit(send, "test_2.JPEG")
+            answer = pool.submit(caller.send, "test_2.JPEG")
             time.sleep(1.5)  # the request is queued, and nothing consumes it
             env = {**stack.child_env(), "CLASSIFIER_PRELOAD": "true", "CLASSIFIER_BACKEND": backend}
             started = time.perf_counter()
@@ -234,7 +231,7 @@ def cold_start(backend: str) -> float:
             answer.result(timeout=300)
             return time.perf_counter() - started
     finally:
-        client.close()  # type: ignore[attr-defined]
+        caller.close()
         stack.stop()
 
 
@@ -247,16 +244,16 @@ def from_zero(count: int) -> float:
     stack = LocalStack(web_port=free_port(), workers=0, autoscale=True, log_dir=_scratch(),
                        extra_env={"LOG_LEVEL": "WARNING"})  # fmt: skip
     stack.start()
-    client, send = _sync_sender(stack.web_url, 100)
-    names = [path.name for path in sorted(IMAGES.glob("*.JPEG"))][:count]
+    paths = sorted(IMAGES.glob("*.JPEG"))[:count]
+    caller = SyncCaller(stack.web_url, 100, paths)
     try:
         time.sleep(2)  # the autoscaler's first look (at zero) is behind it
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=100) as pool:
-            list(pool.map(send, names))
+            list(pool.map(caller.send, [path.name for path in paths]))
         return time.perf_counter() - started
     finally:
-        client.close()  # type: ignore[attr-defined]
+        caller.close()
         stack.stop()
 
 

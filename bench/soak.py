@@ -246,10 +246,14 @@ class Chaos:
         within the poll's wait, 2 s, of each other's 30 s), and waited 60 s."""
         plan: list[tuple[float, Callable[[], None]]] = []
         mean = self.args.kill_every
-        at = start + min(max(self._random.expovariate(1 / mean), mean / 3), 3 * mean)
+
+        def gap() -> float:  # exponential, kept between a third and three times the mean
+            return min(max(self._random.expovariate(1 / mean), mean / 3), 3 * mean)
+
+        at = start + gap()
         while at < start + seconds - 5:
             plan.append((at, self.kill_a_worker))
-            at += min(max(self._random.expovariate(1 / mean), mean / 3), 3 * mean)
+            at += gap()
         plan.append((start + 0.3 * seconds, self.restart_consumer))
         plan.append((start + 0.5 * seconds, self.cut_database))
         plan.append((start + 0.5 * seconds + self.args.cut_seconds, self.restore_database))

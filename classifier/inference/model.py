@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from classifier.images import decode
-from classifier.inference import BACKENDS, catalog
+from classifier.inference import BACKENDS, DEFAULT_MODEL_CACHE_DIR, catalog
 from classifier.inference.export import ExportFailed, ensure_exported
 from classifier.inference.labels import imagenet_labels
 
@@ -82,7 +82,7 @@ class ImageClassifier:
         threads: int = 1,
         channels_last: bool = True,
         backend: str = "torch",
-        cache_dir: Path | None = None,
+        cache_dir: Path = DEFAULT_MODEL_CACHE_DIR,
     ) -> None:
         started = time.perf_counter()
         spec = catalog.resolve(arch, weights)
@@ -134,15 +134,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def _load(
-    backend: str, spec: catalog.ModelSpec, *, threads: int, channels_last: bool, cache_dir: Path | None
-) -> Backend:
+def _load(backend: str, spec: catalog.ModelSpec, *, threads: int, channels_last: bool, cache_dir: Path) -> Backend:
     if backend in ("torch", "torchscript"):
         from classifier.inference.torch_backend import TorchBackend
 
         return TorchBackend(spec, threads=threads, channels_last=channels_last, script=backend == "torchscript")
     from classifier.inference.onnx_backend import OnnxBackend
 
-    if cache_dir is None:
-        raise ValueError("the onnx backend needs a cache directory for its exported graph")
     return OnnxBackend(ensure_exported(spec, cache_dir), threads=threads)

@@ -21,6 +21,7 @@ from common.queues import SqsQueueDepth
 
 class Command(LoopCommand):
     help = "Scale the worker fleet to the classify queue's backlog (waiting + in flight)."
+    last_decision: Decision | None = None  # the latest tick's, which sets the pause before the next
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--provider", choices=["ec2", "local"], default=settings.AUTOSCALE_PROVIDER)
@@ -135,10 +136,9 @@ class Command(LoopCommand):
         return decision
 
     def next_pause(self, interval: float) -> float:
-        decision = getattr(self, "last_decision", None)
-        if decision is None:
+        if self.last_decision is None:
             return interval
-        return seconds_to_next_tick(decision, interval, settings.AUTOSCALE_IDLE_INTERVAL)
+        return seconds_to_next_tick(self.last_decision, interval, settings.AUTOSCALE_IDLE_INTERVAL)
 
     def make_policy(self, name: str, options: dict[str, Any]) -> Policy:
         return make_policy(
