@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from autoscale.policy import Observation, Policy
-from autoscale.providers.base import InstanceState, LaunchError, Provider
+from autoscale.policy import Belief, Observation, Policy
+from autoscale.providers.base import Instance, InstanceState, LaunchError, Provider
 
 logger = logging.getLogger(__name__)
 
 QueueDepth = Callable[[], tuple[int, int]]  # (visible, in flight)
+# (messages accepted since the previous call, one worker's recent seconds per message or None): what the latency
+# policy learns the load from. Live it reads the recorded requests; in the simulator, the simulated workers.
+Demand = Callable[[], tuple[int, float | None]]
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Decision:
     instance_ids: list[str] = field(default_factory=list)
     error: str = ""
     dry_run: bool = False
+    belief: Belief | None = None
 
     @property
     def changes_fleet(self) -> bool:
@@ -39,6 +43,10 @@ class Decision:
                 f"desired={self.desired} action={self.action} instances={ids}")  # fmt: skip
         if self.error:
             text += f" error={self.error!r}"
+        if self.belief is not None:
+            b = self.belief
+            text += (f" service={b.service_seconds:g}s boot={b.boot_seconds:g}s arrivals={b.arrival_rate:g}/s"
+                     f" ({b.reason})")  # fmt: skip
         return text + (" (dry run)" if self.dry_run else "")
 
 
@@ -60,21 +68,48 @@ class Controller:
         queue_depth: QueueDepth,
         clock: Callable[[], float],
         *,
+        demand: Demand | None = None,
         dry_run: bool = False,
     ) -> None:
         self.policy = policy
         self.provider = provider
         self.queue_depth = queue_depth
         self.clock = clock
+        self.demand = demand
         self.dry_run = dry_run
+        self._booting: dict[str, float] = {}  # instance id -> launched at, for those last seen pending
 
     def tick(self) -> Decision:
         now = self.clock()
         visible, in_flight = self.queue_depth()
+        # Read before the fleet: an observation that cannot be made raises here, and nothing is decided on it.
+        arrived, service_seconds = self.demand() if self.demand is not None else (None, None)
         instances = self.provider.instances()
         running = sum(1 for instance in instances if instance.state == InstanceState.RUNNING)
-        observation = Observation(visible, in_flight, running, len(instances) - running)
+        observation = Observation(visible, in_flight, running, len(instances) - running, arrived, service_seconds,
+                                  self._boots_seen(instances, now))  # fmt: skip
         desired = self.policy.desired(observation, now)
+        decision = self._act(now, observation, desired, instances)
+        if decision.action in ("launch", "error") and not decision.dry_run:
+            self._booting.update(dict.fromkeys(decision.instance_ids, now))  # their boot is timed from here
+        return replace(decision, belief=self.policy.belief())
+
+    def _boots_seen(self, instances: list[Instance], now: float) -> tuple[float, ...]:
+        """Launch-to-running seconds of each worker seen pending before and running now: the provider's boot time,
+        measured (to the tick, where the provider does not say when the worker became ready)."""
+        booted = []
+        for instance in instances:
+            if instance.state == InstanceState.PENDING:
+                self._booting[instance.id] = instance.launched_at
+            elif instance.id in self._booting:
+                ready_at = instance.ready_at if instance.ready_at is not None else now
+                booted.append(max(0.0, ready_at - self._booting.pop(instance.id)))
+        present = {instance.id for instance in instances}
+        for gone in [instance_id for instance_id in self._booting if instance_id not in present]:
+            del self._booting[gone]  # terminated before it came up: no measurement
+        return tuple(booted)
+
+    def _act(self, now: float, observation: Observation, desired: int, instances: list[Instance]) -> Decision:
         capacity = observation.capacity
         if desired > capacity:
             holders = sum(1 for instance in instances if not instance.retires)

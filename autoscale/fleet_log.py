@@ -27,8 +27,11 @@ PRUNE_EVERY = timedelta(minutes=10)
 class FleetLog:
     """One per autoscaler run: writes a sample per decision, and prunes old ones now and then."""
 
-    def __init__(self, provider: str, retention: timedelta = RETENTION, prune_every: timedelta = PRUNE_EVERY) -> None:
+    def __init__(
+        self, provider: str, policy: str = "", retention: timedelta = RETENTION, prune_every: timedelta = PRUNE_EVERY
+    ) -> None:
         self.provider = provider
+        self.policy = policy
         self.retention = retention
         self.prune_every = prune_every
         self._next_prune: datetime | None = None  # None: prune on the first tick (old rows from earlier runs)
@@ -38,10 +41,16 @@ class FleetLog:
         # The decision's own clock, not ours: the sample's time is when the queue and fleet were observed.
         at = datetime.fromtimestamp(decision.at, UTC)
         o = decision.observation
+        belief = decision.belief
+        estimates = (
+            {"service_seconds": belief.service_seconds, "boot_seconds": belief.boot_seconds,
+             "arrival_rate": belief.arrival_rate, "reason": belief.reason[:200]}
+            if belief is not None else {}
+        )  # fmt: skip
         try:
             sample = FleetSample.objects.create(
-                time=at, provider=self.provider, visible=o.visible, in_flight=o.in_flight, running=o.running,
-                pending=o.pending, desired=decision.desired,
+                time=at, provider=self.provider, policy=self.policy, visible=o.visible, in_flight=o.in_flight,
+                running=o.running, pending=o.pending, desired=decision.desired, **estimates,
             )  # fmt: skip
             if self._next_prune is None or at >= self._next_prune:
                 self.prune(at)

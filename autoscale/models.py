@@ -46,6 +46,12 @@ class FleetSample(models.Model):
     running = models.PositiveIntegerField()
     pending = models.PositiveIntegerField(help_text="Launched, not yet taking work.")
     desired = models.PositiveIntegerField()
+    policy = models.CharField(max_length=16, blank=True)
+    # What the latency policy believed at this tick (empty for the policies that estimate nothing).
+    service_seconds = models.FloatField(null=True, blank=True, help_text="One worker's seconds per message.")
+    boot_seconds = models.FloatField(null=True, blank=True, help_text="Launch to taking work.")
+    arrival_rate = models.FloatField(null=True, blank=True, help_text="Messages per second arriving.")
+    reason = models.CharField(max_length=200, blank=True, help_text="Why this many workers.")
 
     class Meta:
         ordering = ["-time"]

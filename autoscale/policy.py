@@ -3,6 +3,10 @@
 The backlog is what SQS reports as waiting plus in flight (ApproximateNumberOfMessages + …NotVisible), as KEDA's
 `scaleOnInFlight` and SageMaker's backlog metric count it: a message a worker is busy with still needs that worker.
 Capacity is running plus pending workers, so a slow boot never triggers a second launch for the same backlog.
+
+Three policies: the course seed's `step` table, `target` (backlog per worker, AWS's recommended SQS rule) and
+`latency`, which counts work instead of messages (service and boot times, the arrival rate) and asks for the
+smallest fleet that meets a queue-wait target. `FixedFleet` is the simulator's hindsight yardstick.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from autoscale.estimates import ArrivalRate, Smoothed
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -19,6 +25,10 @@ class Observation:
     in_flight: int
     running: int
     pending: int
+    # What only the latency policy reads (None or empty where the caller did not observe it):
+    arrived: int | None = None  # messages accepted since the previous observation
+    service_seconds: float | None = None  # one worker's recent seconds per message
+    booted: tuple[float, ...] = ()  # launch-to-running seconds of the workers that came up since the last one
 
     @property
     def backlog(self) -> int:
@@ -29,6 +39,17 @@ class Observation:
         return self.running + self.pending
 
 
+@dataclass(frozen=True)
+class Belief:
+    """What the latency policy believes at a decision, for the status page and the autoscaler's log."""
+
+    service_seconds: float
+    boot_seconds: float
+    arrival_rate: float
+    desired: int
+    reason: str
+
+
 class Policy(Protocol):
     name: str
     minimum: int
@@ -36,6 +57,10 @@ class Policy(Protocol):
 
     def desired(self, observation: Observation, now: float) -> int:
         """Workers wanted now; `now` is seconds on the caller's clock (real or simulated)."""
+        ...
+
+    def belief(self) -> Belief | None:
+        """The estimates behind the latest decision; None for the policies that estimate nothing."""
         ...
 
 
@@ -68,6 +93,9 @@ class StepPolicy:
         else:
             wanted = 2 + (backlog - 10) // 5
         return clamp(wanted, self.minimum, self.maximum)
+
+    def belief(self) -> Belief | None:
+        return None
 
 
 @dataclass
@@ -113,10 +141,142 @@ class TargetPolicy:
             wanted = min(capacity, max(wanted, highest_recently))
         return wanted
 
+    def belief(self) -> Belief | None:
+        return None
 
-def make_policy(name: str, minimum: int, maximum: int, *, target: int = 5, scale_in_window: float = 60.0) -> Policy:
+
+# A fleet sized for the arrival rate alone would run at this utilisation at most: at 100% a queue never drains.
+MAX_UTILISATION = 0.9
+
+
+@dataclass
+class LatencyPolicy:
+    """The smallest fleet that keeps the p95 queue wait near `target_wait` seconds, counting work, not messages.
+
+    With s seconds per message per worker, an arrival rate of λ per second and a backlog of N, a fleet of n drains
+    the backlog within the target when n/s - λ >= N/T, so n = ceil(s (λ + N/T)). A launch helps only after its boot
+    (B seconds), so when the fleet there is falls short, it is sized for the backlog as it will stand once the new
+    workers are up: N + λB minus what the running workers (and, half-way on average, the booting ones) clear in
+    the meantime. When the workers there clear the backlog before a new one could boot, nothing is launched. From
+    zero workers the boot cannot be avoided: the target then counts from the end of the boot.
+
+    Scale-in follows the ski-rental rule: the recommendation falls only once it has stayed lower for a whole boot
+    time, because an idle worker kept for B seconds costs what a relaunch would. (Running workers still retire
+    themselves when idle, WORKER_IDLE_SECONDS; the policy never kills one.) No work queued, no launch: an expected
+    arrival alone never starts a worker that would wait for it.
+    """
+
+    minimum: int = 0
+    maximum: int = 19
+    target_wait: float = 30.0
+    service_prior: float = 0.1  # seconds per message per worker until results say otherwise
+    boot_prior: float = 60.0  # launch to first message, until a launch is measured
+    arrival_window: float = 60.0
+    arrival_hold: float = 10.0  # a rise in arrivals held this long is a load to size for, not a burst
+    name: str = "latency"
+    service: Smoothed = field(init=False)
+    boot: Smoothed = field(init=False)
+    arrivals: ArrivalRate = field(init=False)
+    _recent: deque[tuple[float, int]] = field(default_factory=deque, init=False, repr=False)
+    _belief: Belief | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        check_bounds(self.minimum, self.maximum)
+        if self.target_wait <= 0:
+            raise ValueError(f"the target wait must be positive, got {self.target_wait:g} s")
+        if self.service_prior <= 0 or self.boot_prior <= 0:
+            raise ValueError("the service and boot time priors must be positive")
+        self.service = Smoothed(self.service_prior)
+        self.boot = Smoothed(self.boot_prior)
+        self.arrivals = ArrivalRate(self.arrival_window, self.arrival_hold)
+
+    def desired(self, observation: Observation, now: float) -> int:
+        self._learn(observation, now)
+        s, boot, rate = self.service.value, self.boot.value, self.arrivals.per_second
+        wanted, reason = self._needed(observation, s, boot, rate)
+        wanted = clamp(wanted, self.minimum, self.maximum)
+        capacity = observation.capacity
+        self._recent.append((now, wanted))
+        while self._recent and self._recent[0][0] < now - boot:
+            self._recent.popleft()
+        if wanted < capacity:
+            held = min(capacity, max(recommendation for _, recommendation in self._recent))
+            if held > wanted:
+                reason += f"; keeping {held} until it has been needed less for a boot time ({boot:.0f} s)"
+                wanted = held
+        self._belief = Belief(round(s, 4), round(boot, 1), round(rate, 3), wanted, reason)
+        return wanted
+
+    def belief(self) -> Belief | None:
+        return self._belief
+
+    def _learn(self, observation: Observation, now: float) -> None:
+        if observation.service_seconds is not None:
+            self.service.add(observation.service_seconds)
+        for seconds in observation.booted:
+            self.boot.add(seconds)
+        if observation.arrived is not None:
+            self.arrivals.add(now, observation.arrived)
+
+    def _needed(self, observation: Observation, s: float, boot: float, rate: float) -> tuple[int, str]:
+        backlog, capacity = observation.backlog, observation.capacity
+        if backlog == 0:
+            return 0, "nothing queued"
+        steady = math.ceil(s * rate / MAX_UTILISATION)
+        now = max(steady, math.ceil(s * (rate + backlog / self.target_wait)))
+        if now <= capacity:
+            return now, f"{now} worker(s) drain {backlog} within {self.target_wait:g} s at {rate:.2f}/s arriving"
+        # More are needed than there are; a launch helps only once booted. What stands then:
+        cleared = (observation.running * boot + observation.pending * boot / 2) / s
+        then = max(0.0, backlog + rate * boot - cleared)
+        if then == 0 and steady <= capacity:
+            return capacity, f"the {capacity} there clear {backlog} before a launch could boot ({boot:.0f} s)"
+        wanted = max(steady, capacity, math.ceil(s * (rate + then / self.target_wait)))
+        after = f"the {then:.0f} left after a {boot:.0f} s boot"
+        return wanted, f"{wanted} worker(s) drain {after} within {self.target_wait:g} s"
+
+
+@dataclass
+class FixedFleet:
+    """`size` workers whenever anything is queued, launched at once, retiring when idle: the simulator's hindsight
+    yardstick (the cheapest such fleet that reaches a policy's p95 wait is what that wait needed)."""
+
+    size: int
+    minimum: int = 0
+    maximum: int = field(init=False)
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        check_bounds(self.minimum, self.size)
+        self.maximum, self.name = self.size, f"fixed-{self.size}"
+
+    def desired(self, observation: Observation, now: float) -> int:
+        return self.size if observation.backlog else 0
+
+    def belief(self) -> Belief | None:
+        return None
+
+
+POLICIES = ("step", "target", "latency")
+
+
+def make_policy(
+    name: str,
+    minimum: int,
+    maximum: int,
+    *,
+    target: int = 5,
+    scale_in_window: float = 60.0,
+    target_wait: float = 30.0,
+    service_prior: float = 0.1,
+    boot_prior: float = 60.0,
+) -> Policy:
     if name == "step":
         return StepPolicy(minimum, maximum)
     if name == "target":
         return TargetPolicy(minimum, maximum, target=target, scale_in_window=scale_in_window)
-    raise ValueError(f"unknown policy {name!r}: use step or target")
+    if name == "latency":
+        return LatencyPolicy(
+            minimum, maximum, target_wait=target_wait, service_prior=service_prior, boot_prior=boot_prior
+        )
+    raise ValueError(f"unknown policy {name!r}: use {', '.join(POLICIES)}")

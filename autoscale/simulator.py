@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autoscale.controller import Controller, seconds_to_next_tick
-from autoscale.policy import Policy
+from autoscale.policy import FixedFleet, Policy
 from autoscale.providers.base import InstanceState
 from autoscale.providers.fake import FakeProvider
 from autoscale.traces import Trace
@@ -60,17 +60,26 @@ def simulate(
     seed: int = 1,
     max_seconds: float | None = None,
 ) -> Report:
+    """`service_time`: one worker's seconds per image wherever the trace gives none."""
     clock = Clock()
     provider = FakeProvider(clock, boot_seconds=boot_seconds)
-    queue: deque[list[float]] = deque()  # [arrival time, count]
+    queue: deque[list[float]] = deque()  # [arrival time, count, seconds per image]
     in_flight = 0
-    controller = Controller(policy, provider, lambda: (max(0, queued - in_flight), in_flight), clock)
+    queued = 0
+    # What the simulated workers report between ticks, as recorded results would: arrivals, and the work served.
+    since_tick = {"arrived": 0, "served": 0, "work": 0.0}
+
+    def demand() -> tuple[int, float | None]:
+        arrived, served, work = since_tick["arrived"], since_tick["served"], since_tick["work"]
+        since_tick.update(arrived=0, served=0, work=0.0)
+        return int(arrived), (work / served if served else None)
+
+    controller = Controller(policy, provider, lambda: (max(0, queued - in_flight), in_flight), clock, demand=demand)
     rng = np.random.default_rng(seed)
     last_busy: dict[str, float] = {}
     waits: list[float] = []
     wait_counts: list[int] = []
-    credit = 0.0
-    queued = 0
+    credit = 0.0  # worker-seconds available to the queue's head
     instance_seconds = 0.0
     peak = 0
     timeline: list[tuple[float, int, int]] = []
@@ -79,28 +88,38 @@ def simulate(
     while clock.now < limit:
         arrived = trace.arrivals(clock.now, dt, rng) if clock.now < trace.duration else 0
         if arrived:
-            queue.append([clock.now, arrived])
+            timed_work, timed = trace.service(clock.now, dt) if trace.service else (0.0, 0)
+            per_image = (timed_work + (arrived - timed) * service_time) / arrived
+            queue.append([clock.now, arrived, per_image])
             queued += arrived
+            since_tick["arrived"] += arrived
         if clock.now >= next_tick:
             next_tick += seconds_to_next_tick(controller.tick(), interval, idle_interval)
         instances = provider.instances()
         running = [i for i in instances if i.state == InstanceState.RUNNING]
-        # Serve: each running worker does dt / service_time images this step (fractions carry over).
-        credit += len(running) * dt / service_time
-        serve = min(queued, int(credit))
-        credit = credit - serve if serve < queued else 0.0
-        busy = min(len(running), math.ceil(serve * service_time / dt)) if serve else 0
-        in_flight = min(len(running), queued - serve)
-        queued -= serve
-        while serve:
+        # Serve: each running worker has dt seconds of work this step, spent on the queue in order (what is left of
+        # an image carries over to the next step; an empty queue wastes it).
+        credit += len(running) * dt
+        served = 0
+        work = 0.0
+        while queue and credit >= queue[0][2]:
             batch = queue[0]
-            taken = min(serve, int(batch[1]))
+            taken = min(int(batch[1]), int(credit // batch[2]))
             waits.append(clock.now - batch[0])
             wait_counts.append(taken)
+            credit -= taken * batch[2]
+            work += taken * batch[2]
+            served += taken
             batch[1] -= taken
-            serve -= taken
             if not batch[1]:
                 queue.popleft()
+        if not queue:
+            credit = 0.0
+        since_tick["served"] += served
+        since_tick["work"] += work
+        busy = min(len(running), math.ceil(work / dt)) if served else 0
+        queued -= served
+        in_flight = min(len(running), queued)
         # The longest-idle workers stay idle; the rest worked this step. Idle ones past the limit retire.
         for instance in running:
             last_busy.setdefault(instance.id, clock.now)
@@ -132,3 +151,39 @@ def simulate(
         launches=provider.launches,
         timeline=timeline,
     )
+
+
+@dataclass(frozen=True)
+class Hindsight:
+    """The cheapest fixed fleet (k workers launched at once whenever work is queued) that reached a wait."""
+
+    report: Report | None  # None: no fleet up to the cap reached it
+
+    def ratio(self, report: Report) -> float | None:
+        if self.report is None or not self.report.instance_seconds:
+            return None
+        return report.instance_seconds / self.report.instance_seconds
+
+
+def cheapest_fixed_fleet(
+    trace: Trace, p95: float, maximum: int, runs: dict[int, Report], *, tolerance: float = 0.5, **timing: float
+) -> Hindsight:
+    """The smallest k in 1..maximum whose fixed fleet keeps the p95 wait within `p95` (+ `tolerance`, one step of
+    the simulator's clock). More workers never wait longer, so a binary search finds it; `runs` caches the
+    simulations by k, shared across the policies judged on one trace."""
+
+    def run(k: int) -> Report:
+        if k not in runs:
+            runs[k] = simulate(FixedFleet(k), trace, **timing)  # type: ignore[arg-type]
+        return runs[k]
+
+    low, high = 1, maximum
+    if maximum < 1 or run(high).wait_p95 > p95 + tolerance:
+        return Hindsight(None)
+    while low < high:
+        middle = (low + high) // 2
+        if run(middle).wait_p95 <= p95 + tolerance:
+            high = middle
+        else:
+            low = middle + 1
+    return Hindsight(run(low))

@@ -16,6 +16,9 @@ class Trace:
     name: str
     duration: float  # seconds during which work arrives
     arrivals: Callable[[float, float, np.random.Generator], int]  # (start, dt, rng) -> arrivals in [start, start+dt)
+    # (start, dt) -> (the worker-seconds of those arrivals that carry a recorded time, how many carry one); the rest
+    # take the simulator's own figure. None: no arrival carries one.
+    service: Callable[[float, float], tuple[float, int]] | None = None
 
 
 def _poisson(rate: Callable[[float], float]) -> Callable[[float, float, np.random.Generator], int]:
@@ -36,20 +39,33 @@ def named(name: str, rate: float = 2.0) -> Trace:
 
 
 def from_csv(path: Path) -> Trace:
-    """One row per arrival, column `t` (seconds from the start); an optional `count` column repeats it."""
-    times: list[tuple[float, int]] = []
+    """One row per arrival, column `t` (seconds from the start); an optional `count` column repeats it, and an
+    optional `service` column gives the seconds a worker spent on it (recorded timings replayed)."""
+    rows: list[tuple[float, int, float | None]] = []
     with path.open(newline="") as handle:
         for row in csv.DictReader(handle):
-            times.append((float(row["t"]), int(row.get("count") or 1)))
-    times.sort()
-    stamps = np.array([t for t, _ in times], dtype=float)
-    counts = np.cumsum([0] + [c for _, c in times])
+            service = float(row["service"]) if row.get("service") else None
+            if service is not None and service <= 0:
+                raise ValueError(f"service times must be positive, got {service:g} at t={row['t']}")
+            rows.append((float(row["t"]), int(row.get("count") or 1), service))
+    rows.sort(key=lambda row: row[0])
+    stamps = np.array([t for t, _, _ in rows], dtype=float)
+    counts = np.cumsum([0] + [c for _, c, _ in rows])
+    timed = any(service is not None for _, _, service in rows)
+    # Work per row where a service time is given (0 elsewhere), and how many images carry one, both cumulative.
+    work = np.cumsum([0.0] + [c * (service or 0.0) for _, c, service in rows])
+    timed_counts = np.cumsum([0] + [c if service is not None else 0 for _, c, service in rows])
 
     def arrivals(start: float, dt: float, rng: np.random.Generator) -> int:
         lo, hi = np.searchsorted(stamps, [start, start + dt], side="left")
         return int(counts[hi] - counts[lo])
 
-    return Trace(path.stem, float(stamps[-1]) + 1 if len(stamps) else 0.0, arrivals)
+    def service(start: float, dt: float) -> tuple[float, int]:
+        lo, hi = np.searchsorted(stamps, [start, start + dt], side="left")
+        return float(work[hi] - work[lo]), int(timed_counts[hi] - timed_counts[lo])
+
+    duration = float(stamps[-1]) + 1 if len(stamps) else 0.0
+    return Trace(path.stem, duration, arrivals, service if timed else None)
 
 
 def load(spec: str, rate: float = 2.0) -> Trace:

@@ -344,7 +344,11 @@ WORKER_RETIRE = env_bool("WORKER_RETIRE", False)  # the autoscaler sets it on th
 WORKER_IDLE_SECONDS = env_float("WORKER_IDLE_SECONDS", SQS_VISIBILITY_TIMEOUT + 10.0, minimum=1)
 WORKER_READY_FILE = env_str("WORKER_READY_FILE")  # written when the worker consumes (the local provider's signal)
 AUTOSCALE_PROVIDER = env_choice("AUTOSCALE_PROVIDER", ("local", "ec2"), "ec2" if PRODUCTION else "local")
-AUTOSCALE_POLICY = env_choice("AUTOSCALE_POLICY", ("step", "target"), "step")
+# `latency` counts work (service and boot times, arrivals) against a queue-wait target: the EC2 default, where an
+# instance-second costs money. `step` is the course seed's table, kept as the local default for compatibility.
+AUTOSCALE_POLICY = env_choice(
+    "AUTOSCALE_POLICY", ("step", "target", "latency"), "latency" if AUTOSCALE_PROVIDER == "ec2" else "step"
+)
 AUTOSCALE_MIN = env_int("AUTOSCALE_MIN", 0, minimum=0)
 AUTOSCALE_MAX = env_int("AUTOSCALE_MAX", 19, minimum=0)  # the course's cap: 20 instances including the web tier
 AUTOSCALE_INTERVAL = env_float("AUTOSCALE_INTERVAL", 5.0, minimum=0.5)
@@ -352,6 +356,14 @@ AUTOSCALE_INTERVAL = env_float("AUTOSCALE_INTERVAL", 5.0, minimum=0.5)
 AUTOSCALE_IDLE_INTERVAL = env_float("AUTOSCALE_IDLE_INTERVAL", 1.0, minimum=0.2)
 AUTOSCALE_TARGET_BACKLOG = env_int("AUTOSCALE_TARGET_BACKLOG", 5, minimum=1)
 AUTOSCALE_SCALE_IN_WINDOW = env_float("AUTOSCALE_SCALE_IN_WINDOW", 60.0, minimum=0)
+# The latency policy (autoscale/policy.py): the p95 queue wait it aims for once workers exist, and its priors,
+# followed until recorded results and measured launches say otherwise.
+AUTOSCALE_TARGET_WAIT = env_float("AUTOSCALE_TARGET_WAIT", 30.0, minimum=0.1)
+AUTOSCALE_SERVICE_SECONDS = env_float("AUTOSCALE_SERVICE_SECONDS", 0.1, minimum=0.001)
+AUTOSCALE_BOOT_SECONDS = env_float("AUTOSCALE_BOOT_SECONDS", 60.0 if AUTOSCALE_PROVIDER == "ec2" else 5.0, minimum=0.1)
+# Where the latency policy reads the load from: a function (since) -> (requests accepted since then, one worker's
+# recent seconds per request or None). Named here, not imported, so the autoscaler never imports the classifier.
+AUTOSCALE_DEMAND = "classifier.results.load.demand_since"
 # EC2 provider: a launch template, or the parts of one.
 EC2_FLEET_TAG = env_str("EC2_FLEET_TAG", "cse546-app-tier")
 EC2_LAUNCH_TEMPLATE = env_str("EC2_LAUNCH_TEMPLATE")

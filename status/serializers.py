@@ -29,6 +29,13 @@ class FleetNowSerializer(serializers.Serializer):
     running = serializers.IntegerField(allow_null=True)
     pending = serializers.IntegerField(allow_null=True, help_text="Launched, not yet taking work.")
     desired = serializers.IntegerField(allow_null=True)
+    policy = serializers.CharField(allow_blank=True, help_text="step, target or latency.")
+    service_seconds = serializers.FloatField(
+        allow_null=True, help_text="The latency policy's estimate of one worker's seconds per message."
+    )
+    boot_seconds = serializers.FloatField(allow_null=True, help_text="Its estimate of launch to taking work.")
+    arrival_rate = serializers.FloatField(allow_null=True, help_text="Its estimate of messages arriving per second.")
+    reason = serializers.CharField(allow_blank=True, help_text="Why it wants `desired` workers.")
 
 
 class LatencyPercentilesSerializer(serializers.Serializer):

@@ -55,6 +55,12 @@ class FleetNow:
     running: int | None = None
     pending: int | None = None
     desired: int | None = None
+    policy: str = ""
+    # The latency policy's estimates at that tick (None for the policies that estimate nothing).
+    service_seconds: float | None = None
+    boot_seconds: float | None = None
+    arrival_rate: float | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,8 @@ def fleet_now(now: datetime) -> FleetNow:
     stale = age > max(STALE_MIN.total_seconds(), STALE_TICKS * settings.AUTOSCALE_INTERVAL)
     message = f"the autoscaler last reported {age:.0f} s ago" if stale else ""
     return FleetNow(True, message, sample.provider, sample.time, round(age, 1), stale, sample.running, sample.pending,
-                    sample.desired)  # fmt: skip
+                    sample.desired, sample.policy, sample.service_seconds, sample.boot_seconds, sample.arrival_rate,
+                    sample.reason)  # fmt: skip
 
 
 def snapshot(now: datetime, minutes: int, queues: Callable[[], QueueDepth] | None = None) -> Snapshot:

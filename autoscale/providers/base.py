@@ -18,6 +18,7 @@ class Instance:
     state: InstanceState
     launched_at: float  # seconds since the epoch
     retires: bool = True  # False for workers launched to hold the minimum: they never retire themselves
+    ready_at: float | None = None  # when it started taking work, where the provider knows (seconds since the epoch)
 
 
 class LaunchError(RuntimeError):

@@ -22,15 +22,13 @@ class FakeProvider:
 
     def instances(self) -> list[Instance]:
         now = self.clock()
-        return [
-            Instance(
-                i.id,
-                InstanceState.RUNNING if now - i.launched_at >= self.boot_seconds else InstanceState.PENDING,
-                i.launched_at,
-                i.retires,
-            )
-            for i in self._instances.values()
-        ]
+        found = []
+        for i in self._instances.values():
+            booted = now - i.launched_at >= self.boot_seconds
+            state = InstanceState.RUNNING if booted else InstanceState.PENDING
+            ready_at = i.launched_at + self.boot_seconds if booted else None
+            found.append(Instance(i.id, state, i.launched_at, i.retires, ready_at))
+        return found
 
     def launch(self, count: int, *, retires: bool) -> list[Instance]:
         if self.fail_launches:

@@ -61,9 +61,12 @@ class LocalProvider:
             if not self._alive(record):
                 self._forget(instance_id)
                 continue
-            ready = self._path(instance_id, "ready").exists()
-            state = InstanceState.RUNNING if ready else InstanceState.PENDING
-            found.append(Instance(instance_id, state, record["launched_at"], record["retires"]))
+            try:
+                ready_at: float | None = self._path(instance_id, "ready").stat().st_mtime
+            except FileNotFoundError:
+                ready_at = None
+            state = InstanceState.PENDING if ready_at is None else InstanceState.RUNNING
+            found.append(Instance(instance_id, state, record["launched_at"], record["retires"], ready_at))
         return found
 
     def launch(self, count: int, *, retires: bool) -> list[Instance]:

@@ -76,6 +76,8 @@ def test_a_second_autoscaler_on_the_same_fleet_refuses_to_start(endpoint, tmp_pa
         (["--min", "5", "--max", "2"], "need 0 <= min <= max"),
         (["--provider", "ec2", "--once"], "needs EC2_LAUNCH_TEMPLATE or EC2_AMI_ID"),
         (["--simulate", "tsunami"], "unknown trace"),
+        (["--policy", "latency", "--target-wait", "-5", "--once"], "target wait must be positive"),
+        (["--simulate", "burst100", "--service-time", "0"], "--service-time must be positive"),
     ],
 )
 def test_bad_arguments_get_a_clear_error_without_a_traceback(endpoint, tmp_path, args, message) -> None:
@@ -85,13 +87,37 @@ def test_bad_arguments_get_a_clear_error_without_a_traceback(endpoint, tmp_path,
     assert "Traceback" not in result.stderr
 
 
-def test_simulation_prints_both_policies_and_writes_the_chart(endpoint, tmp_path) -> None:
+def test_simulation_prints_every_policy_against_the_hindsight_fleet_and_writes_the_chart(endpoint, tmp_path) -> None:
     chart = tmp_path / "sim.png"
-    result = autoscale(endpoint, tmp_path, "--simulate", "burst100", "--provider", "ec2", "--chart", str(chart))
+    result = autoscale(endpoint, tmp_path, "--simulate", "burst100", "--provider", "ec2", "--service-time", "1",
+                       "--chart", str(chart))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "boot 60 s" in result.stdout
     assert "   step: served 100" in result.stdout and " target: served 100" in result.stdout
+    latency = next(line for line in result.stdout.splitlines() if line.startswith("latency: served 100"))
+    assert "peak workers 4" in latency and "1.00 x the cheapest fixed fleet reaching that p95 (fixed-4, 500)" in latency
     assert chart.exists()
+
+
+def test_a_nonsensical_setting_is_a_one_line_error(endpoint, tmp_path) -> None:
+    env = {**migrated_env(endpoint, tmp_path), "AUTOSCALE_TARGET_WAIT": "-1"}
+    result = subprocess.run([sys.executable, "manage.py", "autoscale", "--once"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.strip() == "configuration error: AUTOSCALE_TARGET_WAIT must be at least 0.1, got -1.0"
+
+
+def test_the_latency_policy_ticks_live_and_writes_its_belief(endpoint, tmp_path) -> None:
+    result = autoscale(endpoint, tmp_path, "--provider", "local", "--policy", "latency", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "with the latency policy" in result.stdout
+    assert "desired=0 action=hold" in result.stdout and "(nothing queued)" in result.stdout
+    env = migrated_env(endpoint, tmp_path)
+    probe = ("from autoscale.models import FleetSample; s = FleetSample.objects.get(); "
+             "print(s.policy, s.service_seconds, s.boot_seconds, s.reason)")  # fmt: skip
+    shown = subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c", probe], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert shown.stdout.split() == ["latency", "0.1", "5.0", "nothing", "queued"]
 
 
 @pytest.fixture

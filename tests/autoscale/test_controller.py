@@ -1,7 +1,7 @@
 import pytest
 
 from autoscale.controller import Controller, Decision, seconds_to_next_tick
-from autoscale.policy import Observation, StepPolicy
+from autoscale.policy import LatencyPolicy, Observation, StepPolicy
 from autoscale.providers.fake import FakeProvider
 
 
@@ -96,3 +96,33 @@ def test_an_idle_fleet_at_zero_looks_again_within_a_second(observation: Observat
     decision = Decision(0.0, observation, desired=0, action="hold")
     assert seconds_to_next_tick(decision, interval=5.0, idle_interval=1.0) == pause
     assert seconds_to_next_tick(decision, interval=0.5, idle_interval=1.0) == 0.5  # never slower than the interval
+
+
+def test_boot_times_are_measured_and_the_policy_belief_is_reported() -> None:
+    clock = Clock()
+    provider = FakeProvider(clock, boot_seconds=12)
+    policy = LatencyPolicy(0, 19, target_wait=30, service_prior=1.0, boot_prior=60.0)
+    reads = iter([(100, None), (0, 0.5), (0, 0.5)])
+    controller = Controller(policy, provider, lambda: (100, 0), clock, demand=lambda: next(reads))
+    first = controller.tick()
+    assert first.action == "launch" and first.belief is not None and first.belief.boot_seconds == 60
+    clock.now += 5
+    assert controller.tick().observation.booted == ()  # still booting
+    clock.now += 10
+    third = controller.tick()
+    assert third.observation.booted == (12.0,) * len(first.instance_ids)  # launch to ready, as the provider says
+    assert third.belief is not None and third.belief.boot_seconds < 60 and third.belief.service_seconds < 1.0
+    assert "service=" in third.line() and "boot=" in third.line()
+
+
+def test_a_demand_that_cannot_be_read_decides_nothing() -> None:
+    clock = Clock()
+    provider = FakeProvider(clock)
+
+    def unreadable() -> tuple[int, float | None]:
+        raise ConnectionError("database away")
+
+    controller = Controller(LatencyPolicy(), provider, lambda: (50, 0), clock, demand=unreadable)
+    with pytest.raises(ConnectionError):
+        controller.tick()
+    assert provider.instances() == []

@@ -1,6 +1,6 @@
 import pytest
 
-from autoscale.policy import Observation, StepPolicy, TargetPolicy, make_policy
+from autoscale.policy import FixedFleet, LatencyPolicy, Observation, StepPolicy, TargetPolicy, make_policy
 
 
 def backlog(messages: int, running: int = 0, pending: int = 0, in_flight: int = 0) -> Observation:
@@ -72,3 +72,82 @@ def test_bad_bounds_are_refused() -> None:
         StepPolicy(5, 2)
     with pytest.raises(ValueError, match="unknown policy"):
         make_policy("magic", 0, 19)
+
+
+def latency(**kwargs) -> LatencyPolicy:
+    return LatencyPolicy(0, 19, **{"target_wait": 30.0, "service_prior": 1.0, "boot_prior": 60.0, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("service", "boot", "workers"),
+    [(0.08, 60, 1), (1.0, 60, 4), (0.08, 5, 1), (0.5, 30, 2)],
+)
+def test_latency_sizes_a_burst_from_zero_by_its_work(service: float, boot: float, workers: int) -> None:
+    # 100 images of `service` seconds, drained within 30 s of the boot: ceil(100 x service / 30) workers.
+    policy = latency(service_prior=service, boot_prior=boot)
+    assert policy.desired(backlog(100), now=0) == workers
+    belief = policy.belief()
+    assert belief is not None and belief.desired == workers and belief.service_seconds == service
+
+
+def test_latency_launches_nothing_for_an_empty_queue() -> None:
+    policy = latency()
+    assert policy.desired(backlog(0), now=0) == 0
+    assert policy.belief().reason == "nothing queued"
+
+
+def test_latency_holds_while_the_fleet_there_meets_the_target() -> None:
+    policy = latency()
+    assert policy.desired(backlog(100, pending=4), now=0) == 4
+    assert policy.desired(backlog(80, running=4), now=30) == 4  # 3 would do, but 4 were wanted under a boot ago
+
+
+def test_latency_launches_nothing_the_running_workers_outpace() -> None:
+    # 100 images of 1 s want 4 workers for a 30 s wait, but the two running clear them in 50 s, before a worker
+    # launched now could boot (60 s): a launch would only cost.
+    policy = latency()
+    assert policy.desired(backlog(100, running=2), now=0) == 2
+    assert "before a launch could boot" in policy.belief().reason
+
+
+def test_latency_learns_service_and_boot_times() -> None:
+    policy = latency(service_prior=0.1, boot_prior=60.0)
+    policy.desired(Observation(0, 0, 0, 0, arrived=0, service_seconds=1.1, booted=(30.0,)), now=0)
+    belief = policy.belief()
+    assert belief.service_seconds == pytest.approx(0.1 + 0.3 * 1.0)
+    assert belief.boot_seconds == pytest.approx(60 - 0.3 * 30)
+
+
+def test_latency_sizes_for_a_held_arrival_rate() -> None:
+    policy = latency(service_prior=0.5, boot_prior=5.0)
+    for tick in range(20):  # 10 images/s for a while, each taking a worker 0.5 s: 5 workers busy, 6 at 90%
+        wanted = policy.desired(Observation(5, 5, 6, 0, arrived=50), now=tick * 5.0)
+    assert wanted >= 6
+    assert policy.belief().arrival_rate == pytest.approx(10.0)
+
+
+def test_latency_scale_in_waits_a_boot_time() -> None:
+    policy = latency(boot_prior=60.0)
+    assert policy.desired(backlog(300, running=10), now=0) == 10
+    assert policy.desired(backlog(1, running=10), now=30) == 10  # needed less for 30 s only: kept
+    assert policy.desired(backlog(1, running=10), now=61) == 1
+
+
+@pytest.mark.parametrize("target_wait", [0.0, -5.0])
+def test_latency_refuses_a_nonsensical_target(target_wait: float) -> None:
+    with pytest.raises(ValueError, match="target wait must be positive"):
+        latency(target_wait=target_wait)
+
+
+def test_make_policy_builds_the_latency_policy() -> None:
+    policy = make_policy("latency", 1, 7, target_wait=12.0)
+    assert isinstance(policy, LatencyPolicy)
+    assert (policy.minimum, policy.maximum, policy.target_wait) == (1, 7, 12.0)
+    assert policy.desired(backlog(0), now=0) == 1
+
+
+def test_a_fixed_fleet_is_its_size_while_work_is_queued() -> None:
+    fleet = FixedFleet(3)
+    assert (fleet.name, fleet.maximum) == ("fixed-3", 3)
+    assert fleet.desired(backlog(1), now=0) == 3
+    assert fleet.desired(backlog(0, running=3), now=1) == 0

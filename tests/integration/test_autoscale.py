@@ -1,5 +1,6 @@
 """The fleet follows the queue with real processes: 60 images at once, local workers launched by
-`manage.py autoscale`, every image classified once, and the fleet back to zero once the workers idle out."""
+`manage.py autoscale`, every image classified once, and the fleet back to zero once the workers idle out; under the
+seed's `step` rule and under the `latency` policy."""
 
 from __future__ import annotations
 
@@ -22,18 +23,28 @@ TICK = 2.0
 IDLE = 6.0
 
 
-@pytest.fixture(scope="module")
-def scaling_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LocalStack]:
+def scaling(tmp_path_factory, policy: str) -> Iterator[LocalStack]:
     running = start_stack(
-        tmp_path_factory.mktemp("autoscale-logs"),
+        tmp_path_factory.mktemp(f"autoscale-{policy}-logs"),
         workers=0,
         autoscale=True,
         autoscale_max=3,
         autoscale_interval=TICK,
+        autoscale_policy=policy,
         extra_env={"WORKER_IDLE_SECONDS": str(IDLE)},
     )
     yield running
     running.stop()
+
+
+@pytest.fixture
+def scaling_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LocalStack]:
+    yield from scaling(tmp_path_factory, "step")
+
+
+@pytest.fixture
+def latency_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LocalStack]:
+    yield from scaling(tmp_path_factory, "latency")
 
 
 async def _submit(url: str, count: int) -> list[str]:
@@ -85,3 +96,21 @@ def test_sixty_images_grow_the_fleet_then_it_retires_to_zero(scaling_stack) -> N
     assert max(sample.running + sample.pending for sample in samples) <= 3
     assert max(sample.visible for sample in samples) > 0
     assert max(event.desired for event in launches) == 3
+
+
+def test_the_latency_policy_answers_the_burst_and_retires_to_zero(latency_stack) -> None:
+    provider = latency_stack.local_provider()
+    assert provider.instances() == []
+    ids = asyncio.run(_submit(latency_stack.web_url + "/api/classifications", 60))
+    _wait_for(lambda: Classification.objects.filter(pk__in=ids, status=Status.DONE).count() == 60, 180,
+              "all 60 classified")  # fmt: skip
+    rows = Classification.objects.filter(pk__in=ids)
+    assert {row.result_deliveries for row in rows} == {1}
+    elapsed = _wait_for(lambda: provider.instances() == [], IDLE + 2 * TICK + 5, "the fleet retiring to zero")
+    print(f"latency policy: fleet back to zero {elapsed:.1f} s after the last result")
+    # It wrote down what it believed, and learned the service time from the results it recorded.
+    believed = FleetSample.objects.filter(policy="latency").exclude(service_seconds=None).order_by("time")
+    assert believed.exists() and all(sample.reason for sample in believed)
+    launches = ScalingEvent.objects.filter(action=ScalingEvent.Action.LAUNCH, policy="latency")
+    assert launches.exists()
+    assert max(sample.running + sample.pending for sample in FleetSample.objects.all()) <= 3

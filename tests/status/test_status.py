@@ -70,7 +70,7 @@ def add_request(status: str, created: datetime, wait: float | None = None, total
     Classification.objects.filter(pk=row.pk).update(created_at=created, started_at=started, recorded_at=recorded)
 
 
-def sample(at: datetime, visible: int = 0, running: int = 0, provider: str = "local", **fields: int) -> FleetSample:
+def sample(at: datetime, visible: int = 0, running: int = 0, provider: str = "local", **fields: object) -> FleetSample:
     values = {"in_flight": 0, "pending": 0, "desired": running, **fields}
     return FleetSample.objects.create(time=at, provider=provider, visible=visible, running=running, **values)
 
@@ -219,6 +219,16 @@ def test_api_status_answers_json_with_every_part(client, queues_up) -> None:
     assert body["requests"]["turnaround_seconds"] == {"count": 0, "p50": None, "p95": None, "p99": None}
     assert body["requests"]["by_status"] == {"queued": 0, "running": 0, "done": 0, "failed": 0}
     assert [point["visible"] for point in body["chart"]["points"]] == [4]
+
+
+@pytest.mark.django_db
+def test_api_status_shows_what_the_latency_policy_believes(client, queues_up) -> None:
+    sample(datetime.now(UTC) - timedelta(seconds=2), visible=40, running=1, desired=2, policy="latency",
+           service_seconds=0.9, boot_seconds=5.0, arrival_rate=0.5,
+           reason="2 worker(s) drain 40 within 30 s")  # fmt: skip
+    fleet = client.get("/api/status").json()["fleet"]
+    assert (fleet["policy"], fleet["desired"], fleet["reason"]) == ("latency", 2, "2 worker(s) drain 40 within 30 s")
+    assert (fleet["service_seconds"], fleet["boot_seconds"], fleet["arrival_rate"]) == (0.9, 5.0, 0.5)
 
 
 @pytest.mark.django_db

@@ -9,10 +9,11 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
 from autoscale.controller import Controller, Decision, seconds_to_next_tick
+from autoscale.demand import RecordedDemand
 from autoscale.fleet_log import FleetLog
 from autoscale.lock import AlreadyRunning, fleet_lock
 from autoscale.models import ScalingEvent
-from autoscale.policy import Policy, make_policy
+from autoscale.policy import POLICIES, Policy, make_policy
 from autoscale.providers.base import Provider
 from common import aws
 from common.loop import LoopCommand
@@ -25,17 +26,23 @@ class Command(LoopCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--provider", choices=["ec2", "local"], default=settings.AUTOSCALE_PROVIDER)
-        parser.add_argument("--policy", choices=["step", "target"], default=settings.AUTOSCALE_POLICY)
+        parser.add_argument("--policy", choices=POLICIES, default=settings.AUTOSCALE_POLICY)
+        parser.add_argument(
+            "--target-wait", type=float, default=settings.AUTOSCALE_TARGET_WAIT, metavar="SECONDS",
+            help="latency policy: the p95 queue wait to aim for once workers exist",
+        )  # fmt: skip
         parser.add_argument("--min", type=int, default=settings.AUTOSCALE_MIN, dest="minimum")
         parser.add_argument("--max", type=int, default=settings.AUTOSCALE_MAX, dest="maximum")
         parser.add_argument("--interval", type=float, default=settings.AUTOSCALE_INTERVAL, help="seconds per tick")
         parser.add_argument("--once", action="store_true", help="one tick, then exit")
         parser.add_argument("--dry-run", action="store_true", help="decide and print, change nothing")
-        simulation = parser.add_argument_group("simulation (virtual clock, fake provider, both policies)")
+        simulation = parser.add_argument_group(
+            "simulation (virtual clock, fake provider: every policy, and the cheapest fixed fleet as yardstick)"
+        )
         simulation.add_argument(
             "--simulate",
             metavar="TRACE",
-            help="burst100, poisson, diurnal, spike, or a CSV of arrival times (column t)",
+            help="burst100, poisson, diurnal, spike, or a CSV of arrival times (column t; optional count, service)",
         )
         simulation.add_argument("--rate", type=float, default=2.0, help="mean arrivals per second (named traces)")
         simulation.add_argument(
@@ -56,7 +63,11 @@ class Command(LoopCommand):
         if options["interval"] <= 0:
             raise CommandError("--interval must be positive")
         provider = self.make_provider(options["provider"])
-        controller = Controller(policy, provider, self.make_queue_depth(), time.time, dry_run=options["dry_run"])
+        # Only the latency policy reads the load from the database: the others keep scaling through its outages.
+        demand = RecordedDemand.from_settings() if options["policy"] == "latency" else None
+        controller = Controller(
+            policy, provider, self.make_queue_depth(), time.time, demand=demand, dry_run=options["dry_run"]
+        )
         try:
             with fleet_lock(f"{options['provider']}-{settings.SQS_QUEUE_PREFIX}", settings.VAR_DIR) as check_lock:
                 self.check_lock = check_lock
@@ -68,14 +79,19 @@ class Command(LoopCommand):
         from pathlib import Path
 
         from autoscale import chart, traces
-        from autoscale.simulator import simulate
+        from autoscale.simulator import Report, cheapest_fixed_fleet, simulate
 
+        boot = options["boot"] if options["boot"] is not None else (60.0 if options["provider"] == "ec2" else 5.0)
+        if options["service_time"] <= 0 or boot < 0:
+            raise CommandError("--service-time must be positive and --boot not negative")
+        # The simulated deployment has served and launched before: its recorded results and launches give the
+        # latency policy the trace's service and boot times from the first tick, as a running one's database would.
+        known = {"service_prior": options["service_time"], "boot_prior": max(boot, 0.1)}
         try:
             trace = traces.load(options["simulate"], options["rate"])
-            policies = [self.make_policy(name, options) for name in ("step", "target")]
+            policies = [self.make_policy(name, options, **known) for name in POLICIES]
         except (ValueError, OSError, KeyError) as exc:
             raise CommandError(f"cannot simulate {options['simulate']!r}: {exc}") from None
-        boot = options["boot"] if options["boot"] is not None else (60.0 if options["provider"] == "ec2" else 5.0)
         self.stdout.write(
             f"trace {trace.name}: service {options['service_time']:g} s/image, boot {boot:g} s, "
             f"idle retirement {settings.WORKER_IDLE_SECONDS:g} s, tick {options['interval']:g} s, "
@@ -90,8 +106,14 @@ class Command(LoopCommand):
             "idle_interval": settings.AUTOSCALE_IDLE_INTERVAL,
         }
         reports = [simulate(policy, trace, **timing) for policy in policies]
+        fixed_runs: dict[int, Report] = {}
         for report in reports:
-            self.stdout.write(report.line())
+            hindsight = cheapest_fixed_fleet(trace, report.wait_p95, options["maximum"], fixed_runs, **timing)
+            ratio = hindsight.ratio(report)
+            yardstick = (f"{ratio:.2f} x the cheapest fixed fleet reaching that p95 ({hindsight.report.policy}, "
+                         f"{hindsight.report.instance_seconds:,.0f})" if hindsight.report and ratio is not None
+                         else "no fixed fleet up to the cap reaches that p95")  # fmt: skip
+            self.stdout.write(f"{report.line()}; {yardstick}")
         path = Path(options["chart"])
         chart.draw(reports, f"trace {trace.name}: queue depth and workers over time", path)
         self.stdout.write(f"chart: {path}   (simulated in {time.monotonic() - started:.1f} s)")
@@ -110,7 +132,7 @@ class Command(LoopCommand):
         self.provider_name, self.policy_name = options["provider"], options["policy"]
         # A dry run changes nothing, the database's samples included: the status page would show a fleet nobody is
         # scaling (its decisions still appear as dry-run ScalingEvents, marked as such).
-        self.fleet_log = None if options["dry_run"] else FleetLog(options["provider"])
+        self.fleet_log = None if options["dry_run"] else FleetLog(options["provider"], options["policy"])
         if not hasattr(self, "check_lock"):
             self.check_lock = lambda: None  # driven without the lock (a test, one tick at a time)
 
@@ -140,10 +162,15 @@ class Command(LoopCommand):
             return interval
         return seconds_to_next_tick(self.last_decision, interval, settings.AUTOSCALE_IDLE_INTERVAL)
 
-    def make_policy(self, name: str, options: dict[str, Any]) -> Policy:
+    def make_policy(
+        self, name: str, options: dict[str, Any], *, service_prior: float | None = None, boot_prior: float | None = None
+    ) -> Policy:
         return make_policy(
             name, options["minimum"], options["maximum"],
             target=settings.AUTOSCALE_TARGET_BACKLOG, scale_in_window=settings.AUTOSCALE_SCALE_IN_WINDOW,
+            target_wait=options["target_wait"],
+            service_prior=service_prior if service_prior is not None else settings.AUTOSCALE_SERVICE_SECONDS,
+            boot_prior=boot_prior if boot_prior is not None else settings.AUTOSCALE_BOOT_SECONDS,
         )  # fmt: skip
 
     def make_provider(self, name: str) -> Provider:

@@ -48,7 +48,10 @@
     setText("fleet-pending", count(f.pending));
     const fresh = f.reported && !f.stale;
     setText("fleet-note", fresh
-      ? `${f.provider} autoscaler: desired ${f.desired}, reported ${Math.round(f.age_seconds)} s ago` : f.message);
+      ? `${f.provider} autoscaler (${f.policy || "?"}): desired ${f.desired}, reported ${Math.round(f.age_seconds)} s ago`
+        + (f.service_seconds === null ? "" : `; believes ${f.service_seconds} s per image, boot ${f.boot_seconds} s, `
+          + `${f.arrival_rate} arriving per second: ${f.reason}`)
+      : f.message);
     $("fleet-note").classList.toggle("warn", !fresh);
     setText("throughput", r.throughput_per_minute.toFixed(1));
     const minutes = data.window.minutes;
