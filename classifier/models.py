@@ -8,15 +8,18 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
+from common import metrics
+
 
 class Status(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"  # its time to live ran out before a worker took it: never classified
 
 
-FINISHED_STATUSES = (Status.DONE, Status.FAILED)
+FINISHED_STATUSES = (Status.DONE, Status.FAILED, Status.EXPIRED)
 PENDING_STATUSES = (Status.QUEUED, Status.RUNNING)
 MAX_ERROR_LENGTH = 2000
 
@@ -27,7 +30,8 @@ class ClassificationQuerySet(models.QuerySet["Classification"]):
 
     Each is one conditional UPDATE over the rows selected so far (narrow them first: `filter(pk=...)`), so two
     processes racing on a request cannot both move it, and the count returned says whether this call did. A
-    finished request stays finished, except that a failed one may be queued again; a done one is never sent again.
+    finished request stays finished, except that a failed or expired one may be queued again; a done one is never
+    sent again. Each move into a finished status is counted here, once (classifier_requests_total).
     """
 
     def pending(self) -> ClassificationQuerySet:
@@ -42,13 +46,22 @@ class ClassificationQuerySet(models.QuerySet["Classification"]):
 
     def complete(self, recorded_at: datetime, **result: Any) -> int:
         """pending -> done, with the worker's result; the first result wins."""
-        return self.pending().update(status=Status.DONE, error="", recorded_at=recorded_at, **result)
+        return _counted(Status.DONE, self.pending().update(status=Status.DONE, error="", recorded_at=recorded_at,
+                                                           **result))  # fmt: skip
 
     def fail(self, reason: str, recorded_at: datetime, **facts: Any) -> int:
         """pending -> failed, with the reason (and what else is known: the worker, when it finished)."""
-        return self.pending().update(
+        moved = self.pending().update(
             status=Status.FAILED, error=reason[:MAX_ERROR_LENGTH], recorded_at=recorded_at, **facts
         )
+        return _counted(Status.FAILED, moved)
+
+    def expire(self, reason: str, recorded_at: datetime, **facts: Any) -> int:
+        """pending -> expired: a worker took it after its time to live, and did not classify it."""
+        moved = self.pending().update(
+            status=Status.EXPIRED, error=reason[:MAX_ERROR_LENGTH], recorded_at=recorded_at, **facts
+        )
+        return _counted(Status.EXPIRED, moved)
 
     def requeue(self, now: datetime, *, count: bool = True) -> int:
         """pending or failed -> queued, for another send: restarts its deadline and counts the send (not when the
@@ -61,6 +74,12 @@ class ClassificationQuerySet(models.QuerySet["Classification"]):
     def count_delivery(self) -> int:
         """One more result arrived for these requests (more than one: a redelivery, and only the first counts)."""
         return self.update(result_deliveries=F("result_deliveries") + 1)
+
+
+def _counted(status: Status, moved: int) -> int:
+    if moved:
+        metrics.REQUESTS.labels(status.value).inc(moved)
+    return moved
 
 
 class Classification(models.Model):
@@ -89,6 +108,8 @@ class Classification(models.Model):
     # Sends to the classify queue: the upload's own, then the sweeper's re-sends (classifier/recovery/sweeper.py).
     dispatches = models.PositiveIntegerField(default=1)
     dispatched_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The client's time to live (an API submission's `ttl`): past it a worker does not classify the request.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

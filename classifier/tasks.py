@@ -1,13 +1,16 @@
 """Celery tasks: thin wrappers that take ids and keys, never model objects.
 
 `classify` runs on app-tier workers (queue `classify`); the `record_*` tasks run in the results consumer on the
-web host (queue `results`) and are the only ones that touch the database.
+web host (queue `results`) and are the only ones that touch the database. Every task's Celery id starts with its
+request's id (`<id>` for classify, `<id>.result` and so on for the reports), so Celery's own log lines about a task
+name the request too.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, shared_task
@@ -24,13 +27,22 @@ from common.outages import OutageLog, database_unreachable
 logger = logging.getLogger(__name__)
 
 
+def report(task: Task, request_id: str, *args: Any) -> None:
+    """Send one of the `record_*` tasks about a request, with an id that names it (`<request id>.result`)."""
+    task.apply_async((request_id, *args), task_id=f"{request_id}.{task.name.rsplit('_', 1)[-1]}")
+
+
 @shared_task(bind=True, name="classifier.classify")
-def classify(self: Task, request_id: str, input_key: str, original_name: str) -> None:
+def classify(self: Task, request_id: str, input_key: str, original_name: str, expires_at: str | None = None) -> None:
     worker = self.request.hostname or "unknown"
     started_at = now_iso()
-    notice = StartedNotice(
-        lambda: record_started.delay(request_id, worker, started_at), settings.STARTED_NOTICE_SECONDS
-    )
+    if expires_at is not None and (late := expired_by(expires_at)) is not None:
+        logger.info("request %s expired %.1f s before a worker took it: not classified", request_id, late)
+        reason = f"expired: its time to live ended {late:.1f} s before a worker took it; not classified"
+        report(record_expired, request_id, reason, worker, started_at)
+        return
+    notice = StartedNotice(lambda: report(record_started, request_id, worker, started_at),
+                           settings.STARTED_NOTICE_SECONDS)  # fmt: skip
     try:
         result = classify_stored_image(request_id, input_key, original_name, worker)
     except Exception as exc:
@@ -40,11 +52,17 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str) ->
         if decided.action == Action.RETRY:
             raise self.retry(exc=exc, countdown=decided.countdown) from exc
         logger.warning("request %s failed: %s", request_id, exc)  # the whole error here; the row gets the reason
-        record_failure.delay(request_id, decided.reason, worker, now_iso())
+        report(record_failure, request_id, decided.reason, worker, now_iso())
         return
     finally:
         notice.cancel()
-    record_result.delay(request_id, result)
+    report(record_result, request_id, result)
+
+
+def expired_by(expires_at: str) -> float | None:
+    """Seconds since the request's time to live ended, or None while it lasts."""
+    late = (datetime.now(UTC) - datetime.fromisoformat(expires_at)).total_seconds()
+    return late if late > 0 else None
 
 
 # A result that arrives while the database is away is tried again after a backoff, for as long as the outage lasts:
@@ -79,6 +97,11 @@ def record_result(self: Task, request_id: str, result: ResultPayload) -> None:
 @shared_task(bind=True, name="classifier.record_failure")
 def record_failure(self: Task, request_id: str, reason: str, worker: str, finished_at: str) -> None:
     _record(self, recording.record_failure, request_id, reason, worker, finished_at)
+
+
+@shared_task(bind=True, name="classifier.record_expired")
+def record_expired(self: Task, request_id: str, reason: str, worker: str, finished_at: str) -> None:
+    _record(self, recording.record_expired, request_id, reason, worker, finished_at)
 
 
 @worker_process_init.connect

@@ -7,11 +7,12 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init, worker_shutting_down
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init, worker_shutting_down
 
 from autoscale.retire import RetireWhenIdle
 from classifier.worker.stranded import HandBackStranded
 from common.lifetime import die_with_worker_main
+from common.logs import reset_request, set_request
 from project.broker import stop_receiving
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
@@ -38,6 +39,22 @@ def _die_with_the_worker(**_: Any) -> None:
     """A pool process whose worker's main process died can neither acknowledge nor report: it goes too (the message
     comes back by its visibility timeout), and leaves nothing running behind a SIGKILLed worker."""
     die_with_worker_main()
+
+
+_request_tokens: dict[str, Any] = {}
+
+
+@task_prerun.connect
+def _log_about_the_request(task_id: str, args: tuple[Any, ...] | None = None, **_: Any) -> None:
+    """Every line a task logs is about its request: our tasks all take the request's id first."""
+    _request_tokens[task_id] = set_request(args[0] if args else None)
+
+
+@task_postrun.connect
+def _done_with_the_request(task_id: str, **_: Any) -> None:
+    token = _request_tokens.pop(task_id, None)
+    if token is not None:
+        reset_request(token)
 
 
 @worker_shutting_down.connect

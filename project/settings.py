@@ -217,6 +217,9 @@ API_MAX_FILES = env_int("API_MAX_FILES", 100, minimum=1)  # files in one POST /a
 DATA_UPLOAD_MAX_NUMBER_FILES = API_MAX_FILES + 1
 API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 100 * 1024 * 1024, minimum=1)  # all files of one POST
 API_MAX_WAIT_SECONDS = env_float("API_MAX_WAIT_SECONDS", 60.0, minimum=0)  # the longest ?wait= a caller may ask
+# The longest time to live an API submission may ask for (`ttl` field or `Request-TTL` header, seconds): a worker
+# that takes a request past its time does not classify it, and the request ends `expired`.
+MAX_REQUEST_TTL = env_float("MAX_REQUEST_TTL", 3600.0, minimum=1)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -376,23 +379,44 @@ EC2_SUBNET_ID = env_str("EC2_SUBNET_ID")
 
 # --- Logging --------------------------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+# plain: one readable line; json: one JSON object per line, for a log shipper. Either way a line about a request
+# carries its id (common/logs.py), on the web tier, the workers and the results consumer alike.
+LOG_FORMAT = env_choice("LOG_FORMAT", ("plain", "json"), "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "common.logs.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {"()": "common.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "botocore": {"level": "WARNING"},
         "boto3": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # uvicorn's own lines through ours too (one format, JSON included): it set its handlers before Django started.
+        **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
         # psycopg's pool warns at every reconnect attempt, several a second during an outage; the outage itself is
         # logged once by what meets it (common/outages.py OutageLog) and answered 503 by the web tier.
         "psycopg.pool": {"level": "ERROR"},
     },
 }
+
+# --- Metrics and health (status/metrics.py, status/health.py) ---------------------------------------------------
+# Every process of a host (the web tier's, the results consumer's) writes its counters here and GET /metrics adds
+# them up (prometheus-client's multiprocess mode): one folder per host, emptied when the host's services start.
+METRICS_DIR = env_str("METRICS_DIR", str(VAR_DIR / "metrics"))
+# GET /metrics asks for `Authorization: Bearer <token>` when one is set. In production it is off without one: the
+# figures name queues and workers, not for the open internet (or scrape a separate port: the same view).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# How long queue depths and the fleet read at scrape time are kept: a scrape every second asks SQS once per this.
+METRICS_CACHE_SECONDS = env_float("METRICS_CACHE_SECONDS", 5.0, minimum=0)
+# /readyz asks the database, SQS and the storage at most this often; a load balancer polling it costs nothing more.
+READINESS_CACHE_SECONDS = env_float("READINESS_CACHE_SECONDS", 2.0, minimum=0)
 
 # --- Production hardening -------------------------------------------------------------------------------------
 if PRODUCTION:
@@ -401,6 +425,8 @@ if PRODUCTION:
     # flags off, and accepts the warnings `manage.py check --deploy` then gives.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", True)
+    # A load balancer's probes and Prometheus speak plain HTTP to the instance behind the TLS.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,8 @@ class LocalStack:
             endpoint, self.endpoint_url = start_endpoint(self.endpoint_port, endpoint_log)
             self.processes.append(endpoint)
         env = self.child_env()
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir(parents=True)
         self._provision(env)
         self.spawn("results-consumer", results_consumer_argv(), env)
         self.spawn("sweeper", [PYTHON, "manage.py", "sweep"], env)
@@ -92,12 +95,19 @@ class LocalStack:
         web = self.spawn("web", web_argv(self.web_port), env)
         wait_for_port(HOST, self.web_port, timeout=60, process=web)
 
+    @property
+    def metrics_dir(self) -> Path:
+        """The stack's processes' metric files (common/metrics.py): one folder per stack, emptied when it starts, so
+        two stacks on one machine (a test's beside `make run`) never add up each other's counts."""
+        return settings.VAR_DIR / "metrics" / f"stack-{self.web_port}"
+
     def child_env(self) -> dict[str, str]:
         env = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_DEFAULT_REGION": settings.AWS_REGION,
             "VAR_DIR": str(settings.VAR_DIR),
             "STORAGE_BACKEND": settings.STORAGE_BACKEND,
+            "METRICS_DIR": str(self.metrics_dir),
         }
         for name, value in LOCAL_CREDENTIALS.items():
             env[name] = os.environ.get(name, value)
@@ -146,6 +156,7 @@ class LocalStack:
             if process.name == "autoscaler":
                 self.local_provider().stop_all()
         self.processes.clear()
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
     def local_provider(self) -> LocalProvider:
         return LocalProvider.from_settings()

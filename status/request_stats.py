@@ -53,9 +53,10 @@ def window_ending(now: datetime, minutes: int) -> Window:
 
 @dataclass(frozen=True)
 class RequestStats:
-    finished: int  # done + failed, recorded within the window
+    finished: int  # done + failed + expired, recorded within the window
     done: int
     failed: int
+    expired: int
     throughput_per_minute: float  # finished per minute
     by_status: dict[str, int]  # requests created within the window, by their status now
     turnaround: Percentiles  # seconds from upload to recorded result, done requests
@@ -86,7 +87,7 @@ def request_stats(window: Window, cap: int = LATENCY_ROW_CAP) -> RequestStats:
     by_status = {status: 0 for status in Status.values} | dict(
         created.values_list("status").annotate(n=Count("pk")).order_by()
     )
-    done, failed = outcome.get(Status.DONE, 0), outcome.get(Status.FAILED, 0)
+    done, failed, expired = (outcome.get(status, 0) for status in (Status.DONE, Status.FAILED, Status.EXPIRED))
     rows = list(
         finished.filter(status=Status.DONE)
         .order_by("-recorded_at")
@@ -94,10 +95,11 @@ def request_stats(window: Window, cap: int = LATENCY_ROW_CAP) -> RequestStats:
     )
     turnaround, queue_wait = latencies(rows)
     return RequestStats(
-        finished=done + failed,
+        finished=done + failed + expired,
         done=done,
         failed=failed,
-        throughput_per_minute=(done + failed) / window.minutes,
+        expired=expired,
+        throughput_per_minute=(done + failed + expired) / window.minutes,
         by_status=by_status,
         turnaround=summarize(turnaround),
         queue_wait=summarize(queue_wait),

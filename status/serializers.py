@@ -50,12 +50,14 @@ class StatusCountsSerializer(serializers.Serializer):
     running = serializers.IntegerField()
     done = serializers.IntegerField()
     failed = serializers.IntegerField()
+    expired = serializers.IntegerField()
 
 
 class RequestStatsSerializer(serializers.Serializer):
-    finished = serializers.IntegerField(help_text="Done or failed, recorded within the window.")
+    finished = serializers.IntegerField(help_text="Done, failed or expired, recorded within the window.")
     done = serializers.IntegerField()
     failed = serializers.IntegerField()
+    expired = serializers.IntegerField(help_text="Their time to live ended before a worker took them.")
     throughput_per_minute = serializers.FloatField(help_text="Finished requests per minute over the window.")
     by_status = StatusCountsSerializer(help_text="Requests received within the window, by their status now.")
     turnaround_seconds = LatencyPercentilesSerializer(source="turnaround", help_text="Upload to recorded result.")

@@ -74,7 +74,7 @@ class Snapshot:
 
 
 @functools.lru_cache(maxsize=4)
-def _sqs(endpoint: str, region: str) -> Any:
+def quick_sqs(endpoint: str, region: str) -> Any:
     # One client per endpoint and region, kept: building a boto3 client costs more than the two calls it makes.
     return aws.client("sqs", endpoint or None, config=QUICK)
 
@@ -84,7 +84,7 @@ def read_queues() -> QueueDepth:
     endpoint = settings.AWS_ENDPOINT_URL
     prefix = settings.SQS_QUEUE_PREFIX
     try:
-        sqs = _sqs(endpoint, settings.AWS_REGION)
+        sqs = quick_sqs(endpoint, settings.AWS_REGION)
         waiting, in_flight = SqsQueueDepth(sqs, prefix + settings.CLASSIFY_QUEUE)()
         dead, held = SqsQueueDepth(sqs, prefix + settings.DEAD_LETTER_QUEUE)()
     except (BotoCoreError, ClientError) as exc:

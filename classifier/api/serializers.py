@@ -43,7 +43,7 @@ class ClassificationSerializer(serializers.ModelSerializer):
     top5 = GuessSerializer(many=True)
     model = ModelInfoSerializer(source="*")
     worker = serializers.SerializerMethodField()
-    error = serializers.SerializerMethodField(help_text="Why the request failed, when it did.")
+    error = serializers.SerializerMethodField(help_text="Why the request failed or expired, when it did.")
     timings = TimingsSerializer(source="*")
 
     class Meta:
@@ -51,6 +51,7 @@ class ClassificationSerializer(serializers.ModelSerializer):
         fields = [
             "id", "status", "status_url", "page_url", "file_name", "content_type", "size_bytes", "width", "height",
             "label", "class_id", "top5", "model", "worker", "error", "dispatches", "result_deliveries", "timings",
+            "expires_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -87,6 +88,9 @@ class UploadSerializer(serializers.Serializer):
 
     file = serializers.ListField(
         child=serializers.FileField(), help_text="One or more images, each as a `file` part (JPEG, PNG, ...)."
+    )
+    ttl = serializers.FloatField(
+        required=False, help_text="Seconds the answers are of use; a request no worker took by then ends `expired`."
     )
 
 

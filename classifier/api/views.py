@@ -69,13 +69,21 @@ class ClassificationList(generics.GenericAPIView):
             "Each image becomes one request, queued for a worker; the answer (202) lists them with their status "
             "URLs. All or nothing: if one file is refused, none is kept. Send an `Idempotency-Key` header to make "
             "a retry safe: the same key with the same files returns the first attempt's requests "
-            "(`Idempotent-Replayed: true`); with other files it is refused (422)."
+            "(`Idempotent-Replayed: true`); with other files it is refused (422). Send `ttl` (a form field) or a "
+            "`Request-TTL` header to say how many seconds the answers are of use: a request no worker has taken "
+            "by then is not classified and ends `expired`."
         ),
         request={"multipart/form-data": UploadSerializer},
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, description="Any unique string."
-            )
+            ),
+            OpenApiParameter(
+                "Request-TTL",
+                OpenApiTypes.NUMBER,
+                OpenApiParameter.HEADER,
+                description="Seconds the answers are of use (as the `ttl` field; at most MAX_REQUEST_TTL).",
+            ),
         ],
         responses={202: SubmissionSerializer, **_errors(400, 401, 413, 415, 422, 503)},
     )
@@ -92,9 +100,10 @@ class ClassificationList(generics.GenericAPIView):
             key = request.headers.get("Idempotency-Key")
             if key is not None and (problem := idempotency.check_key(key)):
                 raise Refused(400, problem, "invalid_idempotency_key")
+            ttl = time_to_live(request)
             images = [validate(upload, UPLOAD_FIELD) for upload in files]
             with refused_while_down():
-                submission = idempotency.submit(images, key, _scope(request))
+                submission = idempotency.submit(images, key, _scope(request), ttl=ttl)
         except UploadRejected as rejected:
             raise Refused.from_upload(rejected) from None
         except idempotency.KeyReused as exc:
@@ -108,6 +117,26 @@ class ClassificationList(generics.GenericAPIView):
         if submission.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
+
+
+def time_to_live(request: Request) -> float | None:
+    """The submission's `ttl` field or `Request-TTL` header, in seconds (None: no limit). Refused (400) when it is
+    not a number of seconds above zero and within MAX_REQUEST_TTL, or when the two disagree."""
+    field, header = request.data.get("ttl"), request.headers.get("Request-TTL")
+    given = {raw.strip() for raw in (field, header) if isinstance(raw, str) and raw.strip()}
+    if not given:
+        return None
+    if len(given) > 1:
+        raise Refused(400, "the ttl field and the Request-TTL header disagree: send one", "invalid_ttl")
+    raw = given.pop()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or not 0 < seconds <= settings.MAX_REQUEST_TTL:
+        raise Refused(400, f"ttl must be a number of seconds above 0 and at most {settings.MAX_REQUEST_TTL:g}, "
+                           f"got {raw[:40]!r}", "invalid_ttl")  # fmt: skip
+    return seconds
 
 
 def _scope(request: Request) -> str:

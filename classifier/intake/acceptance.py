@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from urllib.parse import quote
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
 from classifier import dispatch, storage
 from classifier.intake.validation import ValidImage
 from classifier.models import Classification
+from common import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +26,15 @@ def accept(image: ValidImage) -> Classification:
 
 
 def accept_all(
-    images: list[ValidImage], before_commit: Callable[[list[Classification]], None] | None = None
+    images: list[ValidImage],
+    before_commit: Callable[[list[Classification]], None] | None = None,
+    *,
+    ttl: float | None = None,
 ) -> list[Classification]:
     """Store the images and their rows, all or none; the classify messages go out only after the commit.
+
+    `ttl`: seconds the client will wait for the answers (validated by the caller); past them, a worker does not
+    classify the requests and they end expired.
 
     `before_commit` runs inside the transaction with the new rows (the API records an idempotency key there); if it
     or an insert raises, no row is kept and the objects already stored are deleted again, so a refused upload
@@ -34,6 +43,7 @@ def accept_all(
     """
     stored: list[tuple[uuid.UUID, str, ValidImage]] = []
     committing = False
+    expires_at = timezone.now() + timedelta(seconds=ttl) if ttl is not None else None
     try:
         for image in images:
             request_id = uuid.uuid4()
@@ -48,6 +58,7 @@ def accept_all(
                     size_bytes=len(image.data),
                     width=image.width,
                     height=image.height,
+                    expires_at=expires_at,
                 )
                 for request_id, key, image in stored
             ]
@@ -64,6 +75,7 @@ def accept_all(
         else:
             _forget(key for _, key, _ in stored)
         raise
+    metrics.REQUESTS.labels("accepted").inc(len(rows))
     return rows
 
 

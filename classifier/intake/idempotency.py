@@ -51,10 +51,10 @@ def fingerprint(images: list[ValidImage]) -> str:
     return digest.hexdigest()
 
 
-def submit(images: list[ValidImage], key: str | None, scope: str) -> Submission:
+def submit(images: list[ValidImage], key: str | None, scope: str, *, ttl: float | None = None) -> Submission:
     """Accept the images, or, for a key seen before with the same files, return the requests it created then."""
     if key is None:
-        return Submission(accept_all(images), replayed=False)
+        return Submission(accept_all(images, ttl=ttl), replayed=False)
     files_print = fingerprint(images)
     earlier = _replay(key, scope, files_print)
     if earlier is not None:
@@ -66,7 +66,7 @@ def submit(images: list[ValidImage], key: str | None, scope: str) -> Submission:
         )
 
     try:
-        return Submission(accept_all(images, before_commit=remember), replayed=False)
+        return Submission(accept_all(images, before_commit=remember, ttl=ttl), replayed=False)
     except IntegrityError:
         # Another attempt with this key committed first: answer with its requests.
         earlier = _replay(key, scope, files_print)

@@ -5,42 +5,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Classification',
+            name="Classification",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], db_index=True, default='queued', max_length=16)),
-                ('original_name', models.CharField(help_text='The file name the client sent.', max_length=255)),
-                ('input_key', models.CharField(help_text='Object key in the inputs storage.', max_length=512)),
-                ('output_key', models.CharField(blank=True, max_length=512)),
-                ('content_type', models.CharField(blank=True, max_length=64)),
-                ('size_bytes', models.PositiveIntegerField(default=0)),
-                ('width', models.PositiveIntegerField(default=0)),
-                ('height', models.PositiveIntegerField(default=0)),
-                ('label', models.CharField(blank=True, db_index=True, max_length=128)),
-                ('class_id', models.IntegerField(blank=True, null=True)),
-                ('top5', models.JSONField(blank=True, default=list)),
-                ('model_name', models.CharField(blank=True, max_length=64)),
-                ('model_version', models.CharField(blank=True, max_length=128)),
-                ('worker', models.CharField(blank=True, max_length=255)),
-                ('inference_ms', models.FloatField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('result_deliveries', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('recorded_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("queued", "Queued"), ("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("original_name", models.CharField(help_text="The file name the client sent.", max_length=255)),
+                ("input_key", models.CharField(help_text="Object key in the inputs storage.", max_length=512)),
+                ("output_key", models.CharField(blank=True, max_length=512)),
+                ("content_type", models.CharField(blank=True, max_length=64)),
+                ("size_bytes", models.PositiveIntegerField(default=0)),
+                ("width", models.PositiveIntegerField(default=0)),
+                ("height", models.PositiveIntegerField(default=0)),
+                ("label", models.CharField(blank=True, db_index=True, max_length=128)),
+                ("class_id", models.IntegerField(blank=True, null=True)),
+                ("top5", models.JSONField(blank=True, default=list)),
+                ("model_name", models.CharField(blank=True, max_length=64)),
+                ("model_version", models.CharField(blank=True, max_length=128)),
+                ("worker", models.CharField(blank=True, max_length=255)),
+                ("inference_ms", models.FloatField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("result_deliveries", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("recorded_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['status', 'created_at'], name='classifier__status_8ba591_idx')],
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["status", "created_at"], name="classifier__status_8ba591_idx")],
             },
         ),
     ]

@@ -5,20 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('classifier', '0001_initial'),
+        ("classifier", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='classification',
-            name='dispatched_at',
+            model_name="classification",
+            name="dispatched_at",
             field=models.DateTimeField(db_index=True, default=django.utils.timezone.now),
         ),
         migrations.AddField(
-            model_name='classification',
-            name='dispatches',
+            model_name="classification",
+            name="dispatches",
             field=models.PositiveIntegerField(default=1),
         ),
     ]

@@ -4,24 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('classifier', '0002_dispatches'),
+        ("classifier", "0002_dispatches"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IdempotencyKey',
+            name="IdempotencyKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=255)),
-                ('scope', models.CharField(blank=True, max_length=64)),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('request_ids', models.JSONField(default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=255)),
+                ("scope", models.CharField(blank=True, max_length=64)),
+                ("fingerprint", models.CharField(max_length=64)),
+                ("request_ids", models.JSONField(default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('scope', 'key'), name='unique_idempotency_key_per_scope')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("scope", "key"), name="unique_idempotency_key_per_scope")
+                ],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('classifier', '0003_idempotency_keys'),
+        ("classifier", "0003_idempotency_keys"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='classification',
-            name='recorded_at',
+            model_name="classification",
+            name="recorded_at",
             field=models.DateTimeField(blank=True, db_index=True, null=True),
         ),
     ]

@@ -4,14 +4,16 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('classifier', '0004_recorded_at_index'),
+        ("classifier", "0004_recorded_at_index"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='classification',
-            options={'ordering': ['-created_at'], 'permissions': [('rerun_classification', 'Can re-run failed requests and re-drive dead letters')]},
+            name="classification",
+            options={
+                "ordering": ["-created_at"],
+                "permissions": [("rerun_classification", "Can re-run failed requests and re-drive dead letters")],
+            },
         ),
     ]

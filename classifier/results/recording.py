@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from classifier.models import Classification
 from classifier.worker.job import ResultPayload
+from common import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +46,35 @@ def record_result(request_id: str, result: ResultPayload) -> bool:
     )
     if not updated:
         logger.info("duplicate result for %s ignored", request_id)
-    return updated == 1
+        metrics.DUPLICATE_RESULTS.inc()
+        return False
+    _observe(this_request, result)
+    return True
+
+
+def _observe(this_request: models.QuerySet[Classification], result: ResultPayload) -> None:
+    """The request's timings, into the latency histograms: turnaround, queue wait, the model's own time."""
+    row = this_request.values("created_at", "recorded_at", "started_at").first()
+    if row is None:
+        return
+    metrics.TURNAROUND.observe((row["recorded_at"] - row["created_at"]).total_seconds())
+    metrics.QUEUE_WAIT.observe(max(0.0, (row["started_at"] - row["created_at"]).total_seconds()))
+    metrics.INFERENCE.observe(result["inference_ms"] / 1000)
 
 
 def record_failure(request_id: str, reason: str, worker: str, finished_at: str) -> bool:
     """Mark a request failed for a reason no retry will fix (an image the model cannot read)."""
     facts = {"worker": worker, "finished_at": datetime.fromisoformat(finished_at)}
     return Classification.objects.filter(pk=request_id).fail(reason, timezone.now(), **facts) == 1
+
+
+def record_expired(request_id: str, reason: str, worker: str, finished_at: str) -> bool:
+    """Mark a request expired: a worker took it after its time to live and did not classify it."""
+    facts = {"worker": worker, "finished_at": datetime.fromisoformat(finished_at)}
+    this_request = Classification.objects.filter(pk=request_id)
+    if not this_request.expire(reason, timezone.now(), **facts):
+        return False
+    row = this_request.values("created_at", "recorded_at").first()
+    if row is not None:
+        metrics.TURNAROUND.observe((row["recorded_at"] - row["created_at"]).total_seconds())
+    return True

@@ -53,4 +53,4 @@ def test_pending_and_finished_split_the_statuses() -> None:
     for status in Status.values:
         make_request(status=status)
     assert {row.status for row in Classification.objects.pending()} == {Status.QUEUED, Status.RUNNING}
-    assert {row.status for row in Classification.objects.finished()} == {Status.DONE, Status.FAILED}
+    assert {row.status for row in Classification.objects.finished()} == {Status.DONE, Status.FAILED, Status.EXPIRED}

@@ -39,6 +39,13 @@ def test_all_tiers_share_one_configuration() -> None:
     assert (ROOT / "Dockerfile").exists()
 
 
+def test_the_web_tier_is_ready_by_readyz_and_shares_its_metrics_folder_with_the_results_consumer() -> None:
+    services = _compose()["services"]
+    assert "http://localhost:8000/readyz" in " ".join(services["web"]["healthcheck"]["test"])
+    assert services["web"]["volumes"] == services["results"]["volumes"] == ["metrics:/var/lib/classifier-metrics"]
+    assert services["web"]["environment"]["METRICS_DIR"] == "/var/lib/classifier-metrics"
+
+
 def test_the_image_collects_its_static_files_at_build_time() -> None:
     """Production serves only collected files (WhiteNoise without finders): the image must carry them."""
     dockerfile = (ROOT / "Dockerfile").read_text()

@@ -79,7 +79,7 @@ def sample(at: datetime, visible: int = 0, running: int = 0, provider: str = "lo
 def test_request_stats_of_an_empty_database() -> None:
     stats = request_stats(window_ending(NOW, 5))
     assert (stats.finished, stats.throughput_per_minute, stats.latency_rows, stats.latency_capped) == (0, 0, 0, False)
-    assert stats.by_status == {"queued": 0, "running": 0, "done": 0, "failed": 0}
+    assert stats.by_status == {"queued": 0, "running": 0, "done": 0, "failed": 0, "expired": 0}
     assert stats.turnaround.p50 is None and stats.queue_wait.p99 is None
 
 
@@ -96,7 +96,7 @@ def test_request_stats_count_the_window_only() -> None:
     stats = request_stats(window_ending(NOW, 5))
     assert (stats.finished, stats.done, stats.failed) == (11, 10, 1)
     assert stats.throughput_per_minute == pytest.approx(11 / 5)
-    assert stats.by_status == {"queued": 1, "running": 1, "done": 10, "failed": 1}
+    assert stats.by_status == {"queued": 1, "running": 1, "done": 10, "failed": 1, "expired": 0}
     assert (stats.turnaround.count, stats.turnaround.p50) == (10, pytest.approx(5.5))
     assert stats.queue_wait.p95 == pytest.approx(0.5)
     assert not stats.latency_capped
@@ -185,7 +185,7 @@ class FakeSqs:
 def test_read_queues_counts_the_classify_queue_and_all_dead_letters(monkeypatch, settings) -> None:
     settings.SQS_QUEUE_PREFIX = "t-"
     fake = FakeSqs({"t-classify": (12, 3), "t-classify-dead-letter": (2, 1)})
-    monkeypatch.setattr(snapshot, "_sqs", lambda endpoint, region: fake)
+    monkeypatch.setattr(snapshot, "quick_sqs", lambda endpoint, region: fake)
     assert snapshot.read_queues() == snapshot.QueueDepth(True, 12, 3, 3)
 
 
@@ -217,7 +217,7 @@ def test_api_status_answers_json_with_every_part(client, queues_up) -> None:
     assert body["queue"] == {"available": True, "waiting": 4, "in_flight": 1, "dead_letters": 0, "error": ""}
     assert (body["fleet"]["reported"], body["fleet"]["running"]) == (True, 1)
     assert body["requests"]["turnaround_seconds"] == {"count": 0, "p50": None, "p95": None, "p99": None}
-    assert body["requests"]["by_status"] == {"queued": 0, "running": 0, "done": 0, "failed": 0}
+    assert body["requests"]["by_status"] == {"queued": 0, "running": 0, "done": 0, "failed": 0, "expired": 0}
     assert [point["visible"] for point in body["chart"]["points"]] == [4]
 
 

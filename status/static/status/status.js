@@ -63,9 +63,9 @@
       row.querySelector('[data-field="count"]').textContent = count(p.count);
       ["p50", "p95", "p99"].forEach((key) => { row.querySelector(`[data-field="${key}"]`).textContent = duration(p[key]); });
     });
-    setText("finished-summary", `Finished in the window: ${r.done} done, ${r.failed} failed.`);
+    setText("finished-summary", `Finished in the window: ${r.done} done, ${r.failed} failed, ${r.expired} expired.`);
     setText("latency-note", r.latency_capped ? `Percentiles from the newest ${r.latency_rows} of ${r.done} results.` : "");
-    ["queued", "running", "done", "failed"].forEach((status) => setText(`count-${status}`, count(r.by_status[status])));
+    ["queued", "running", "done", "failed", "expired"].forEach((status) => setText(`count-${status}`, count(r.by_status[status])));
   }
 
   function drawChart(data) {

@@ -352,3 +352,35 @@ def test_post_slash_takes_a_token_not_a_session(settings, sent, stored_files) ->
     response = client.post("/", {"myfile": _file("a.JPEG", JPEG)})
     assert response.status_code == 401
     assert Classification.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("form", "header"), [({"ttl": "30"}, {}), ({}, {"Request-TTL": "30"}), ({"ttl": "30"},
+                                              {"Request-TTL": "30"})])  # fmt: skip
+def test_a_time_to_live_sets_when_the_request_expires(client: Client, sent, stored_files, form, header) -> None:
+    response = client.post("/api/classifications", {"file": [_file("a.JPEG", JPEG)], **form}, headers=header)
+    assert response.status_code == 202, response.content
+    row = Classification.objects.get()
+    assert row.expires_at is not None
+    assert 29 <= (row.expires_at - row.created_at).total_seconds() <= 31
+    assert response.json()["results"][0]["expires_at"] is not None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("form", "header", "message"),
+    [
+        ({"ttl": "0"}, {}, "ttl must be a number of seconds above 0 and at most 3600"),
+        ({"ttl": "soon"}, {}, "got 'soon'"),
+        ({}, {"Request-TTL": "nan"}, "ttl must be"),
+        ({}, {"Request-TTL": "7200"}, "at most 3600"),
+        ({"ttl": "5"}, {"Request-TTL": "6"}, "disagree"),
+    ],
+)
+def test_a_bad_time_to_live_is_400_and_nothing_is_kept(
+    client: Client, sent, stored_files, form, header, message
+) -> None:
+    response = client.post("/api/classifications", {"file": [_file("a.JPEG", JPEG)], **form}, headers=header)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_ttl" and message in response.json()["error"]
+    assert not Classification.objects.exists() and not _objects(stored_files)

@@ -52,8 +52,9 @@ def test_a_storage_refusal_fails_the_request_at_once(monkeypatch) -> None:
         raise _client_error("AccessDenied")
 
     monkeypatch.setattr(tasks, "classify_stored_image", refuse)
-    monkeypatch.setattr(tasks.record_failure, "delay", lambda *args: failures.append(args))
-    monkeypatch.setattr(tasks.record_started, "delay", lambda *args: None)
+    monkeypatch.setattr(
+        tasks, "report", lambda task, *args: failures.append(args) if task is tasks.record_failure else None
+    )
     tasks.classify.run("request-1", "request-1/a.JPEG", "a.JPEG")
     assert [(request_id, reason) for request_id, reason, *_ in failures] == [
         ("request-1", "storage refused the request: AccessDenied")
