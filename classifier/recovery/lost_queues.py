@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from classifier.models import Classification
+from common import metrics
 from common.queues import SqsQueueDepth
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def resend_sent_before(
                     logger.warning("re-sending request %s failed (%s); the rest wait for the next pass", row.pk, exc)
                     return resent, exc
                 resent.append(str(row.pk))
+                metrics.SWEEPER_RESENDS.inc()
     if resent:
         logger.warning("re-sent %d request(s) the re-created queue(s) had lost", len(resent))
     return resent, None

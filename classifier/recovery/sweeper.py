@@ -36,6 +36,7 @@ from classifier.intake import idempotency
 from classifier.models import Classification
 from classifier.recovery.dead_letters import DeadLetterWatch
 from classifier.recovery.lost_queues import REBIRTH_GRACE, QueueRebirths, resend_sent_before
+from common import metrics
 from common.outages import OutageLog
 from common.queues import SqsQueueDepth
 
@@ -102,6 +103,7 @@ def sweep(
                 logger.warning("re-sending request %s failed (%s); the rest wait for the next pass", row.pk, exc)
                 break  # ... and the others are not claimed for sends that would fail the same way
             report.resent.append(str(row.pk))
+            metrics.SWEEPER_RESENDS.inc()
             logger.info("re-sent request %s (send %d)", row.pk, row.dispatches + 1)
     return report
 

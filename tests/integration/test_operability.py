@@ -115,3 +115,24 @@ def test_log_format_json_makes_every_line_an_object(stack, tmp_path) -> None:
     assert lines, "the server logged nothing"
     entries = [json.loads(line) for line in lines]  # every line, uvicorn's own included
     assert any("Uvicorn running" in entry["message"] or "Application startup" in entry["message"] for entry in entries)
+
+
+def test_readyz_is_503_naming_sqs_while_the_endpoint_is_down(stack) -> None:
+    """Last in this module: the endpoint comes back empty and re-provisioned, as after a crash."""
+    stack.process("aws-endpoint").stop()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            answer = httpx.get(stack.web_url + "/readyz", timeout=30)
+            if answer.status_code == 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert answer.status_code == 503, answer.text
+        assert "sqs" in answer.json()["failed"] and answer.json()["checks"]["database"] == "ok"
+        assert httpx.get(stack.web_url + "/healthz").status_code == 200
+    finally:
+        stack.restart_endpoint()
+    deadline = time.monotonic() + 30
+    while httpx.get(stack.web_url + "/readyz", timeout=30).status_code != 200:
+        assert time.monotonic() < deadline, "not ready again after the endpoint came back"
+        time.sleep(0.5)
