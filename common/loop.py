@@ -22,6 +22,7 @@ import time
 from types import FrameType
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
@@ -42,6 +43,14 @@ def retry_delay(failures: int, interval: float) -> float:
 
 class LoopCommand(BaseCommand):
     stopping = False
+
+    def say(self, line: str) -> None:
+        """One line of what the loop did: a timestamped line on stdout, or with LOG_FORMAT=json a log record (one
+        JSON object, like every other line the service writes)."""
+        if settings.LOG_FORMAT == "json":
+            logging.getLogger(type(self).__module__).info("%s", line)
+        else:
+            self.stdout.write(time.strftime("%H:%M:%S ") + line)
 
     def tick(self) -> Any:
         """One round of the command's work; returns what it did."""

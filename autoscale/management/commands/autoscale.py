@@ -144,7 +144,7 @@ class Command(LoopCommand):
         except AlreadyRunning as exc:
             raise CommandError(f"{exc}: it took over while the database was away; stopping") from None
         decision = self.last_decision = self.controller.tick()
-        self.stdout.write(time.strftime("%H:%M:%S ") + decision.line())
+        self.say(decision.line())
         if decision.changes_fleet:
             o = decision.observation
             ScalingEvent.objects.create(

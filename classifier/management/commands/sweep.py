@@ -3,7 +3,6 @@ dead-lettered, and forget expired Idempotency-Keys, every SWEEP_INTERVAL seconds
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -41,5 +40,5 @@ class Command(LoopCommand):
         # A database away for a moment fails the pass; the loop retries it, and the next pass finds the same rows.
         report = self.sweeper.sweep(timezone.now())
         if report.found_work() or self.once:
-            self.stdout.write(time.strftime("%H:%M:%S ") + report.line())
+            self.say(report.line())
         return report
