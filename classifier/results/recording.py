@@ -10,6 +10,7 @@ import logging
 from datetime import datetime
 
 from django.db import models, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from classifier.models import Classification
@@ -26,13 +27,14 @@ def record_started(request_id: str, worker: str, started_at: str) -> bool:
 
 @transaction.atomic  # counted and recorded together: a retry after a lost connection does not count twice
 def record_result(request_id: str, result: ResultPayload) -> bool:
-    """Store the result unless one is already there. Returns True when this call recorded it."""
+    """Store the result unless one is already there. Returns True when this call recorded it.
+
+    The first result is recorded and counted as a delivery in one statement; only a redelivery (or a result for a
+    request the database does not know) takes a second."""
     this_request = Classification.objects.filter(pk=request_id)
-    if not this_request.count_delivery():
-        logger.warning("result for unknown request %s dropped", request_id)
-        return False
     updated = this_request.complete(
         timezone.now(),
+        result_deliveries=F("result_deliveries") + 1,
         label=result["label"],
         class_id=result["class_id"],
         top5=result["top5"],
@@ -45,6 +47,9 @@ def record_result(request_id: str, result: ResultPayload) -> bool:
         finished_at=datetime.fromisoformat(result["finished_at"]),
     )
     if not updated:
+        if not this_request.count_delivery():
+            logger.warning("result for unknown request %s dropped", request_id)
+            return False
         logger.info("duplicate result for %s ignored", request_id)
         metrics.DUPLICATE_RESULTS.inc()
         return False
