@@ -23,8 +23,7 @@ from django.views.decorators.http import require_GET
 
 from common import aws
 from common.outages import OutageLog
-from common.queues import SqsQueueDepth
-from status.snapshot import QUICK, quick_sqs
+from status.snapshot import QUICK, queue_depth
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +38,7 @@ def check_database() -> None:
 
 
 def check_sqs() -> None:
-    sqs = quick_sqs(settings.AWS_ENDPOINT_URL, settings.AWS_REGION)
-    SqsQueueDepth(sqs, settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)()
+    queue_depth(settings.CLASSIFY_QUEUE)
 
 
 def check_storage() -> None:

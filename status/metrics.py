@@ -24,9 +24,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from common import metrics
-from common.queues import SqsQueueDepth
 from status import fleet_history
-from status.snapshot import quick_sqs
+from status.snapshot import queue_depth
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +54,8 @@ class ScrapeTimeGauges:
         queues = {"classify": settings.CLASSIFY_QUEUE, "results": settings.RESULTS_QUEUE,
                   "dead_letter": settings.DEAD_LETTER_QUEUE}  # fmt: skip
         try:
-            sqs = quick_sqs(settings.AWS_ENDPOINT_URL, settings.AWS_REGION)
             for label, name in queues.items():
-                waiting, in_flight = SqsQueueDepth(sqs, settings.SQS_QUEUE_PREFIX + name)()
+                waiting, in_flight = queue_depth(name)
                 family.add_metric([label, "waiting"], waiting)
                 family.add_metric([label, "in_flight"], in_flight)
         except (BotoCoreError, ClientError) as exc:

@@ -79,14 +79,23 @@ def quick_sqs(endpoint: str, region: str) -> Any:
     return aws.client("sqs", endpoint or None, config=QUICK)
 
 
+@functools.lru_cache(maxsize=16)
+def _depth_reader(endpoint: str, region: str, queue_name: str) -> SqsQueueDepth:
+    return SqsQueueDepth(quick_sqs(endpoint, region), queue_name)
+
+
+def queue_depth(name: str) -> tuple[int, int]:
+    """(waiting, in flight) of one of our queues, with one quick try; its URL is looked up once, not per read (the
+    status page, /metrics and /readyz all read through here)."""
+    return _depth_reader(settings.AWS_ENDPOINT_URL, settings.AWS_REGION, settings.SQS_QUEUE_PREFIX + name)()
+
+
 def read_queues() -> QueueDepth:
     """The classify queue's depth and the dead-letter queue's count, from SQS now."""
     endpoint = settings.AWS_ENDPOINT_URL
-    prefix = settings.SQS_QUEUE_PREFIX
     try:
-        sqs = quick_sqs(endpoint, settings.AWS_REGION)
-        waiting, in_flight = SqsQueueDepth(sqs, prefix + settings.CLASSIFY_QUEUE)()
-        dead, held = SqsQueueDepth(sqs, prefix + settings.DEAD_LETTER_QUEUE)()
+        waiting, in_flight = queue_depth(settings.CLASSIFY_QUEUE)
+        dead, held = queue_depth(settings.DEAD_LETTER_QUEUE)
     except (BotoCoreError, ClientError) as exc:
         logger.warning("status: cannot read the queues: %s", exc)
         where = endpoint or f"SQS in {settings.AWS_REGION}"
