@@ -20,6 +20,11 @@ Warm shutdown: Celery's consumer loop goes on for a cycle or two after SIGTERM (
 `wait_time_seconds` inside a 2 s drain), and what it receives then it runs before it exits. Once the shutdown has
 begun (`stop_receiving`, called from Celery's `worker_shutting_down`), the channel asks for nothing more, and what a
 receive already under way brings back is handed back at once instead of started.
+
+Received, not yet delivered: kombu hands a received batch to Celery one message at a time, and with a prefork pool
+each hand-over waits for a free pool process. Until a message reaches Celery it is in no delivery list kombu keeps:
+the channel keeps it (`_received`), so the heartbeat extends it while it waits, and a channel that closes before it
+was delivered (the shutdown ended the hand-over loop) hands it back at once instead of leaving it invisible.
 """
 
 from __future__ import annotations
@@ -60,17 +65,21 @@ class HeldMessages(SQS.QoS):
         self.lock = threading.RLock()
 
     def held(self) -> dict[str, str]:
-        """Receipt handle → queue URL of every delivery not yet acknowledged, rejected or restored."""
+        """Receipt handle → queue URL of every message received and not yet acknowledged, rejected or restored:
+        the deliveries, and what was received but not yet delivered."""
         with self.lock:
-            return {
-                tag: message.delivery_info["sqs_queue"]
+            held = dict(self.channel.received())
+            held.update(
+                (tag, message.delivery_info["sqs_queue"])
                 for tag, message in self._delivered.items()
                 if tag not in self._dirty and "sqs_queue" in message.delivery_info
-            }
+            )
+            return held
 
     def append(self, message: Any, delivery_tag: str) -> None:
         with self.lock:
             super().append(message, delivery_tag)
+            self.channel.delivered(delivery_tag)
 
     def _flush(self) -> None:
         with self.lock:
@@ -94,6 +103,8 @@ class HeartbeatChannel(SQS.Channel):
         self._heartbeat_stop = threading.Event()
         self._quick_sqs: Any = None
         self._heartbeat_outage = OutageLog(logger, "visibility heartbeat")
+        # Receipt handle → queue URL of what a receive brought back and kombu has not yet delivered (module docstring).
+        self._received: dict[str, str] = {}
 
     @property
     def heartbeat_interval(self) -> float:
@@ -113,7 +124,22 @@ class HeartbeatChannel(SQS.Channel):
         self._heartbeat_stop.set()
         if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
             self._heartbeat.join(timeout=15)
+        with self.qos.lock:
+            undelivered, self._received = self._received, {}
+        by_queue: dict[str, list[str]] = defaultdict(list)
+        for receipt, queue_url in undelivered.items():
+            by_queue[queue_url].append(receipt)
+        for queue_url, receipts in by_queue.items():
+            self._hand_back_received(queue_url, receipts, "received but never delivered")
         super().close()
+
+    def received(self) -> dict[str, str]:
+        """Receipt handle → queue URL of what was received and not yet delivered (call it under `qos.lock`)."""
+        return self._received
+
+    def delivered(self, receipt: str) -> None:
+        """kombu has delivered this message: from now on it is one of the QoS's deliveries."""
+        self._received.pop(receipt, None)
 
     def _beat(self) -> None:
         due = time.monotonic() + self.heartbeat_interval
@@ -161,11 +187,16 @@ class HeartbeatChannel(SQS.Channel):
         answer: dict[str, Any] = super()._receive_message(queue, max_number_of_messages, wait_time_seconds)
         if _shutting_down.is_set() and answer.get("Messages"):
             # The long poll was under way when the shutdown began: these were never started, so back they go.
-            self._hand_back_received(self._new_queue(queue), [m["ReceiptHandle"] for m in answer["Messages"]])
+            self._hand_back_received(self._new_queue(queue), [m["ReceiptHandle"] for m in answer["Messages"]],
+                                     "received as the shutdown began")  # fmt: skip
             return {}
+        if answer.get("Messages") and queue not in self._noack_queues:  # a no-ack queue's are deleted on receipt
+            queue_url = self._new_queue(queue)
+            with self.qos.lock:
+                self._received.update((m["ReceiptHandle"], queue_url) for m in answer["Messages"])
         return answer
 
-    def _hand_back_received(self, queue_url: str, receipts: list[str]) -> None:
+    def _hand_back_received(self, queue_url: str, receipts: list[str], why: str) -> None:
         for start in range(0, len(receipts), SQS_BATCH):
             entries = [{"Id": str(n), "ReceiptHandle": receipt, "VisibilityTimeout": 0}
                        for n, receipt in enumerate(receipts[start : start + SQS_BATCH])]  # fmt: skip
@@ -178,7 +209,7 @@ class HeartbeatChannel(SQS.Channel):
                 logger.warning("could not hand %d message(s) back at once (%s); they return within %d s",
                                len(entries), exc, self.visibility_timeout)  # fmt: skip
                 continue
-            logger.info("shutting down: handed back %d message(s) received as the shutdown began", len(entries))
+            logger.info("shutting down: handed back %d message(s) %s", len(entries), why)
 
     def _restore(self, message: Any, unwanted_delivery_info: tuple[str, ...] = ("sqs_message", "sqs_queue")) -> None:
         queue_url = message.delivery_info.get("sqs_queue")

@@ -107,10 +107,12 @@ def _images(count: int) -> list[Path]:
 
 
 def _wait_until(condition, timeout: float) -> None:
+    """Returns the moment the condition holds (it is not asked again: a passing state, such as messages in flight,
+    may be gone by a second look)."""
     deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
-    assert condition(), "timed out"
 
 
 def _wait_until_busy(worker: str) -> None:
@@ -133,11 +135,17 @@ def test_sigkill_a_worker_mid_task(fault_stack) -> None:
     fault_stack.respawn("worker-1")
 
 
-def _in_flight(stack: LocalStack) -> int:
+def _queue_counts(stack: LocalStack) -> dict[str, int]:
+    """The classify queue's visible and in-flight message counts."""
     sqs = aws.client("sqs", stack.endpoint_url, stack.child_env())
     url = sqs.get_queue_url(QueueName=settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE)["QueueUrl"]
-    names = ["ApproximateNumberOfMessagesNotVisible"]
-    return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"][names[0]])
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return {"visible": int(attributes[names[0]]), "in_flight": int(attributes[names[1]])}
+
+
+def _in_flight(stack: LocalStack) -> int:
+    return _queue_counts(stack)["in_flight"]
 
 
 def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_once(fault_stack) -> None:
@@ -150,7 +158,8 @@ def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_o
     greedy = ManagedProcess("greedy", argv, {**fault_stack.child_env(), "CLASSIFIER_PRELOAD": "true"},
                             fault_stack.log_dir / "greedy.log", settings.BASE_DIR).start()  # fmt: skip
     try:
-        ids = asyncio.run(_submit(fault_stack.web_url + "/api/classifications", _images(12)))
+        # More than the worker's prefetch window holds, so that the window stays full while the test looks.
+        ids = asyncio.run(_submit(fault_stack.web_url + "/api/classifications", _images(30)))
         _wait_until_busy("greedy")
         _wait_until(lambda: _in_flight(fault_stack) >= 3, 30)  # one running, the rest prefetched
         greedy.send_signal(signal.SIGTERM)
@@ -158,6 +167,8 @@ def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_o
         assert greedy.exit_code() == 0
         _wait_until(lambda: _in_flight(fault_stack) == 0, 5)  # nothing left held by the worker that went
     except AssertionError:
+        print("queue:", _queue_counts(fault_stack))
+        print("requests:", sorted((row.status, row.worker) for row in Classification.objects.filter(pk__in=ids)))
         print((fault_stack.log_dir / "greedy.log").read_text(errors="replace")[-6000:])  # what the worker did
         raise
     finally:
@@ -166,7 +177,7 @@ def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_o
         fault_stack.respawn(name)
     _wait_finished(ids, 60)
     counts = _report("SIGTERM a worker holding prefetched messages", ids, started)
-    assert (counts["done"], counts["lost"], counts["duplicated"]) == (12, 0, 0)
+    assert (counts["done"], counts["lost"], counts["duplicated"]) == (30, 0, 0)
 
 
 def test_sigkill_a_pool_child_redelivers_its_task(fault_stack) -> None:

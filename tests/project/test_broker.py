@@ -183,3 +183,37 @@ def test_what_a_receive_under_way_brings_back_as_the_shutdown_begins_is_handed_b
     assert got == []  # not delivered, so never started
     assert _visible(endpoint, name) == ("1", "0")  # and visible again at once, not after the visibility timeout
     channel.close()
+
+
+def test_a_received_batch_is_held_until_delivered_and_what_was_never_delivered_is_handed_back_at_close(
+    connection, endpoint
+) -> None:
+    """kombu hands a received batch over one message at a time (each waiting for a free pool process): the ones
+    still waiting are extended by the heartbeat, and a shutdown that ends the hand-over leaves none invisible."""
+    name = f"batch-{uuid.uuid4().hex[:8]}"
+    channel = connection.channel()
+    queue = Queue(name, routing_key=name)
+    producer = Producer(channel)
+    for n in range(2):
+        producer.publish({"n": n}, routing_key=name, declare=[queue], serializer="json")
+    held_at_first_delivery: list[dict[str, str]] = []
+
+    class ShutdownDuringHandOver(Exception):
+        pass
+
+    def first_delivery(_body: Any, _message: Any) -> None:
+        held_at_first_delivery.append(channel.qos.held())
+        raise ShutdownDuringHandOver  # the hand-over loop ends here: the second message is never delivered
+
+    Consumer(channel, queues=[queue], callbacks=[first_delivery], accept=["json"]).consume()
+    deadline = time.monotonic() + 10
+    while not held_at_first_delivery and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError, ShutdownDuringHandOver):
+            connection.drain_events(timeout=1)
+    assert held_at_first_delivery, "nothing arrived"
+    assert len(held_at_first_delivery[0]) == 2  # the one delivered and the one waiting for its turn
+    assert channel.extend_held() == 2
+    assert _visible(endpoint, name) == ("0", "2")
+
+    channel.close()
+    assert _visible(endpoint, name) == ("2", "0")  # both back at once: the delivered one and the never delivered one
