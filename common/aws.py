@@ -13,15 +13,19 @@ _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeo
 
 
 def client(
-    service: str, endpoint_url: str | None = None, env: Mapping[str, str] | None = None, config: Config | None = None
+    service: str,
+    endpoint_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    config: Config | None = None,
+    region: str | None = None,
 ) -> Any:
     """A client for `service`. `env` may carry AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for a local endpoint;
     otherwise boto3's usual chain applies (environment, instance profile). `config` overrides the retries and
-    timeouts (a status page wants one quick try, not five patient ones)."""
+    timeouts (a status page wants one quick try, not five patient ones); `region` overrides the settings' region."""
     env = env or {}
     return boto3.client(
         service,
-        region_name=settings.AWS_REGION,
+        region_name=region or settings.AWS_REGION,
         endpoint_url=endpoint_url or settings.AWS_ENDPOINT_URL or None,
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),

@@ -42,22 +42,33 @@ class QueuePlan:
         )
 
 
-def ensure_queues(sqs: Any, plan: QueuePlan) -> dict[str, str]:
-    """Returns the queue URLs by logical name."""
+def queue_attributes(plan: QueuePlan, dead_letter_arn: str) -> dict[str, dict[str, str]]:
+    """The attributes each queue must have, by logical name: the one rule both the local stack and an AWS
+    deployment (deploy/account/) apply."""
     common = {
         "VisibilityTimeout": str(plan.visibility_timeout),
         "ReceiveMessageWaitTimeSeconds": str(plan.wait_time_seconds),
     }
-    retention = {"MessageRetentionPeriod": str(DEAD_LETTER_RETENTION_SECONDS)}
+    redrive = json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": plan.max_receive_count})
+    return {
+        plan.dead_letter: {"MessageRetentionPeriod": str(DEAD_LETTER_RETENTION_SECONDS)},
+        plan.classify: {**common, "RedrivePolicy": redrive},
+        plan.results: common,
+    }
+
+
+def ensure_queues(sqs: Any, plan: QueuePlan) -> dict[str, str]:
+    """Returns the queue URLs by logical name."""
+    retention = queue_attributes(plan, "")[plan.dead_letter]
     dead_letter_url = _ensure_queue(sqs, plan.prefix + plan.dead_letter, retention)
     dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    redrive = json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": plan.max_receive_count})
+    attributes = queue_attributes(plan, dead_letter_arn)
     return {
         plan.dead_letter: dead_letter_url,
-        plan.classify: _ensure_queue(sqs, plan.prefix + plan.classify, {**common, "RedrivePolicy": redrive}),
-        plan.results: _ensure_queue(sqs, plan.prefix + plan.results, common),
+        plan.classify: _ensure_queue(sqs, plan.prefix + plan.classify, attributes[plan.classify]),
+        plan.results: _ensure_queue(sqs, plan.prefix + plan.results, attributes[plan.results]),
     }
 
 

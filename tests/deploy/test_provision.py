@@ -1,0 +1,271 @@
+"""`manage.py provision --prefix` and `deprovision` as an operator runs them, against moto's server: every resource
+described back, a second run that changes nothing, a dry run that creates nothing, a teardown that leaves nothing,
+and the autoscaler launching from the provisioned template with the printed environment."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+
+from deploy.account.names import InvalidPrefix, Names, check_prefix
+from stack.embedded import LOCAL_CREDENTIALS
+from tests.conftest import ROOT
+
+
+def _client(endpoint: str, service: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", **{
+        "aws_access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]})  # fmt: skip
+
+
+def _env(endpoint: str, tmp_path: Any) -> dict[str, str]:
+    return {**os.environ, **LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "VAR_DIR": str(tmp_path),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}  # fmt: skip
+
+
+def manage(
+    endpoint: str, tmp_path: Any, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env or _env(endpoint, tmp_path),
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+def printed_environment(stdout: str) -> dict[str, str]:
+    lines = [line for line in stdout.splitlines() if "=" in line and not line.startswith("#") and " " not in line]
+    return dict(line.split("=", 1) for line in lines)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def image(endpoint: str) -> str:
+    return str(_client(endpoint, "ec2").describe_images(Owners=["amazon"])["Images"][0]["ImageId"])
+
+
+@pytest.mark.parametrize("bad", ["", "A", "has_underscore", "-lead", "trail-", "two--hyphens", "x" * 33, "a.b",
+                                 "xn-punycode"])  # fmt: skip
+def test_a_prefix_that_cannot_name_a_bucket_is_refused(bad: str) -> None:
+    with pytest.raises(InvalidPrefix):
+        check_prefix(bad)
+
+
+def test_names_derive_from_the_prefix() -> None:
+    names = Names("demo")
+    assert (names.input_bucket, names.output_bucket, names.queue_prefix) == ("demo-inputs", "demo-outputs", "demo-")
+    assert (names.worker_role, names.web_host_role, names.launch_template) == ("demo-worker", "demo-web-host",
+                                                                               "demo-worker")  # fmt: skip
+
+
+def test_provision_makes_everything_with_its_attributes_and_a_second_run_changes_nothing(
+    endpoint, tmp_path, prefix, image
+) -> None:
+    first = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--expire-inputs-days", "7")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("created ") == 12, first.stdout
+    env = printed_environment(first.stdout)
+    assert env["S3_INPUT_BUCKET"] == f"{prefix}-inputs" and env["SQS_QUEUE_PREFIX"] == f"{prefix}-"
+    assert env["EC2_LAUNCH_TEMPLATE"].startswith("lt-") and env["EC2_FLEET_TAG"] == prefix
+    assert env["EC2_SECURITY_GROUP_IDS"].startswith("sg-") and env["AWS_REGION"] == "us-east-1"
+
+    s3 = _client(endpoint, "s3")
+    for bucket in (f"{prefix}-inputs", f"{prefix}-outputs"):
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                         "RestrictPublicBuckets": True}  # fmt: skip
+        rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        assert {"Key": "classifier:deployment", "Value": prefix} in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
+    expiry = s3.get_bucket_lifecycle_configuration(Bucket=f"{prefix}-inputs")["Rules"]
+    assert [(rule["ID"], rule["Expiration"]["Days"]) for rule in expiry] == [("expire-inputs", 7)]
+
+    sqs = _client(endpoint, "sqs")
+    attributes = {name: sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=f"{prefix}-{name}")["QueueUrl"],
+                                                 AttributeNames=["All"])["Attributes"]
+                  for name in ("classify", "results", "classify-dead-letter")}  # fmt: skip
+    redrive = json.loads(attributes["classify"]["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == attributes["classify-dead-letter"]["QueueArn"]
+    assert int(redrive["maxReceiveCount"]) == 5
+    assert attributes["classify"]["VisibilityTimeout"] == attributes["results"]["VisibilityTimeout"] == "30"
+    assert attributes["classify"]["ReceiveMessageWaitTimeSeconds"] == "2"
+    assert attributes["classify-dead-letter"]["MessageRetentionPeriod"] == str(14 * 24 * 3600)
+
+    iam = _client(endpoint, "iam")
+    expected_statements = {
+        f"{prefix}-worker": {"ReadInputs", "TerminateOnlyItself"},
+        f"{prefix}-web-host": {"PassOnlyTheWorkerRole", "AutoscalerLaunchesTaggedWorkers"},
+    }
+    for role, sids in expected_statements.items():
+        trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+        assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+        policy = iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"]
+        text = json.dumps(policy)
+        assert sids <= {statement["Sid"] for statement in policy["Statement"]}
+        for placeholder in ("REGION", "ACCOUNT_ID", "INPUT_BUCKET", "OUTPUT_BUCKET", "QUEUE_PREFIX", "FLEET_TAG",
+                            "WORKER_ROLE"):  # fmt: skip
+            assert placeholder not in text, placeholder
+        assert f"arn:aws:s3:::{prefix}-inputs/*" in text and f":123456789012:{prefix}-classify" in text
+        profile = iam.get_instance_profile(InstanceProfileName=role)["InstanceProfile"]
+        assert [r["RoleName"] for r in profile["Roles"]] == [role]
+
+    ec2 = _client(endpoint, "ec2")
+    groups = {g["GroupName"]: g for g in ec2.describe_security_groups(
+        Filters=[{"Name": "tag:classifier:deployment", "Values": [prefix]}])["SecurityGroups"]}  # fmt: skip
+    assert groups[f"{prefix}-workers"]["IpPermissions"] == []
+    web_ports = {(p["IpProtocol"], p["FromPort"], p["ToPort"]) for p in groups[f"{prefix}-web"]["IpPermissions"]}
+    assert web_ports == {("tcp", 80, 80), ("tcp", 443, 443)}
+
+    template = ec2.describe_launch_templates(LaunchTemplateNames=[f"{prefix}-worker"])["LaunchTemplates"][0]
+    assert template["LaunchTemplateId"] == env["EC2_LAUNCH_TEMPLATE"]
+    versions = ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"],
+                                                     Versions=["$Default"])["LaunchTemplateVersions"]  # fmt: skip
+    data = versions[0]["LaunchTemplateData"]
+    assert data["ImageId"] == image and data["InstanceType"] == "t3.micro"
+    assert data["IamInstanceProfile"] == {"Name": f"{prefix}-worker"}
+    assert data["SecurityGroupIds"] == [groups[f"{prefix}-workers"]["GroupId"]]
+    assert data["InstanceInitiatedShutdownBehavior"] == "terminate"
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    script = base64.b64decode(data["UserData"]).decode()
+    assert f"S3_INPUT_BUCKET={prefix}-inputs\n" in script and f"SQS_QUEUE_PREFIX={prefix}-\n" in script
+    assert "systemctl enable --now classifier-worker.service" in script and "@WORKER_ENVIRONMENT@" not in script
+
+    second = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--expire-inputs-days", "7")
+    assert second.returncode == 0, second.stderr
+    assert "no changes: everything was already as it should be" in second.stdout
+    assert second.stdout.count("found ") == 12 and "created " not in second.stdout, second.stdout
+    assert printed_environment(second.stdout) == env  # the same ids
+    again = ec2.describe_launch_templates(LaunchTemplateNames=[f"{prefix}-worker"])["LaunchTemplates"][0]
+    assert again["LatestVersionNumber"] == template["LatestVersionNumber"] == 1  # no new version
+
+    bigger = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--instance-type",
+                    "t3.small")  # fmt: skip
+    assert bigger.returncode == 0, bigger.stderr
+    assert (
+        f"updated       launch template {prefix}-worker ({env['EC2_LAUNCH_TEMPLATE']}): InstanceType" in bigger.stdout
+    )
+    assert f"updated       bucket {prefix}-inputs: no expiry" in bigger.stdout
+    latest = ec2.describe_launch_templates(LaunchTemplateNames=[f"{prefix}-worker"])["LaunchTemplates"][0]
+    assert (latest["LatestVersionNumber"], latest["DefaultVersionNumber"]) == (2, 2)
+    manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
+
+
+def test_a_dry_run_prints_the_plan_and_creates_nothing(endpoint, tmp_path, prefix, image) -> None:
+    result = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("would create ") == 12 and "dry run: nothing was created or changed" in result.stdout
+    assert _leftovers(endpoint, prefix) == []
+
+
+def _leftovers(endpoint: str, prefix: str) -> list[str]:
+    """Everything in the account named by the prefix."""
+    s3, sqs, iam, ec2 = (_client(endpoint, name) for name in ("s3", "sqs", "iam", "ec2"))
+    found = [b["Name"] for b in s3.list_buckets().get("Buckets", []) if b["Name"].startswith(prefix)]
+    found += sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
+    found += [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(prefix)]
+    found += [p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]
+              if p["InstanceProfileName"].startswith(prefix)]  # fmt: skip
+    found += [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]
+              if g["GroupName"].startswith(prefix)]  # fmt: skip
+    found += [t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]
+              if t["LaunchTemplateName"].startswith(prefix)]  # fmt: skip
+    alive = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+             {"Name": "tag:autoscale:fleet", "Values": [prefix]}]  # fmt: skip
+    found += [i["InstanceId"] for r in ec2.describe_instances(Filters=alive)["Reservations"] for i in r["Instances"]]
+    return found
+
+
+def test_the_autoscaler_launches_from_the_provisioned_template_and_deprovision_leaves_nothing(
+    endpoint, tmp_path, prefix, image
+) -> None:
+    provisioned = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image)
+    assert provisioned.returncode == 0, provisioned.stderr
+    hosts = printed_environment(provisioned.stdout)
+    sqs = _client(endpoint, "sqs")
+    queue = sqs.get_queue_url(QueueName=f"{prefix}-classify")["QueueUrl"]
+    for n in range(12):
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"n": n}))
+    s3 = _client(endpoint, "s3")
+    s3.put_object(Bucket=f"{prefix}-inputs", Key="left-behind.jpg", Body=b"an image nobody collected")
+
+    env = {**_env(endpoint, tmp_path), **hosts}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    scaled = manage(endpoint, tmp_path, "autoscale", "--provider", "ec2", "--policy", "step", "--once", env=env)
+    assert scaled.returncode == 0, scaled.stderr
+    assert "visible=12" in scaled.stdout and "action=launch" in scaled.stdout, scaled.stdout
+    ec2 = _client(endpoint, "ec2")
+    alive = [{"Name": "instance-state-name", "Values": ["pending", "running"]},
+             {"Name": "tag:autoscale:fleet", "Values": [prefix]}]  # fmt: skip
+    workers = [i for r in ec2.describe_instances(Filters=alive)["Reservations"] for i in r["Instances"]]
+    assert len(workers) == 2  # the step policy: 12 queued messages, 2 workers
+    for worker in workers:
+        assert worker["ImageId"] == image and worker["InstanceType"] == "t3.micro"
+        assert worker["IamInstanceProfile"]["Arn"].endswith(f"instance-profile/{prefix}-worker")
+        assert [g["GroupId"] for g in worker["SecurityGroups"]] == [hosts["EC2_SECURITY_GROUP_IDS"]]
+
+    s3.create_bucket(Bucket=f"{prefix}-lookalike")  # named like ours, not made by provision: left alone
+    removed = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
+    assert removed.returncode == 0, removed.stderr
+    lines = removed.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:2]] == ["deleted", "deleted"]  # the instances first
+    assert all("instance i-" in line for line in lines[:2])
+    assert _leftovers(endpoint, prefix) == [f"{prefix}-lookalike"]
+
+    again = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
+    assert again.returncode == 0 and f"nothing to remove: no resource of deployment {prefix}" in again.stdout
+
+
+def test_deprovision_leaves_alone_what_is_named_like_ours_but_is_not(endpoint, tmp_path, prefix) -> None:
+    s3 = _client(endpoint, "s3")
+    s3.create_bucket(Bucket=f"{prefix}-inputs")  # someone else's, untagged
+    result = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert f"not ours      bucket {prefix}-inputs: left alone" in result.stdout
+    assert s3.head_bucket(Bucket=f"{prefix}-inputs")
+
+
+def test_deprovision_asks_before_it_deletes(endpoint, tmp_path, prefix) -> None:
+    result = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix)
+    assert result.returncode != 0
+    assert "pass --yes to confirm" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env", "message"),
+    [
+        (["--prefix", "Bad_Prefix"], {}, "prefix 'Bad_Prefix' cannot name S3 buckets"),
+        (["--prefix", "ok", "--expire-inputs-days", "0"], {}, "--expire-inputs-days must be at least 1"),
+        (["--prefix", "nocreds"], {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "no AWS credentials found"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(endpoint, tmp_path, args, extra_env, message) -> None:
+    env = {**_env(endpoint, tmp_path), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
+    env = {key: value for key, value in {**env, **extra_env}.items() if value != ""}
+    result = manage(endpoint, tmp_path, "provision", *args, env=env)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_refused_step_says_what_was_made_and_a_rerun_finishes(endpoint, tmp_path, prefix, image) -> None:
+    failed = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", "ami-00000000")
+    assert failed.returncode != 0
+    error = failed.stderr.strip()
+    assert error.startswith(f"CommandError: provision stopped at launch template {prefix}-worker: image ami-00000000")
+    assert f"already done: created bucket {prefix}-inputs" in error and error.endswith("Run it again to finish.")
+    assert "Traceback" not in failed.stderr
+    finished = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image)
+    assert finished.returncode == 0, finished.stderr
+    assert f"created       launch template {prefix}-worker" in finished.stdout and finished.stdout.count("found ") == 11
+    manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
