@@ -23,8 +23,9 @@ receive already under way brings back is handed back at once instead of started.
 
 Received, not yet delivered: kombu hands a received batch to Celery one message at a time, and with a prefork pool
 each hand-over waits for a free pool process. Until a message reaches Celery it is in no delivery list kombu keeps:
-the channel keeps it (`_received`), so the heartbeat extends it while it waits, and a channel that closes before it
-was delivered (the shutdown ended the hand-over loop) hands it back at once instead of leaving it invisible.
+the channel keeps it (`_received`), so the heartbeat extends it while it waits. One still there when the consumer
+receives again, or when the channel closes, was never going to be delivered (an error or the shutdown ended the
+hand-over loop): it is handed back at once, neither left invisible nor extended for as long as the worker lives.
 """
 
 from __future__ import annotations
@@ -124,14 +125,20 @@ class HeartbeatChannel(SQS.Channel):
         self._heartbeat_stop.set()
         if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
             self._heartbeat.join(timeout=15)
+        self._hand_back_undelivered("received but never delivered")
+        super().close()
+
+    def _hand_back_undelivered(self, why: str) -> None:
+        """Called where no hand-over is under way (the consumer's next receive, the channel's close): what is still
+        undelivered then never will be (the hand-over loop ended early), so back it goes, rather than be extended
+        for as long as this worker lives."""
         with self.qos.lock:
             undelivered, self._received = self._received, {}
         by_queue: dict[str, list[str]] = defaultdict(list)
         for receipt, queue_url in undelivered.items():
             by_queue[queue_url].append(receipt)
         for queue_url, receipts in by_queue.items():
-            self._hand_back_received(queue_url, receipts, "received but never delivered")
-        super().close()
+            self._hand_back_received(queue_url, receipts, why)
 
     def received(self) -> dict[str, str]:
         """Receipt handle → queue URL of what was received and not yet delivered (call it under `qos.lock`)."""
@@ -184,6 +191,7 @@ class HeartbeatChannel(SQS.Channel):
                          wait_time_seconds: int | None = None) -> dict[str, Any]:  # fmt: skip
         if _shutting_down.is_set():
             return {}  # kombu's loop reads "nothing there" and sleeps until Celery ends it
+        self._hand_back_undelivered("left undelivered by the last receive")
         answer: dict[str, Any] = super()._receive_message(queue, max_number_of_messages, wait_time_seconds)
         if _shutting_down.is_set() and answer.get("Messages"):
             # The long poll was under way when the shutdown began: these were never started, so back they go.
@@ -209,7 +217,7 @@ class HeartbeatChannel(SQS.Channel):
                 logger.warning("could not hand %d message(s) back at once (%s); they return within %d s",
                                len(entries), exc, self.visibility_timeout)  # fmt: skip
                 continue
-            logger.info("shutting down: handed back %d message(s) %s", len(entries), why)
+            logger.info("handed back %d message(s) %s (visible again at once)", len(entries), why)
 
     def _restore(self, message: Any, unwanted_delivery_info: tuple[str, ...] = ("sqs_message", "sqs_queue")) -> None:
         queue_url = message.delivery_info.get("sqs_queue")

@@ -217,3 +217,31 @@ def test_a_received_batch_is_held_until_delivered_and_what_was_never_delivered_i
 
     channel.close()
     assert _visible(endpoint, name) == ("2", "0")  # both back at once: the delivered one and the never delivered one
+
+
+def test_what_an_ended_hand_over_left_undelivered_goes_back_at_the_next_receive(connection, endpoint) -> None:
+    """Not extended for as long as the worker lives: the next receive hands it back, and it is delivered again."""
+    name = f"orphan-{uuid.uuid4().hex[:8]}"
+    channel = connection.channel()
+    queue = Queue(name, routing_key=name)
+    producer = Producer(channel)
+    for n in range(2):
+        producer.publish({"n": n}, routing_key=name, declare=[queue], serializer="json")
+    bodies: list[Any] = []
+
+    class HandOverError(Exception):
+        pass
+
+    def deliver(body: Any, _message: Any) -> None:
+        bodies.append(body)
+        if len(bodies) == 1:
+            raise HandOverError  # the loop over the received batch ends here, the second message still in it
+
+    Consumer(channel, queues=[queue], callbacks=[deliver], accept=["json"]).consume()
+    deadline = time.monotonic() + 15
+    while len(bodies) < 2 and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError, HandOverError):
+            connection.drain_events(timeout=1)
+    assert sorted(body["n"] for body in bodies) == [0, 1]  # the second came back at once, not after 10 s
+    assert channel.received() == {}
+    channel.close()
