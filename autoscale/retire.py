@@ -3,8 +3,9 @@
 A Celery consumer bootstep, registered by project/celery.py. It watches the main process's active and reserved
 requests (the prefork children run the tasks, but the main process tracks them) and, once there has been nothing
 to do for WORKER_IDLE_SECONDS, asks for a warm shutdown by signalling its own process: Celery finishes what it
-holds, hands prefetched messages back to the queue, and exits 0. On EC2 the instance's bootstrap then powers off
-(shutdown behaviour `terminate`). Workers launched to hold the autoscaler's minimum run with WORKER_RETIRE off.
+holds, hands prefetched messages back to the queue, and exits 0. On EC2 the worker's unit then powers the
+instance off (shutdown behaviour `terminate`), seeing WORKER_RETIRED_FILE written: a plain stop leaves it up.
+Workers launched to hold the autoscaler's minimum run with WORKER_RETIRE off.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class RetireWhenIdle(bootsteps.StartStopStep):
         self.idle_seconds: float = settings.WORKER_IDLE_SECONDS
         self.retire: bool = settings.WORKER_RETIRE
         self.ready_file: str = settings.WORKER_READY_FILE
+        self.retired_file: str = settings.WORKER_RETIRED_FILE
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -67,5 +69,7 @@ class RetireWhenIdle(bootsteps.StartStopStep):
                 idle_since, started = time.monotonic(), tasks_started()
             elif time.monotonic() - idle_since >= self.idle_seconds:
                 logger.info("idle for %.0f s: retiring (warm shutdown)", self.idle_seconds)
+                if self.retired_file:
+                    Path(self.retired_file).write_text(str(os.getpid()))
                 os.kill(os.getpid(), signal.SIGTERM)
                 return

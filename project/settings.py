@@ -346,12 +346,14 @@ WORKER_RETIRE = env_bool("WORKER_RETIRE", False)  # the autoscaler sets it on th
 # peer that went idle when the burst drained is still there to take them (not a cold start behind a relaunch).
 WORKER_IDLE_SECONDS = env_float("WORKER_IDLE_SECONDS", SQS_VISIBILITY_TIMEOUT + 10.0, minimum=1)
 WORKER_READY_FILE = env_str("WORKER_READY_FILE")  # written when the worker consumes (the local provider's signal)
-AUTOSCALE_PROVIDER = env_choice("AUTOSCALE_PROVIDER", ("local", "ec2"), "ec2" if PRODUCTION else "local")
+# Written just before a worker retires, so what runs it can tell a retirement from a stop (the EC2 unit powers the
+# instance off only then: deploy/worker/classifier-worker.service).
+WORKER_RETIRED_FILE = env_str("WORKER_RETIRED_FILE")
+AUTOSCALE_PROVIDER = env_choice("AUTOSCALE_PROVIDER", ("local", "ec2", "asg"), "ec2" if PRODUCTION else "local")
+_IN_THE_CLOUD = AUTOSCALE_PROVIDER in ("ec2", "asg")  # workers are instances: each costs money and a boot
 # `latency` counts work (service and boot times, arrivals) against a queue-wait target: the EC2 default, where an
 # instance-second costs money. `step` is the course seed's table, kept as the local default for compatibility.
-AUTOSCALE_POLICY = env_choice(
-    "AUTOSCALE_POLICY", ("step", "target", "latency"), "latency" if AUTOSCALE_PROVIDER == "ec2" else "step"
-)
+AUTOSCALE_POLICY = env_choice("AUTOSCALE_POLICY", ("step", "target", "latency"), "latency" if _IN_THE_CLOUD else "step")
 AUTOSCALE_MIN = env_int("AUTOSCALE_MIN", 0, minimum=0)
 AUTOSCALE_MAX = env_int("AUTOSCALE_MAX", 19, minimum=0)  # the course's cap: 20 instances including the web tier
 AUTOSCALE_INTERVAL = env_float("AUTOSCALE_INTERVAL", 5.0, minimum=0.5)
@@ -363,12 +365,13 @@ AUTOSCALE_SCALE_IN_WINDOW = env_float("AUTOSCALE_SCALE_IN_WINDOW", 60.0, minimum
 # followed until recorded results and measured launches say otherwise.
 AUTOSCALE_TARGET_WAIT = env_float("AUTOSCALE_TARGET_WAIT", 30.0, minimum=0.1)
 AUTOSCALE_SERVICE_SECONDS = env_float("AUTOSCALE_SERVICE_SECONDS", 0.1, minimum=0.001)
-AUTOSCALE_BOOT_SECONDS = env_float("AUTOSCALE_BOOT_SECONDS", 60.0 if AUTOSCALE_PROVIDER == "ec2" else 5.0, minimum=0.1)
+AUTOSCALE_BOOT_SECONDS = env_float("AUTOSCALE_BOOT_SECONDS", 60.0 if _IN_THE_CLOUD else 5.0, minimum=0.1)
 # Where the latency policy reads the load from: a function (since) -> (requests accepted since then, one worker's
 # recent seconds per request or None). Named here, not imported, so the autoscaler never imports the classifier.
 AUTOSCALE_DEMAND = "classifier.results.load.demand_since"
 # EC2 provider: a launch template, or the parts of one.
 EC2_FLEET_TAG = env_str("EC2_FLEET_TAG", "cse546-app-tier")
+AUTOSCALE_GROUP = env_str("AUTOSCALE_GROUP")  # the asg provider's Auto Scaling group (provision --subnets makes it)
 EC2_LAUNCH_TEMPLATE = env_str("EC2_LAUNCH_TEMPLATE")
 EC2_AMI_ID = env_str("EC2_AMI_ID")
 EC2_INSTANCE_TYPE = env_str("EC2_INSTANCE_TYPE", "t3.micro")

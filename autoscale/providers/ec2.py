@@ -8,7 +8,6 @@ makes a retried launch idempotent by it), instances are named `app-instance-<n>`
 from __future__ import annotations
 
 import re
-import shlex
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,28 +16,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 from autoscale.providers.base import Instance, InstanceState, LaunchError
-from autoscale.worker_command import worker_argv
+from autoscale.providers.ec2_boot import render_user_data, settings_environment, worker_environment
 
 FLEET_TAG = "autoscale:fleet"
 RETIRES_TAG = "autoscale:retires"
 _NAME = re.compile(r"^app-instance-(\d+)$")
 
-# Where the AMI carries the code and its virtual environment.
-APP_DIR = "/opt/classifier"
-
 
 def user_data(retires: bool) -> str:
-    """The app instance's bootstrap: run one worker, then power off when it exits (after retiring when idle), which
-    terminates the instance."""
-    worker = shlex.join(worker_argv("worker", queue=settings.CLASSIFY_QUEUE, python=f"{APP_DIR}/.venv/bin/python"))
-    script = [
-        "#!/bin/bash",
-        f"cd {APP_DIR}",
-        f"export WORKER_RETIRE={str(retires).lower()} CLASSIFIER_PRELOAD=true",
-        f"sudo -E -u classifier {worker}",
-        "shutdown -h now",
-    ]
-    return "\n".join(script) + "\n"
+    """The app instance's bootstrap (autoscale/providers/ec2_boot.py): this deployment's environment, whether the
+    worker may retire, then its unit. A worker that retires powers off, which terminates the instance."""
+    return render_user_data(worker_environment(settings_environment(), retires=retires))
 
 
 @dataclass

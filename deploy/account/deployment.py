@@ -11,9 +11,11 @@ from typing import Any
 from django.conf import settings
 
 from autoscale.providers.ec2 import FLEET_TAG
+from autoscale.providers.ec2_boot import deployment_environment, render_user_data, worker_environment
 from deploy.account.buckets import Bucket
+from deploy.account.group import AutoScalingGroup
 from deploy.account.iam import InstanceProfile, Role, render_policy
-from deploy.account.launch_template import LaunchTemplate, render_user_data
+from deploy.account.launch_template import LaunchTemplate
 from deploy.account.names import Names
 from deploy.account.network import SecurityGroup, default_vpc, web_ingress
 from deploy.account.queues import Queue
@@ -27,6 +29,8 @@ class Options:
     instance_type: str = ""
     vpc_id: str = ""
     expire_inputs_days: int | None = None
+    subnets: tuple[str, ...] = ()  # given: an Auto Scaling group across them, for the asg provider
+    max_workers: int = 0  # the group's MaxSize (default: AUTOSCALE_MAX)
 
 
 @dataclass(frozen=True)
@@ -56,19 +60,11 @@ class Deployment:
     def shared_environment(self) -> dict[str, str]:
         """What every host of the deployment (web host and workers) is told."""
         plan = self.queue_plan()
-        return {
-            "AWS_REGION": self.region,
-            "STORAGE_BACKEND": "s3",
-            "S3_INPUT_BUCKET": self.names.input_bucket,
-            "S3_OUTPUT_BUCKET": self.names.output_bucket,
-            "SQS_QUEUE_PREFIX": plan.prefix,
-            "SQS_VISIBILITY_TIMEOUT": str(plan.visibility_timeout),
-            "SQS_WAIT_TIME_SECONDS": str(plan.wait_time_seconds),
-            "SQS_MAX_RECEIVE_COUNT": str(plan.max_receive_count),
-        }
-
-    def worker_environment(self) -> dict[str, str]:
-        return {**self.shared_environment(), "WORKER_RETIRE": "true", "CLASSIFIER_PRELOAD": "true"}
+        return deployment_environment(
+            region=self.region, input_bucket=self.names.input_bucket, output_bucket=self.names.output_bucket,
+            queue_prefix=plan.prefix, visibility_timeout=plan.visibility_timeout,
+            wait_time_seconds=plan.wait_time_seconds, max_receive_count=plan.max_receive_count,
+        )  # fmt: skip
 
     # --- the parts -------------------------------------------------------------------------------------------
     def buckets(self, expire_inputs_days: int | None = None) -> list[Bucket]:
@@ -88,7 +84,7 @@ class Deployment:
         values = {
             "REGION": self.region, "ACCOUNT_ID": self.account, "INPUT_BUCKET": names.input_bucket,
             "OUTPUT_BUCKET": names.output_bucket, "QUEUE_PREFIX": names.queue_prefix, "FLEET_TAG": names.fleet,
-            "WORKER_ROLE": names.worker_role,
+            "WORKER_ROLE": names.worker_role, "ASG_NAME": names.worker_group,
         }  # fmt: skip
         return [
             Role(iam, names.worker_role, render_policy("worker-policy.json", values), names.tags()),
@@ -107,10 +103,15 @@ class Deployment:
         ]  # fmt: skip
 
     def launch_template(self, options: Options, worker_group: str) -> LaunchTemplate:
+        # Retiring by default: the ec2 provider says otherwise, launch by launch, for the workers that hold its floor.
+        environment = worker_environment(self.shared_environment(), retires=True)
+        if options.subnets:
+            environment["AUTOSCALE_GROUP"] = self.names.worker_group  # a retiring worker leaves it (autoscale/leave.py)
+        user_data = render_user_data(environment)
         return LaunchTemplate(
             self.client("ec2"), self.names.launch_template, options.image_id,
             options.instance_type or settings.EC2_INSTANCE_TYPE, self.names.worker_role, [worker_group],
-            render_user_data(self.worker_environment()), self.names.fleet, self.names.tags(),
+            user_data, self.names.fleet, self.names.tags(),
         )  # fmt: skip
 
     # --- the two commands ------------------------------------------------------------------------------------
@@ -130,15 +131,25 @@ class Deployment:
         if options.image_id:
             template = ensure(self.launch_template(options, worker_group), ledger, dry_run=dry_run)
             environment["EC2_LAUNCH_TEMPLATE"] = template or "<made by provision>"
+            if options.subnets:
+                ensure(self.group(template, options), ledger, dry_run=dry_run)
+                environment.update({"AUTOSCALE_PROVIDER": "asg", "AUTOSCALE_GROUP": self.names.worker_group})
         else:
             ledger.add(Outcome("skipped", "launch template", self.names.launch_template,
                                detail="no --ami yet: bake a worker image (deploy/worker/), then run provision again "
                                       "with --ami"))  # fmt: skip
         return Provisioned(environment, self.names.web_host_role, web_group or "<made by provision>")
 
+    def group(self, launch_template_id: str, options: Options) -> AutoScalingGroup:
+        return AutoScalingGroup(self.client("autoscaling"), self.names.worker_group, launch_template_id,
+                                list(options.subnets), options.max_workers or settings.AUTOSCALE_MAX,
+                                self.names.tags())  # fmt: skip
+
     def deprovision(self, ledger: Ledger, *, dry_run: bool) -> None:
-        """Our instances first (nothing else can go while they hold the groups and the profile), then the rest in
-        the reverse order of provision, buckets emptied."""
+        """The group first (it would replace instances ended under it), then the instances left (nothing else can go
+        while they hold the security groups and the profile), then the rest in the reverse order of provision,
+        buckets emptied."""
+        remove(self.group("", Options()), ledger, dry_run=dry_run)
         self.terminate_instances(ledger, dry_run=dry_run)
         template = LaunchTemplate(self.client("ec2"), self.names.launch_template, "", "", "", [], "",
                                   self.names.fleet, self.names.tags())  # fmt: skip

@@ -1,21 +1,18 @@
 """The workers' launch template: the baked image, instance type, instance profile, security group, shutdown
-behaviour `terminate`, IMDSv2 only, an encrypted root volume, tags, and user data rendered from
-deploy/worker/user-data.sh. A change is a new version made the default (with the full data: a version made from a
-source version inherits nothing on some endpoints), so instances already running keep theirs."""
+behaviour `terminate`, IMDSv2 only, an encrypted root volume, tags, and the user data of
+autoscale/providers/ec2_boot.py. A change is a new version made the default (with the full data: a version made
+from a source version inherits nothing on some endpoints), so instances already running keep theirs."""
 
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from django.conf import settings
 
 from autoscale.providers.ec2 import FLEET_TAG
 
-USER_DATA_TEMPLATE = Path(settings.BASE_DIR) / "deploy" / "worker" / "user-data.sh"
 # The venv with torch, the model and the OS fit in 8 GiB with little to spare; gp3 at 16 GiB costs about $1.3 a
 # month for each instance while it exists, and workers exist only while there is work.
 ROOT_VOLUME_GIB = 16
@@ -23,14 +20,6 @@ ROOT_VOLUME_GIB = 16
 
 class ImageNotFound(RuntimeError):
     pass
-
-
-def render_user_data(environment: dict[str, str]) -> str:
-    for key, value in environment.items():
-        if any(character in value for character in "\n\"'\\") or not key.isidentifier():
-            raise ValueError(f"{key}={value!r} cannot go into an environment file as it is")
-    lines = "\n".join(f"{key}={value}" for key, value in environment.items())
-    return USER_DATA_TEMPLATE.read_text().replace("@WORKER_ENVIRONMENT@", lines)
 
 
 def _contains(have: Any, want: Any) -> bool:

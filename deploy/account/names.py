@@ -67,6 +67,10 @@ class Names:
         return f"{self.prefix}-worker"
 
     @property
+    def worker_group(self) -> str:
+        return f"{self.prefix}-workers"
+
+    @property
     def fleet(self) -> str:
         """The value of the fleet tag (autoscale/providers/ec2.py) on this deployment's worker instances."""
         return self.prefix

@@ -43,7 +43,9 @@ def test_launch_names_tags_and_shutdown_behaviour(ec2, provider: Ec2Provider) ->
         assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
         user_data = ec2.describe_instance_attribute(InstanceId=instance.id, Attribute="userData")["UserData"]["Value"]
         script = base64.b64decode(user_data).decode()
-        assert "celery -A project worker -Q classify" in script and "shutdown -h now" in script
+        assert f"WORKER_RETIRE={str(instance.retires).lower()}\n" in script  # the provider's say, launch by launch
+        assert "S3_INPUT_BUCKET=" in script and "SQS_VISIBILITY_TIMEOUT=30\n" in script  # this deployment's
+        assert script.rstrip().endswith("systemctl enable --now classifier-worker.service")
     assert {i.state for i in provider.instances()} == {InstanceState.RUNNING}  # moto: running at once
 
 

@@ -31,3 +31,17 @@ def test_tasks_too_short_to_be_seen_running_still_keep_the_worker(monkeypatch) -
         assert len(signals) == 1
     finally:
         step.stop(None)
+
+
+def test_a_retiring_worker_leaves_its_mark_before_it_asks_to_stop(monkeypatch, tmp_path) -> None:
+    """What runs it (the EC2 unit) powers the instance off only after a retirement, never after a plain stop."""
+    marker = tmp_path / "retired"
+    seen_at_signal: list[bool] = []
+    monkeypatch.setattr(retire.os, "kill", lambda pid, signum: seen_at_signal.append(marker.exists()))
+    step = retire.RetireWhenIdle(None)
+    step.idle_seconds, step.retired_file = 0.5, str(marker)
+    watch = threading.Thread(target=step._watch, daemon=True)
+    watch.start()
+    watch.join(timeout=5)
+    assert seen_at_signal == [True]
+    assert marker.read_text().isdigit()

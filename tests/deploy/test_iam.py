@@ -31,13 +31,16 @@ def test_workers_only_read_inputs_write_outputs_use_their_queues_and_stop_themse
     assert _actions(statements) == {
         "s3:GetObject", "s3:PutObject", "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueues",
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage",
-        "ec2:TerminateInstances",
+        "ec2:TerminateInstances", "autoscaling:TerminateInstanceInAutoScalingGroup",
     }  # fmt: skip
     by_sid = {statement["Sid"]: statement for statement in statements}
     assert by_sid["ReadInputs"]["Resource"] == ["arn:aws:s3:::INPUT_BUCKET/*"]
     assert by_sid["WriteOutputs"]["Resource"] == ["arn:aws:s3:::OUTPUT_BUCKET/*"]
     assert by_sid["SendResults"]["Action"] == ["sqs:GetQueueUrl", "sqs:SendMessage"]
     assert by_sid["TerminateOnlyItself"]["Condition"] == {"StringEquals": {"aws:ARN": "${ec2:SourceInstanceARN}"}}
+    assert by_sid["LeaveItsGroupWhenIdle"]["Resource"] == [
+        "arn:aws:autoscaling:REGION:ACCOUNT_ID:autoScalingGroup:*:autoScalingGroupName/ASG_NAME"
+    ]
     for statement in statements:
         assert statement["Resource"] != "*"
 

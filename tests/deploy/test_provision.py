@@ -216,9 +216,9 @@ def test_the_autoscaler_launches_from_the_provisioned_template_and_deprovision_l
     s3.create_bucket(Bucket=f"{prefix}-lookalike")  # named like ours, not made by provision: left alone
     removed = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
     assert removed.returncode == 0, removed.stderr
-    lines = removed.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:2]] == ["deleted", "deleted"]  # the instances first
-    assert all("instance i-" in line for line in lines[:2])
+    deleted = [line for line in removed.stdout.splitlines() if line.startswith("deleted")]
+    assert all("instance i-" in line for line in deleted[:2]), removed.stdout  # the instances first
+    assert removed.stdout.startswith(f"absent        Auto Scaling group {prefix}-workers")  # none made without subnets
     assert _leftovers(endpoint, prefix) == [f"{prefix}-lookalike"]
 
     again = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
@@ -269,3 +269,70 @@ def test_a_refused_step_says_what_was_made_and_a_rerun_finishes(endpoint, tmp_pa
     assert finished.returncode == 0, finished.stderr
     assert f"created       launch template {prefix}-worker" in finished.stdout and finished.stdout.count("found ") == 11
     manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
+
+
+def test_with_subnets_the_asg_provider_sizes_the_group_and_a_retiring_worker_leaves_it(
+    endpoint, tmp_path, prefix, image
+) -> None:
+    ec2 = _client(endpoint, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    provisioned = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--subnets",
+                         ",".join(subnets[:2]), "--max", "5")  # fmt: skip
+    assert provisioned.returncode == 0, provisioned.stderr
+    assert f"created       Auto Scaling group {prefix}-workers" in provisioned.stdout
+    hosts = printed_environment(provisioned.stdout)
+    assert (hosts["AUTOSCALE_PROVIDER"], hosts["AUTOSCALE_GROUP"]) == ("asg", f"{prefix}-workers")
+    autoscaling = _client(endpoint, "autoscaling")
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{prefix}-workers"])["AutoScalingGroups"][
+        0
+    ]
+    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (0, 5, 0)
+    assert group["NewInstancesProtectedFromScaleIn"] is True
+    assert group["LaunchTemplate"]["LaunchTemplateId"] == hosts["EC2_LAUNCH_TEMPLATE"]
+    assert set(group["VPCZoneIdentifier"].split(",")) == set(subnets[:2])
+    again = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--subnets",
+                   ",".join(subnets[:2]), "--max", "5")  # fmt: skip
+    assert "no changes" in again.stdout and f"found         Auto Scaling group {prefix}-workers" in again.stdout
+
+    sqs = _client(endpoint, "sqs")
+    queue = sqs.get_queue_url(QueueName=f"{prefix}-classify")["QueueUrl"]
+    for n in range(12):
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"n": n}))
+    env = {**_env(endpoint, tmp_path), **hosts}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    scaled = manage(endpoint, tmp_path, "autoscale", "--policy", "step", "--once", env=env)  # asg: from the env
+    assert scaled.returncode == 0, scaled.stderr
+    assert "autoscaling asg workers" in scaled.stdout and "action=launch" in scaled.stdout, scaled.stdout
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{prefix}-workers"])["AutoScalingGroups"][
+        0
+    ]
+    assert group["DesiredCapacity"] == 2  # the step policy: 12 queued messages, 2 workers
+    members = group["Instances"]
+    assert len(members) == 2 and all(member["ProtectedFromScaleIn"] for member in members)
+    workers = ec2.describe_instances(InstanceIds=[m["InstanceId"] for m in members])["Reservations"]
+    for worker in (i for r in workers for i in r["Instances"]):
+        assert worker["ImageId"] == image
+        assert {"Key": "autoscale:fleet", "Value": prefix} in worker["Tags"]
+
+    # A retiring worker's unit runs autoscale.leave: its instance leaves the group, which shrinks by one.
+    leaving = members[0]["InstanceId"]
+    left = subprocess.run([sys.executable, "-m", "autoscale.leave"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**env, "INSTANCE_ID": leaving, "AWS_REGION": "us-east-1"})  # fmt: skip
+    assert left.returncode == 0, left.stderr
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{prefix}-workers"])["AutoScalingGroups"][
+        0
+    ]
+    assert group["DesiredCapacity"] == 1
+    assert leaving not in {m["InstanceId"] for m in group["Instances"] if not m["LifecycleState"].startswith("Termin")}
+    outside = subprocess.run([sys.executable, "-m", "autoscale.leave"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=60, env={**env, "INSTANCE_ID": "i-00000000000000000"})  # fmt: skip
+    assert outside.returncode == 1 and "could not leave" in outside.stderr  # the unit then powers off instead
+
+    removed = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.splitlines()[0].startswith(f"deleted       Auto Scaling group {prefix}-workers")
+    assert _leftovers(endpoint, prefix) == []
+    assert (
+        autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{prefix}-workers"])["AutoScalingGroups"] == []
+    )

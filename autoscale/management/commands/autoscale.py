@@ -25,7 +25,7 @@ class Command(LoopCommand):
     last_decision: Decision | None = None  # the latest tick's, which sets the pause before the next
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--provider", choices=["ec2", "local"], default=settings.AUTOSCALE_PROVIDER)
+        parser.add_argument("--provider", choices=["ec2", "asg", "local"], default=settings.AUTOSCALE_PROVIDER)
         parser.add_argument("--policy", choices=POLICIES, default=settings.AUTOSCALE_POLICY)
         parser.add_argument(
             "--target-wait", type=float, default=settings.AUTOSCALE_TARGET_WAIT, metavar="SECONDS",
@@ -62,6 +62,8 @@ class Command(LoopCommand):
             raise CommandError(str(exc)) from None
         if options["interval"] <= 0:
             raise CommandError("--interval must be positive")
+        if options["provider"] == "asg" and options["minimum"] > 0:
+            raise CommandError("the asg provider runs with --min 0: a floor of workers belongs in the group's MinSize")
         provider = self.make_provider(options["provider"])
         # Only the latency policy reads the load from the database: the others keep scaling through its outages.
         demand = RecordedDemand.from_settings() if options["policy"] == "latency" else None
@@ -81,7 +83,7 @@ class Command(LoopCommand):
         from autoscale import chart, traces
         from autoscale.simulator import Report, cheapest_fixed_fleet, simulate
 
-        boot = options["boot"] if options["boot"] is not None else (60.0 if options["provider"] == "ec2" else 5.0)
+        boot = options["boot"] if options["boot"] is not None else (60.0 if options["provider"] != "local" else 5.0)
         if options["service_time"] <= 0 or boot < 0:
             raise CommandError("--service-time must be positive and --boot not negative")
         # The simulated deployment has served and launched before: its recorded results and launches give the
@@ -178,9 +180,12 @@ class Command(LoopCommand):
             from autoscale.providers.local import LocalProvider
 
             return LocalProvider.from_settings()
+        from autoscale.providers.asg import AsgProvider
         from autoscale.providers.ec2 import Ec2Provider
 
         try:
+            if name == "asg":
+                return AsgProvider.from_settings(aws.client("autoscaling"), aws.client("ec2"))
             return Ec2Provider.from_settings(aws.client("ec2"))
         except ValueError as exc:
             raise CommandError(str(exc)) from None

@@ -29,6 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("--instance-type", default="", help="workers' type (default: EC2_INSTANCE_TYPE)")
         parser.add_argument("--vpc-id", default="", help="default: the region's default VPC")
         parser.add_argument("--expire-inputs-days", type=int, help="delete uploaded images after this many days")
+        parser.add_argument("--subnets", default="", help="comma-separated: also an Auto Scaling group across them")
+        parser.add_argument("--max", type=int, default=0, dest="max_workers",
+                            help="the group's MaxSize (default: AUTOSCALE_MAX)")  # fmt: skip
         parser.add_argument("--dry-run", action="store_true", help="print the plan; create nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -43,7 +46,13 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         region = options["region"] or settings.AWS_REGION
         deployment = Deployment(names, region, lambda service: aws.client(service, region=region))
-        plan = Options(options["ami"], options["instance_type"], options["vpc_id"], options["expire_inputs_days"])
+        subnets = tuple(subnet.strip() for subnet in options["subnets"].split(",") if subnet.strip())
+        if subnets and not options["ami"]:
+            raise CommandError("--subnets makes an Auto Scaling group from the launch template: give --ami too")
+        if options["max_workers"] < 0:
+            raise CommandError("--max must not be negative")
+        plan = Options(options["ami"], options["instance_type"], options["vpc_id"], options["expire_inputs_days"],
+                       subnets, options["max_workers"])  # fmt: skip
         ledger = Ledger()
         try:
             provisioned = deployment.provision(plan, ledger, dry_run=options["dry_run"])

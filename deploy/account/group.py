@@ -1,0 +1,84 @@
+"""The workers' Auto Scaling group, for the asg provider: min 0, the autoscaler's cap as max, the launch template's
+default version, the given subnets (AWS spreads instances across their zones), and new instances protected from
+scale-in, so AWS never ends a busy worker when the desired count goes down. Provision never changes the desired
+capacity of a group that exists: that is the autoscaler's."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class AutoScalingGroup:
+    autoscaling: Any
+    name: str
+    launch_template_id: str
+    subnets: list[str]
+    max_size: int
+    tags: dict[str, str]
+    kind: str = "Auto Scaling group"
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "LaunchTemplate": {"LaunchTemplateId": self.launch_template_id, "Version": "$Default"},
+            "MinSize": 0,
+            "MaxSize": self.max_size,
+            "VPCZoneIdentifier": ",".join(self.subnets),
+            "NewInstancesProtectedFromScaleIn": True,
+        }
+
+    def _tag_list(self) -> list[dict[str, Any]]:
+        return [{"Key": key, "Value": value, "PropagateAtLaunch": False, "ResourceId": self.name,
+                 "ResourceType": "auto-scaling-group"} for key, value in self.tags.items()]  # fmt: skip
+
+    def describe(self) -> dict[str, Any] | None:
+        groups = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[self.name])["AutoScalingGroups"]
+        return groups[0] if groups else None
+
+    def differences(self, current: dict[str, Any]) -> list[str]:
+        found = []
+        for key, value in self.settings().items():
+            have = current.get(key)
+            if key == "LaunchTemplate":
+                have = {k: (have or {}).get(k) for k in value}
+            if key == "VPCZoneIdentifier":
+                have, value = set(str(have or "").split(",")), set(value.split(","))
+            if have != value:
+                found.append(key)
+        tags = {t["Key"]: t["Value"] for t in current.get("Tags", [])}
+        if any(tags.get(key) != value for key, value in self.tags.items()):
+            found.append("tags")
+        return found
+
+    def create(self) -> dict[str, Any]:
+        self.autoscaling.create_auto_scaling_group(AutoScalingGroupName=self.name, DesiredCapacity=0,
+                                                   Tags=self._tag_list(), **self.settings())  # fmt: skip
+        return self._described()
+
+    def update(self, current: dict[str, Any]) -> dict[str, Any]:
+        self.autoscaling.update_auto_scaling_group(AutoScalingGroupName=self.name, **self.settings())
+        self.autoscaling.create_or_update_tags(Tags=self._tag_list())
+        return self._described()
+
+    def _described(self) -> dict[str, Any]:
+        current = self.describe()
+        assert current is not None, f"Auto Scaling group {self.name} vanished right after it was made"
+        return current
+
+    def identity(self, current: dict[str, Any]) -> str:
+        return str(current.get("AutoScalingGroupARN") or self.name)
+
+    def is_ours(self, current: dict[str, Any]) -> bool:
+        tags = {t["Key"]: t["Value"] for t in current.get("Tags", [])}
+        return all(tags.get(key) == value for key, value in self.tags.items())
+
+    def delete(self, current: dict[str, Any], patience: float = 600.0) -> None:
+        """ForceDelete ends its instances too; the launch template and security groups can go only once it is gone."""
+        self.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=self.name, ForceDelete=True)
+        deadline = time.monotonic() + patience
+        while self.describe() is not None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Auto Scaling group {self.name} still being deleted after {patience:.0f} s")
+            time.sleep(5)
