@@ -48,3 +48,10 @@ def test_the_web_tier_and_the_results_consumer_share_a_metrics_folder_emptied_at
     }
     assert folders == {"METRICS_DIR=/run/classifier-metrics"}
     assert "d /run/classifier-metrics" in (UNITS / "classifier-metrics.conf").read_text()
+
+
+def test_the_autoscaler_runs_with_the_hosts_environment_and_comes_back_after_a_failure() -> None:
+    autoscaler = unit("classifier-autoscaler.service")["Service"]
+    assert command(unit("classifier-autoscaler.service")) == ["python", "manage.py", "autoscale"]
+    assert autoscaler["EnvironmentFile"] == unit("classifier-web.service")["Service"]["EnvironmentFile"]
+    assert autoscaler["Restart"] == "on-failure"
