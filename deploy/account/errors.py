@@ -9,7 +9,7 @@ from deploy.account.launch_template import ImageNotFound
 from deploy.account.network import NoVpc
 from deploy.account.reconcile import Ledger
 
-STOPS = (BotoCoreError, ClientError, ForeignBucket, ImageNotFound, NoVpc)
+STOPS = (BotoCoreError, ClientError, ForeignBucket, ImageNotFound, NoVpc, TimeoutError)
 
 
 def explain(exc: Exception, ledger: Ledger, command: str) -> str:
