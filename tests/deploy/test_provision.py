@@ -245,6 +245,7 @@ def test_deprovision_asks_before_it_deletes(endpoint, tmp_path, prefix) -> None:
     [
         (["--prefix", "Bad_Prefix"], {}, "prefix 'Bad_Prefix' cannot name S3 buckets"),
         (["--prefix", "ok", "--expire-inputs-days", "0"], {}, "--expire-inputs-days must be at least 1"),
+        (["--prefix", "ok", "--subnets", "subnet-1"], {}, "--subnets makes an Auto Scaling group from the launch"),
         (["--prefix", "nocreds"], {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "no AWS credentials found"),
     ],
 )
