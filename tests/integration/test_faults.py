@@ -152,6 +152,10 @@ def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_o
     """SIGTERM (systemd stopping the unit, a spot interruption): the running task finishes, and what the worker
     had prefetched is visible again at once, not after the visibility timeout."""
     started = time.monotonic()
+    # What this test measures is the queue's in-flight count, so it starts from none: a worker killed by an earlier
+    # test may still hold a message whose request is done (its result went out before the kill), invisible until
+    # its visibility timeout ends and a worker takes it again.
+    _wait_until(lambda: _queue_counts(fault_stack) == {"visible": 0, "in_flight": 0}, VISIBILITY + 30)
     for name in ("worker-1", "worker-2"):
         fault_stack.process(name).stop()
     argv = [*worker_argv("greedy", queue=settings.CLASSIFY_QUEUE), "--prefetch-multiplier", "6"]
