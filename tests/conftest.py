@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.bake_in_background import BackgroundBake
+
 ROOT = Path(__file__).resolve().parent.parent
 # shared/ lies beside the checkout (in CI too); TEST_DATA_DIR points elsewhere if needed.
 DATA_DIR = Path(os.environ.get("TEST_DATA_DIR", ROOT.parent / "shared" / "data"))
@@ -53,3 +55,24 @@ def endpoint() -> Iterator[str]:
         yield url
     finally:
         process.stop()
+
+
+_background_bake: list[BackgroundBake] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Starts the worker-image bake early when the bake test is going to run (tests/bake_in_background.py)."""
+    if any("baked" in getattr(item, "fixturenames", ()) for item in session.items):
+        _background_bake.append(BackgroundBake.start())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    while _background_bake:
+        _background_bake.pop().stop()
+
+
+@pytest.fixture(scope="session")
+def baked() -> Path:
+    """A root directory deploy/worker/bake.sh installed into."""
+    assert _background_bake, "the bake starts at collection when a test asks for it"
+    return _background_bake[0].wait(timeout=900)
