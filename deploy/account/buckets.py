@@ -8,6 +8,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from deploy.account.reconcile import carries
+
 BLOCK_ALL_PUBLIC_ACCESS = {
     "BlockPublicAcls": True,
     "IgnorePublicAcls": True,
@@ -81,7 +83,7 @@ class Bucket:
         if days != self.expire_after_days:
             found.append(f"expire objects after {self.expire_after_days} days" if self.expire_after_days
                          else "no expiry")  # fmt: skip
-        if any(current["tags"].get(key) != value for key, value in self.tags.items()):
+        if not carries(current["tags"], self.tags):
             found.append("tags")
         return found
 
@@ -110,7 +112,7 @@ class Bucket:
         return self.name
 
     def is_ours(self, current: dict[str, Any]) -> bool:
-        return all(current["tags"].get(key) == value for key, value in self.tags.items())
+        return carries(current["tags"], self.tags)
 
     def delete(self, current: dict[str, Any]) -> None:
         """Emptied first (every version and delete marker, should versioning have been turned on), then deleted."""

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from deploy.account.reconcile import carries
+
 
 @dataclass
 class AutoScalingGroup:
@@ -48,7 +50,7 @@ class AutoScalingGroup:
             if have != value:
                 found.append(key)
         tags = {t["Key"]: t["Value"] for t in current.get("Tags", [])}
-        if any(tags.get(key) != value for key, value in self.tags.items()):
+        if not carries(tags, self.tags):
             found.append("tags")
         return found
 
@@ -72,7 +74,7 @@ class AutoScalingGroup:
 
     def is_ours(self, current: dict[str, Any]) -> bool:
         tags = {t["Key"]: t["Value"] for t in current.get("Tags", [])}
-        return all(tags.get(key) == value for key, value in self.tags.items())
+        return carries(tags, self.tags)
 
     def delete(self, current: dict[str, Any], patience: float = 600.0) -> None:
         """ForceDelete ends its instances too; the launch template and security groups can go only once it is gone."""

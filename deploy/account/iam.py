@@ -11,6 +11,8 @@ from urllib.parse import unquote
 
 from django.conf import settings
 
+from deploy.account.reconcile import carries
+
 POLICIES = Path(settings.BASE_DIR) / "deploy" / "iam"
 EC2_MAY_ASSUME = {
     "Version": "2012-10-17",
@@ -57,7 +59,7 @@ class Role:
             found.append("trust policy")
         if current["policy"] != self.policy:
             found.append("permissions")
-        if any(current["tags"].get(key) != value for key, value in self.tags.items()):
+        if not carries(current["tags"], self.tags):
             found.append("tags")
         return found
 
@@ -81,7 +83,7 @@ class Role:
         return str(current["role"]["Arn"])
 
     def is_ours(self, current: dict[str, Any]) -> bool:
-        return all(current["tags"].get(key) == value for key, value in self.tags.items())
+        return carries(current["tags"], self.tags)
 
     def delete(self, current: dict[str, Any]) -> None:
         """IAM refuses to delete a role that still has policies or sits in an instance profile: those go first."""

@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from autoscale.providers.ec2 import FLEET_TAG
+from deploy.account.reconcile import carries
 
 # The venv with torch, the model and the OS fit in 8 GiB with little to spare; gp3 at 16 GiB costs about $1.3 a
 # month for each instance while it exists, and workers exist only while there is work.
@@ -103,7 +104,7 @@ class LaunchTemplate:
         want = {**self.data(), "TagSpecifications": _tags_by_type(self.data()["TagSpecifications"])}
         found = [key for key, value in want.items() if not _contains(have.get(key), value)]
         tags = {t["Key"]: t["Value"] for t in current["template"].get("Tags", [])}
-        if any(tags.get(key) != value for key, value in self.tags.items()):
+        if not carries(tags, self.tags):
             found.append("tags")
         return found
 
@@ -129,7 +130,7 @@ class LaunchTemplate:
 
     def is_ours(self, current: dict[str, Any]) -> bool:
         tags = {t["Key"]: t["Value"] for t in current["template"].get("Tags", [])}
-        return all(tags.get(key) == value for key, value in self.tags.items())
+        return carries(tags, self.tags)
 
     def delete(self, current: dict[str, Any]) -> None:
         self.ec2.delete_launch_template(LaunchTemplateId=current["template"]["LaunchTemplateId"])

@@ -9,6 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from deploy.account.reconcile import carries
+
 WEB_PORTS = (80, 443)
 ANYWHERE = {"IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
 
@@ -78,7 +80,7 @@ class SecurityGroup:
         have, want = _rules(current.get("IpPermissions", [])), _rules(self.ingress)
         found = [f"allow {p} {low}-{high} from {s}" for p, low, high, s in sorted(want - have)]
         found += [f"revoke {p} {low}-{high} from {s}" for p, low, high, s in sorted(have - want)]
-        if any(self._tags(current).get(key) != value for key, value in self.tags.items()):
+        if not carries(self._tags(current), self.tags):
             found.append("tags")
         return found
 
@@ -113,7 +115,7 @@ class SecurityGroup:
         return str(current["GroupId"])
 
     def is_ours(self, current: dict[str, Any]) -> bool:
-        return all(self._tags(current).get(key) == value for key, value in self.tags.items())
+        return carries(self._tags(current), self.tags)
 
     def delete(self, current: dict[str, Any], attempts: int = 12) -> None:
         """A terminated instance's network interface lets go of its group a little after the instance is gone."""

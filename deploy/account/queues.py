@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from deploy.account.reconcile import carries
+
 
 @dataclass
 class Queue:
@@ -27,7 +29,7 @@ class Queue:
     def differences(self, current: dict[str, Any]) -> list[str]:
         found = [f"{key}={value}" for key, value in self.attributes.items()
                  if not _same(key, current["attributes"].get(key), value)]  # fmt: skip
-        if any(current["tags"].get(key) != value for key, value in self.tags.items()):
+        if not carries(current["tags"], self.tags):
             found.append("tags")
         return found
 
@@ -45,7 +47,7 @@ class Queue:
         return str(current["url"])
 
     def is_ours(self, current: dict[str, Any]) -> bool:
-        return all(current["tags"].get(key) == value for key, value in self.tags.items())
+        return carries(current["tags"], self.tags)
 
     def delete(self, current: dict[str, Any]) -> None:
         self.sqs.delete_queue(QueueUrl=current["url"])

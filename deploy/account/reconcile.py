@@ -36,6 +36,11 @@ class Resource(Protocol):
     def delete(self, current: Any) -> None: ...
 
 
+def carries(tags: dict[str, str], wanted: dict[str, str]) -> bool:
+    """Whether a resource's tags include every one of ours: the test for "ours" and for "tags up to date"."""
+    return all(tags.get(key) == value for key, value in wanted.items())
+
+
 @dataclass(frozen=True)
 class Outcome:
     action: str  # created, updated, found, would create, would update, deleted, absent, not ours
