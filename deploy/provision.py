@@ -76,10 +76,17 @@ def _ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> str:
     try:
         url: str = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except sqs.exceptions.QueueDoesNotExist:
-        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-        logger.info("created queue %s", name)
-    else:
-        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        try:
+            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        except sqs.exceptions.QueueNameExists:
+            # A running process got there first: kombu declares the queues it uses when it reconnects (after an
+            # endpoint restart, say), with its own attributes, so CreateQueue with ours is refused. Take the
+            # queue and give it our attributes.
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        else:
+            logger.info("created queue %s", name)
+            return url
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
     return url
 
 
