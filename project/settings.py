@@ -311,8 +311,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = False  # a crashing task is received again, then dead-lettered
 # One classification at a time per process: a long task must not hold messages another worker could run.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# The results consumer records in a millisecond and takes up to this many messages per receive (SQS caps it at 10).
-RESULTS_PREFETCH = env_int("RESULTS_PREFETCH", 10, minimum=1, maximum=10)
+# The results consumer (manage.py consume_results) takes up to this many reports per receive and records them in one
+# transaction (SQS caps a receive at 10).
+RESULTS_BATCH = env_int("RESULTS_BATCH", 10, minimum=1, maximum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
 CELERY_TASK_DEFAULT_QUEUE = CLASSIFY_QUEUE

@@ -14,11 +14,11 @@ from pathlib import Path
 from django.conf import settings
 
 from autoscale.providers.local import LocalProvider
-from autoscale.worker_command import CELERY_APP, worker_argv
+from autoscale.worker_command import worker_argv
 from common import aws
 from deploy.provision import QueuePlan, ensure_buckets, ensure_queues
 from stack.embedded import HOST, LOCAL_CREDENTIALS, start_endpoint
-from stack.processes import PYTHON, ManagedProcess, wait_for_port
+from stack.processes import PYTHON, ManagedProcess, stop_together, wait_for_port
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +29,8 @@ def web_argv(port: int) -> list[str]:
 
 
 def results_consumer_argv(python: str = PYTHON) -> list[str]:
-    # One process and one writer (SQLite stays free of lock contention), but up to RESULTS_PREFETCH messages per
-    # receive: recording takes a millisecond, so a receive per message would make the queue round trip the limit
-    # (measured against moto: 52 results/s at prefetch 1, 490/s at 10).
-    return [python, "-m", "celery", "-A", CELERY_APP, "worker", "-Q", settings.RESULTS_QUEUE,
-            "-n", "results@%h", "--pool", "solo", "--prefetch-multiplier", str(settings.RESULTS_PREFETCH),
-            "--loglevel", "INFO"]  # fmt: skip
+    # One process, one writer: SQLite stays free of lock contention, and batches make one writer enough.
+    return [python, "manage.py", "consume_results"]
 
 
 def autoscaler_argv(maximum: int, interval: float, policy: str) -> list[str]:
@@ -150,11 +146,17 @@ class LocalStack:
         return next((process for process in self.processes if process.exit_code() is not None), None)
 
     def stop(self) -> None:
-        """Web first (no new work), the autoscaler and every worker it launched, the consumer, the endpoint last."""
-        for process in reversed(self.processes):
+        """Web first (no new work), the autoscaler and every worker it launched, then the fixed workers, the sweeper
+        and the consumer together (the queues keep whatever they leave), the endpoint last."""
+        first = [process for process in self.processes if process.name in ("web", "autoscaler")]
+        last = [process for process in self.processes if process.name == "aws-endpoint"]
+        for process in reversed(first):
             process.stop()
             if process.name == "autoscaler":
                 self.local_provider().stop_all()
+        stop_together([process for process in reversed(self.processes) if process not in first + last])
+        for process in last:
+            process.stop()
         self.processes.clear()
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
 

@@ -77,16 +77,33 @@ class ManagedProcess:
             return None
         if self.process.poll() is None:
             self.process.send_signal(signum)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning("%s (pid %s) did not stop in %.0f s; killing it", self.name, self.pid, timeout)
-                self.process.kill()
-                self.process.wait(10)
+        return self.wait_or_kill(timeout)
+
+    def wait_or_kill(self, timeout: float) -> int | None:
+        """Wait for a process that was asked to stop; kill it after `timeout`. Returns the exit code."""
+        if self.process is None:
+            return None
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s (pid %s) did not stop in %.0f s; killing it", self.name, self.pid, timeout)
+            self.process.kill()
+            self.process.wait(10)
         if self._log is not None:
             self._log.close()
             self._log = None
         return self.process.returncode
+
+
+def stop_together(processes: Sequence[ManagedProcess], timeout: float = 20.0) -> None:
+    """Stop peers at once: SIGTERM to all, then wait for each (what is left of `timeout`), then kill. A Celery
+    worker's warm shutdown takes seconds (its pool's threads wind down one by one); one after the other, a stack's
+    workers would add those up."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.wait_or_kill(max(0.0, deadline - time.monotonic()))
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -1,9 +1,12 @@
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from classifier.models import Classification, Status
 from classifier.results import recording
+from common import metrics
 from tests.factories import make_request, result_payload
 
 pytestmark = pytest.mark.django_db
@@ -46,3 +49,45 @@ def test_failure_is_final_and_a_late_result_does_not_override_it() -> None:
 def test_result_for_an_unknown_request_is_dropped() -> None:
     assert recording.record_result(str(uuid.uuid4()), result_payload()) is False
     assert not Classification.objects.exists()
+
+
+def _batch(rows: list[Classification]) -> list[tuple[str, dict]]:
+    return [(str(row.pk), {**result_payload(f"label {index}"), "top5": [{"label": f"label {index}"}]})
+            for index, row in enumerate(rows)]  # fmt: skip
+
+
+def test_a_batch_is_recorded_each_with_its_own_result() -> None:
+    rows = [make_request() for _ in range(4)]
+    recording.record_started(str(rows[0].pk), "w@h", "2026-11-27T09:59:59+00:00")  # running, still pending
+
+    assert recording.record_results(_batch(rows)) == [str(row.pk) for row in rows]
+
+    for index, row in enumerate(rows):
+        row.refresh_from_db()
+        assert (row.status, row.label, row.top5) == (Status.DONE, f"label {index}", [{"label": f"label {index}"}])
+        assert row.result_deliveries == 1 and row.recorded_at is not None and row.error == ""
+        assert row.started_at.isoformat() == "2026-11-27T10:00:00+00:00" and row.inference_ms == 25.0
+
+
+def test_a_batch_costs_the_same_statements_however_many_results_it_holds(django_assert_num_queries) -> None:
+    small, large = [make_request() for _ in range(2)], [make_request() for _ in range(10)]
+    with CaptureQueriesContext(connection) as two:
+        recording.record_results(_batch(small))
+    with django_assert_num_queries(len(two.captured_queries)):
+        recording.record_results(_batch(large))
+    assert Classification.objects.filter(status=Status.DONE).count() == 12
+
+
+def test_in_a_batch_the_first_result_wins_and_the_rest_are_counted_as_record_result_does() -> None:
+    done, failed, waiting = make_request(), make_request(), make_request()
+    recording.record_result(str(done.pk), result_payload("first"))
+    recording.record_failure(str(failed.pk), "unreadable image", "w@h", "2026-11-27T10:00:00+00:00")
+    duplicates = metrics.DUPLICATE_RESULTS._value.get()
+    batch = [*_batch([done, failed, waiting]), (str(waiting.pk), result_payload("second")), (str(uuid.uuid4()), {})]
+
+    assert recording.record_results(batch) == [str(waiting.pk)]
+
+    states = {row.pk: (row.status, row.label, row.result_deliveries) for row in Classification.objects.all()}
+    assert states == {done.pk: (Status.DONE, "first", 2), failed.pk: (Status.FAILED, "", 1),
+                      waiting.pk: (Status.DONE, "label 2", 2)}  # fmt: skip
+    assert metrics.DUPLICATE_RESULTS._value.get() == duplicates + 3

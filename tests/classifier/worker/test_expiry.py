@@ -8,29 +8,30 @@ import pytest
 
 from classifier import tasks
 from classifier.models import Status
-from classifier.results import recording
+from classifier.results import recording, reports
+from classifier.results.reports import Kind
 from tests.factories import make_request
 
 
 def test_an_expired_request_is_reported_not_classified(monkeypatch) -> None:
     reported, classified = [], []
-    monkeypatch.setattr(tasks, "report", lambda task, *args: reported.append((task.name, args)))
+    monkeypatch.setattr(reports, "send", lambda kind, *args: reported.append((kind, args)))
     monkeypatch.setattr(tasks, "classify_stored_image", lambda *args: classified.append(args))
     past = (datetime.now(UTC) - timedelta(seconds=3)).isoformat()
     tasks.classify.run("req-1", "k/a.JPEG", "a.JPEG", past)
     assert classified == []
     [(name, (request_id, reason, _worker, _at))] = reported
-    assert (name, request_id) == ("classifier.record_expired", "req-1")
+    assert (name, request_id) == (Kind.EXPIRED, "req-1")
     assert reason.startswith("expired: its time to live ended 3.") and reason.endswith("not classified")
 
 
 def test_a_request_within_its_time_to_live_is_classified(monkeypatch) -> None:
     reported, classified = [], []
-    monkeypatch.setattr(tasks, "report", lambda task, *args: reported.append(task.name))
+    monkeypatch.setattr(reports, "send", lambda kind, *args: reported.append(kind))
     monkeypatch.setattr(tasks, "classify_stored_image", lambda *args: classified.append(args) or {"label": "x"})
     tasks.classify.run("req-2", "k/a.JPEG", "a.JPEG", (datetime.now(UTC) + timedelta(seconds=30)).isoformat())
     tasks.classify.run("req-3", "k/a.JPEG", "a.JPEG")  # no time to live at all
-    assert len(classified) == 2 and reported == ["classifier.record_result"] * 2
+    assert len(classified) == 2 and reported == [Kind.RESULT] * 2
 
 
 @pytest.mark.django_db

@@ -5,6 +5,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from classifier import tasks
 from classifier.images import CorruptImage
+from classifier.results import reports
+from classifier.results.reports import Kind
 from classifier.worker.failures import (
     TRANSIENT_RETRIES,
     Action,
@@ -52,9 +54,7 @@ def test_a_storage_refusal_fails_the_request_at_once(monkeypatch) -> None:
         raise _client_error("AccessDenied")
 
     monkeypatch.setattr(tasks, "classify_stored_image", refuse)
-    monkeypatch.setattr(
-        tasks, "report", lambda task, *args: failures.append(args) if task is tasks.record_failure else None
-    )
+    monkeypatch.setattr(reports, "send", lambda kind, *args: failures.append(args) if kind is Kind.FAILURE else None)
     tasks.classify.run("request-1", "request-1/a.JPEG", "a.JPEG")
     assert [(request_id, reason) for request_id, reason, *_ in failures] == [
         ("request-1", "storage refused the request: AccessDenied")

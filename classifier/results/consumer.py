@@ -1,0 +1,152 @@
+"""The results consumer: the workers' reports, received up to ten at a time, recorded together, deleted together.
+
+One receive, one transaction and one DeleteMessageBatch per batch, where a Celery worker on this queue made a
+receive, a task and a DeleteMessage of each report: under load the queue's round trips and Celery's per-task work,
+not the database, were what a result cost (bench/pipeline.py prints it). At-least-once holds as before: a report is
+deleted only after the transaction that recorded it committed, and recording is idempotent (the first answer wins,
+classifier/results/recording.py), so a crash anywhere redelivers at worst what was already recorded.
+
+A database away for a moment puts the batch back after a short, growing delay (instead of the queue's visibility
+timeout) and fails the step, so the command's loop logs the outage once and tries again. A report that cannot be
+recorded for any other reason (a bug) is logged with its traceback and deleted, as Celery did with a failing task:
+its request stays pending, and the sweeper sends it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import transaction
+
+from classifier.results import recording
+from classifier.results.reports import Kind, Report, UnreadableReport, read
+from classifier.worker.failures import backoff_seconds
+from common.logs import about_request
+from common.outages import database_unreachable
+
+logger = logging.getLogger(__name__)
+
+# SQS's most per ReceiveMessage and per DeleteMessageBatch.
+MAX_BATCH = 10
+# A batch put back during a database outage comes back after at most this many seconds (jittered, growing with its
+# receives): soon after the database does, without hammering it meanwhile.
+OUTAGE_BACKOFF_CAP = 30.0
+
+# The reports recorded one by one: rare beside results (a notice only for a slow request, failures, expiries).
+_SINGLE: dict[Kind, Callable[..., bool]] = {
+    Kind.STARTED: recording.record_started,
+    Kind.FAILURE: recording.record_failure,
+    Kind.EXPIRED: recording.record_expired,
+}
+# Notices first: a result in the same batch then moves the request on from running, not the other way round.
+_ORDER = (Kind.STARTED, Kind.RESULT, Kind.FAILURE, Kind.EXPIRED)
+
+
+def record(reports: Sequence[Report]) -> None:
+    """Record a batch in one transaction; if that fails for a reason other than the database being away, record
+    each report on its own, so that one bad report does not hold the others back."""
+    try:
+        with transaction.atomic():
+            _record_all(reports)
+    except Exception as exc:
+        if database_unreachable(exc):
+            raise
+        if len(reports) > 1:
+            logger.exception("recording a batch of %d reports failed; recording them one at a time", len(reports))
+        for report in reports:
+            try:
+                with transaction.atomic():
+                    _record_all([report])
+            except Exception as single:
+                if database_unreachable(single):
+                    raise
+                with about_request(report.request_id):
+                    logger.exception("could not record the %s of %s; dropped", report.kind.short, report.request_id)
+
+
+def _record_all(reports: Sequence[Report]) -> None:
+    for kind in _ORDER:
+        mine = [report for report in reports if report.kind is kind]
+        if not mine:
+            continue
+        if kind is Kind.RESULT:
+            recorded = set(recording.record_results([(report.request_id, report.args[0]) for report in mine]))
+            for report in mine:
+                if report.request_id in recorded:
+                    with about_request(report.request_id):
+                        logger.info("recorded %s: %s", report.request_id, report.args[0]["label"])
+            continue
+        for report in mine:
+            with about_request(report.request_id):
+                if _SINGLE[kind](report.request_id, *report.args):
+                    logger.info("recorded %s %s", report.request_id, kind.short)
+
+
+class ResultsConsumer:
+    """One `step()` is one receive and what follows it; the command (`manage.py consume_results`) loops it."""
+
+    def __init__(self, sqs: Any, queue_name: str, *, wait_seconds: int, batch_size: int = MAX_BATCH) -> None:
+        self.sqs = sqs
+        self.queue_name = queue_name
+        self.wait_seconds = wait_seconds
+        self.batch_size = min(batch_size, MAX_BATCH)
+        self._url: str | None = None
+
+    def step(self) -> int:
+        """Receive (long polling), record, delete. Returns how many messages it handled."""
+        url = self._queue_url()
+        try:
+            answer = self.sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=self.batch_size,
+                WaitTimeSeconds=self.wait_seconds,
+                AttributeNames=["ApproximateReceiveCount"],
+            )
+        except Exception:
+            self._url = None  # the endpoint may have come back empty: look the queue up again next time
+            raise
+        messages = answer.get("Messages", [])
+        if not messages:
+            return 0
+        reports, done = [], []
+        for message in messages:
+            try:
+                reports.append(read(message))
+            except UnreadableReport as exc:
+                logger.error("dropped a message on %s: %s; body %.200s", self.queue_name, exc, message["Body"])
+                done.append(message["ReceiptHandle"])
+        try:
+            record(reports)
+        except Exception as exc:
+            if database_unreachable(exc):
+                self._put_back_soon(url, reports)
+            raise
+        self._delete(url, done + [report.receipt for report in reports])
+        return len(messages)
+
+    def _queue_url(self) -> str:
+        if self._url is None:
+            self._url = self.sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
+        return self._url
+
+    def _put_back_soon(self, url: str, reports: Sequence[Report]) -> None:
+        entries = [
+            {"Id": str(index), "ReceiptHandle": report.receipt,
+             "VisibilityTimeout": round(backoff_seconds(report.receives - 1, base=1.0, cap=OUTAGE_BACKOFF_CAP))}
+            for index, report in enumerate(reports)
+        ]  # fmt: skip
+        try:
+            self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+        except Exception:  # they come back after the queue's visibility timeout instead
+            logger.warning("could not put %d reports back early", len(entries), exc_info=True)
+
+    def _delete(self, url: str, receipts: list[str]) -> None:
+        if not receipts:
+            return
+        entries = [{"Id": str(index), "ReceiptHandle": receipt} for index, receipt in enumerate(receipts)]
+        answer = self.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+        for failed in answer.get("Failed", []):
+            # Recorded all the same: the message comes back after its visibility timeout as a duplicate, ignored.
+            logger.warning("could not delete a recorded report: %s", failed.get("Message", failed.get("Code")))

@@ -1,0 +1,177 @@
+"""The results consumer against moto's server: reports sent as workers send them (Celery's `send_task` through the
+project's broker), received in batches, recorded, deleted; outages and bad reports."""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import Celery, current_app
+from django.core.management import call_command
+from django.db import OperationalError
+
+from classifier.models import Classification, Status
+from classifier.results import consumer as consumer_module
+from classifier.results import recording, reports
+from classifier.results.consumer import ResultsConsumer
+from classifier.results.reports import Kind
+from common import aws
+from deploy.provision import QueuePlan, ensure_queues
+from stack.embedded import LOCAL_CREDENTIALS
+from tests.factories import make_request, result_payload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+AT = "2026-11-27T10:00:00+00:00"
+
+
+@pytest.fixture
+def sqs(endpoint: str, settings, monkeypatch, request) -> Iterator[Any]:
+    """Queues of the test's own on the endpoint, and the project's Celery app sending to them."""
+    settings.SQS_QUEUE_PREFIX = f"c{zlib.crc32(request.node.name.encode())}-"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    for name, value in LOCAL_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    client = aws.client("sqs", endpoint, LOCAL_CREDENTIALS)
+    ensure_queues(client, QueuePlan(settings.SQS_QUEUE_PREFIX, 30, 5, 0))
+    # The project's Celery configuration in an app of the test's own: its connections go to this endpoint.
+    sender = Celery("reports-under-test")
+    sender.config_from_object("django.conf:settings", namespace="CELERY")
+    sender.conf.broker_transport_options = {**sender.conf.broker_transport_options,
+                                            "queue_name_prefix": settings.SQS_QUEUE_PREFIX}  # fmt: skip
+    previous = current_app._get_current_object()
+    sender.set_current()
+    try:
+        yield client
+    finally:
+        previous.set_current()
+        sender.close()
+
+
+def _consumer(sqs: Any, settings) -> ResultsConsumer:
+    return ResultsConsumer(sqs, settings.SQS_QUEUE_PREFIX + "results", wait_seconds=1)
+
+
+def _queued(sqs: Any, settings) -> int:
+    url = sqs.get_queue_url(QueueName=settings.SQS_QUEUE_PREFIX + "results")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def _drain(consumer: ResultsConsumer, expected: int) -> int:
+    handled, deadline = 0, time.monotonic() + 20
+    while handled < expected and time.monotonic() < deadline:
+        handled += consumer.step()
+    return handled
+
+
+def test_every_kind_of_report_is_recorded_and_deleted(sqs, settings) -> None:
+    done, slow, failed, late = (make_request() for _ in range(4))
+    reports.send(Kind.RESULT, str(done.pk), result_payload("tabby cat"))
+    reports.send(Kind.STARTED, str(slow.pk), "worker-2@host", AT)
+    reports.send(Kind.FAILURE, str(failed.pk), "unreadable image: truncated", "worker-1@host", AT)
+    reports.send(Kind.EXPIRED, str(late.pk), "expired: too late", "worker-1@host", AT)
+
+    assert _drain(_consumer(sqs, settings), 4) == 4
+
+    states = {row.pk: (row.status, row.label or row.error or row.worker) for row in Classification.objects.all()}
+    assert states == {
+        done.pk: (Status.DONE, "tabby cat"),
+        slow.pk: (Status.RUNNING, "worker-2@host"),
+        failed.pk: (Status.FAILED, "unreadable image: truncated"),
+        late.pk: (Status.EXPIRED, "expired: too late"),
+    }
+    assert _queued(sqs, settings) == 0
+
+
+def test_a_backlog_is_taken_ten_at_a_time_and_recorded_in_one_go(sqs, settings, monkeypatch) -> None:
+    rows = [make_request() for _ in range(20)]
+    for row in rows:
+        reports.send(Kind.RESULT, str(row.pk), result_payload())
+    batches: list[int] = []
+    record_results = recording.record_results
+    monkeypatch.setattr(
+        recording, "record_results", lambda results: batches.append(len(results)) or record_results(results)
+    )
+
+    assert _drain(_consumer(sqs, settings), 20) == 20
+
+    assert Classification.objects.filter(status=Status.DONE).count() == 20
+    assert max(batches) == 10 and sum(batches) == 20  # moto hands out up to ten per receive, as SQS may
+    assert _queued(sqs, settings) == 0
+
+
+def test_while_the_database_is_away_a_batch_comes_back_soon_and_is_recorded_after(sqs, settings, monkeypatch) -> None:
+    row = make_request()
+    reports.send(Kind.RESULT, str(row.pk), result_payload())
+    consumer = _consumer(sqs, settings)
+
+    record_results, database_away = recording.record_results, True
+
+    def away_for_now(results: Any) -> list[str]:
+        if database_away:
+            raise OperationalError("connection refused")
+        return record_results(results)
+
+    monkeypatch.setattr(recording, "record_results", away_for_now)
+    with pytest.raises(OperationalError):
+        _drain(consumer, 1)
+    database_away = False
+
+    started = time.monotonic()
+    assert _drain(consumer, 1) == 1
+    assert time.monotonic() - started < 5  # put back after at most a second, not the queue's 30 s
+    row.refresh_from_db()
+    assert row.status == Status.DONE and _queued(sqs, settings) == 0
+
+
+def test_a_report_that_cannot_be_recorded_does_not_hold_back_the_others(sqs, settings, caplog) -> None:
+    good, bad = make_request(), make_request()
+    reports.send(Kind.RESULT, str(bad.pk), {"label": "no other field"})
+    reports.send(Kind.RESULT, str(good.pk), result_payload())
+    reports.send(Kind.STARTED, "not-a-request-id", "worker-1@host", AT)
+
+    assert _drain(_consumer(sqs, settings), 3) == 3
+
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert (good.status, bad.status) == (Status.DONE, Status.QUEUED)  # the sweeper sends `bad` again
+    assert f"could not record the result of {bad.pk}; dropped" in caplog.text
+    assert _queued(sqs, settings) == 0
+
+
+def test_a_message_that_is_not_a_report_is_logged_and_dropped(sqs, settings, caplog) -> None:
+    url = sqs.get_queue_url(QueueName=settings.SQS_QUEUE_PREFIX + "results")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    assert _drain(_consumer(sqs, settings), 1) == 1
+    assert "dropped a message on" in caplog.text and _queued(sqs, settings) == 0
+
+
+def test_a_queue_that_went_away_is_looked_up_again(sqs, settings) -> None:
+    consumer = _consumer(sqs, settings)
+    assert consumer.step() == 0
+    name = settings.SQS_QUEUE_PREFIX + "results"
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        consumer.step()
+    ensure_queues(sqs, QueuePlan(settings.SQS_QUEUE_PREFIX, 30, 5, 0))
+    row = make_request()
+    reports.send(Kind.RESULT, str(row.pk), result_payload())
+    assert _drain(consumer, 1) == 1
+
+
+def test_the_command_records_what_is_waiting(sqs, settings, capsys) -> None:
+    settings.SQS_WAIT_TIME_SECONDS = 1
+    row = make_request()
+    reports.send(Kind.RESULT, str(row.pk), result_payload())
+    deadline = time.monotonic() + 20
+    while Classification.objects.get(pk=row.pk).status != Status.DONE and time.monotonic() < deadline:
+        call_command("consume_results", "--once")
+    assert Classification.objects.get(pk=row.pk).status == Status.DONE
+
+
+def test_the_batch_size_is_sqs_s_at_most() -> None:
+    assert ResultsConsumer(None, "results", wait_seconds=0, batch_size=50).batch_size == consumer_module.MAX_BATCH
