@@ -206,6 +206,65 @@ def _worker_backend() -> str:
     return version.rsplit(" ", 1)[-1] if " " in version else "unknown"
 
 
+# --- A results backlog ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Drain:
+    results_per_second: float
+    cpu_ms_per_result: float
+    sqs_calls_per_result: float
+
+
+def results_backlog(count: int) -> Drain:
+    """`count` results waiting on the results queue (the consumer stopped meanwhile, as after an outage or behind a
+    large fleet), then the consumer started again: how fast it records them, and at what cost."""
+    from classifier.models import Classification, Status
+    from classifier.results import reports
+    from classifier.results.reports import Kind
+    from classifier.worker.job import ResultPayload, now_iso
+    from stack.local import LocalStack
+    from stack.processes import free_port
+
+    scratch = _scratch()
+    stack = LocalStack(web_port=free_port(), workers=0, log_dir=scratch, extra_env={"LOG_LEVEL": "WARNING"})
+    stack.start()
+    try:
+        stack.process("results-consumer").stop()
+        os.environ.update(stack.child_env())  # this process sends the reports, to the stack's endpoint
+        rows = Classification.objects.bulk_create(
+            Classification(original_name=f"{n}.JPEG", input_key=f"k/{n}.JPEG") for n in range(count)
+        )
+        at = now_iso()
+        for row in rows:
+            top5 = [{"class_id": 323, "label": "monarch butterfly", "probability": 0.84}]
+            result = ResultPayload(label="monarch butterfly", class_id=323, top5=top5, model_name="efficientnet_lite0",
+                                   model_version="bench", inference_ms=15.0, output_key=f"out/{row.pk}",
+                                   worker="bench@host", started_at=at, finished_at=at)  # fmt: skip
+            reports.send(Kind.RESULT, str(row.pk), result)
+        consumer = stack.respawn("results-consumer")
+        recorded = Classification.objects.filter(pk__in=[row.pk for row in rows], status=Status.DONE)
+        deadline = time.perf_counter() + 300
+        while not recorded.exists():  # the consumer's start-up (Django, boto3) is not what is measured
+            _before(deadline, "the consumer's first result")
+            time.sleep(0.01)
+        first = recorded.count()
+        started, cpu_before = time.perf_counter(), measure.cpu_seconds(measure.tree(consumer.pid))
+        calls_before = measure.sqs_calls(scratch / "aws-endpoint.log")
+        while (done := recorded.count()) < count:
+            _before(deadline, f"all {count} results ({done} recorded)")
+            time.sleep(0.02)
+        wall = time.perf_counter() - started
+        cpu = measure.cpu_seconds(measure.tree(consumer.pid)) - cpu_before
+        calls = measure.sqs_calls(scratch / "aws-endpoint.log") - calls_before
+        return Drain((count - first) / wall, cpu * 1000 / (count - first), calls / (count - first))
+    finally:
+        stack.stop()
+
+
+def _before(deadline: float, what: str) -> None:
+    if time.perf_counter() > deadline:
+        raise RuntimeError(f"timed out waiting for {what}")
+
+
 # --- From zero ------------------------------------------------------------------------------------------------------
 SEED_TABLE = {1: 68.0, 10: 80.0, 20: 92.0, 50: 108.0, 100: 128.0}  # the seed's seconds, on AWS, from zero
 
@@ -272,6 +331,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100, help="how many of the 100 course images to use")
     parser.add_argument("--backend", default="auto", help="the stack's CLASSIFIER_BACKEND (default auto)")
     parser.add_argument("--from-zero", default="1,10,20,50,100", help="image counts for the table from zero ('' skips)")
+    parser.add_argument("--backlog", type=int, default=1000, help="results waiting for the consumer (0 skips)")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -300,6 +360,7 @@ def main() -> None:
     stack = run_stack(args, scratch, paths)
     cold = {name: cold_start(name) for name in dict.fromkeys([backend, "torch"])}
     zero = {int(n): from_zero(int(n)) for n in args.from_zero.split(",") if n.strip()}
+    drain = results_backlog(args.backlog) if args.backlog else None
 
     model_ms = own_bare.cpu_ms_per_image
     cpu = stack.cpu_ms_per_image
@@ -343,6 +404,14 @@ def main() -> None:
     rows += [(f"from zero, {n} images", f"{seconds:6.1f} s", f"the seed: {SEED_TABLE[n]:.0f} s"
               + ("; target <= 8 s" if n == 100 else "") if n in SEED_TABLE else "")
              for n, seconds in zero.items()]  # fmt: skip
+    if drain is not None:
+        rows += [
+            (
+                f"results consumer, {args.backlog} waiting",
+                f"{drain.results_per_second:6.0f} results/s",
+                f"{drain.cpu_ms_per_result:.2f} ms CPU and {drain.sqs_calls_per_result:.2f} SQS calls per result",
+            )
+        ]
     width = max(len(name) for name, _, _ in rows)
     print()
     for name, figure, note in rows:

@@ -5,8 +5,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import models
-from django.db.models import Case, F, Value, When
+from django.db import connections, models
+from django.db.models import F
 from django.utils import timezone
 
 from common import metrics
@@ -50,17 +50,34 @@ class ClassificationQuerySet(models.QuerySet["Classification"]):
         return _counted(Status.DONE, self.pending().update(status=Status.DONE, error="", recorded_at=recorded_at,
                                                            **result))  # fmt: skip
 
-    def complete_each(
-        self, recorded_at: datetime, results: Mapping[uuid.UUID, Mapping[str, Any]], **common: Any
-    ) -> int:
-        """pending -> done for several requests at once, each with its own result (`complete` for many, in one
-        UPDATE: each result field is a CASE on the primary key; `common` goes to every row). Narrow the rows to
-        `results`' keys first; the count says how many moved, and a row already finished keeps what it had."""
+    def complete_each(self, recorded_at: datetime, results: Mapping[uuid.UUID, Mapping[str, Any]]) -> int:
+        """pending -> done for several requests at once, each with its own result and counted as a delivery:
+        `complete` for a batch (the rows are `results`' keys). One UPDATE, prepared once and executed per row
+        (executemany): the ORM would build and compile a query per row, or one CASE per column per row, and either
+        cost the results consumer more than a millisecond per result (bench/pipeline.py's backlog row)."""
         if not results:
             return 0
-        fields = {name: self.model._meta.get_field(name) for name in next(iter(results.values()))}
-        columns = {name: _by_key(name, field, results) for name, field in fields.items()}
-        moved = self.pending().update(status=Status.DONE, error="", recorded_at=recorded_at, **common, **columns)
+        database = connections[self.db]
+        quote = database.ops.quote_name
+        meta = self.model._meta
+        fields = [meta.get_field(name) for name in next(iter(results.values()))]
+        columns = ("status", "error", "recorded_at", "result_deliveries")
+        status, error, recorded, deliveries = (quote(meta.get_field(name).column) for name in columns)
+        assignments = "".join(f", {quote(field.column)} = %s" for field in fields)
+        table, pk = quote(meta.db_table), quote(meta.pk.column)
+        # Identifiers from the model's own metadata, quoted; every value is a parameter.
+        sql = (f"UPDATE {table} SET {status} = %s, {error} = '', {recorded} = %s, "  # noqa: S608
+               f"{deliveries} = {deliveries} + 1{assignments} WHERE {pk} = %s AND {status} IN (%s, %s)")  # fmt: skip
+        recorded_value = meta.get_field("recorded_at").get_db_prep_save(recorded_at, database)
+        rows = [
+            [Status.DONE.value, recorded_value,
+             *(field.get_db_prep_save(result[field.name], database) for field in fields),
+             meta.pk.get_db_prep_save(pk, database), *(pending.value for pending in PENDING_STATUSES)]
+            for pk, result in results.items()
+        ]  # fmt: skip
+        with database.cursor() as cursor:
+            cursor.executemany(sql, rows)
+            moved = cursor.rowcount
         return _counted(Status.DONE, moved)
 
     def fail(self, reason: str, recorded_at: datetime, **facts: Any) -> int:
@@ -88,12 +105,6 @@ class ClassificationQuerySet(models.QuerySet["Classification"]):
     def count_delivery(self) -> int:
         """One more result arrived for these requests (more than one: a redelivery, and only the first counts)."""
         return self.update(result_deliveries=F("result_deliveries") + 1)
-
-
-def _by_key(name: str, field: Any, rows: Mapping[uuid.UUID, Mapping[str, Any]]) -> Case:
-    """CASE pk WHEN ... THEN each row's own value of `name`."""
-    whens = [When(pk=pk, then=Value(row[name], output_field=field)) for pk, row in rows.items()]
-    return Case(*whens, output_field=field)
 
 
 def _counted(status: Status, moved: int) -> int:

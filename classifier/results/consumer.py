@@ -15,6 +15,7 @@ its request stays pending, and the sweeper sends it again.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +31,11 @@ logger = logging.getLogger(__name__)
 
 # SQS's most per ReceiveMessage and per DeleteMessageBatch.
 MAX_BATCH = 10
+# Recorded reports are deleted in batches: once ten wait, when a receive comes back empty, when the oldest has waited
+# this long, and when the consumer stops. Meanwhile a recorded report stays invisible on the queue for the queue's
+# visibility timeout (30 s), far longer; if the consumer dies first it comes back as a duplicate, which recording
+# ignores. Under a trickle of results, one receive brings one report: deleting each at once doubled the calls.
+DELETE_WITHIN_SECONDS = 1.0
 # A batch put back during a database outage comes back after at most this many seconds (jittered, growing with its
 # receives): soon after the database does, without hammering it meanwhile.
 OUTAGE_BACKOFF_CAP = 30.0
@@ -93,9 +99,11 @@ class ResultsConsumer:
         self.wait_seconds = wait_seconds
         self.batch_size = min(batch_size, MAX_BATCH)
         self._url: str | None = None
+        self._recorded: list[str] = []  # receipts of reports recorded and not yet deleted
+        self._oldest = 0.0  # when the first of them was recorded (time.monotonic)
 
     def step(self) -> int:
-        """Receive (long polling), record, delete. Returns how many messages it handled."""
+        """Receive (long polling), record, delete what is due. Returns how many messages it handled."""
         url = self._queue_url()
         try:
             answer = self.sqs.receive_message(
@@ -109,6 +117,7 @@ class ResultsConsumer:
             raise
         messages = answer.get("Messages", [])
         if not messages:
+            self.flush()
             return 0
         reports, done = [], []
         for message in messages:
@@ -123,8 +132,24 @@ class ResultsConsumer:
             if database_unreachable(exc):
                 self._put_back_soon(url, reports)
             raise
-        self._delete(url, done + [report.receipt for report in reports])
+        if not self._recorded:
+            self._oldest = time.monotonic()
+        self._recorded += done + [report.receipt for report in reports]
+        if len(self._recorded) >= MAX_BATCH or time.monotonic() - self._oldest >= DELETE_WITHIN_SECONDS:
+            self.flush()
         return len(messages)
+
+    def flush(self) -> None:
+        """Delete every recorded report now (the command calls this when it stops)."""
+        receipts, self._recorded = self._recorded, []
+        if not receipts:
+            return
+        try:
+            url = self._queue_url()
+            for start in range(0, len(receipts), MAX_BATCH):
+                self._delete(url, receipts[start : start + MAX_BATCH])
+        except Exception:  # recorded all the same: they come back after their visibility timeout, as duplicates
+            logger.warning("could not delete %d recorded reports", len(receipts), exc_info=True)
 
     def _queue_url(self) -> str:
         if self._url is None:

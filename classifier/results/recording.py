@@ -67,9 +67,7 @@ def record_results(results: Sequence[tuple[str, ResultPayload]]) -> list[str]:
         waiting = dict(still_waiting.values_list("pk", "created_at"))
         values = {pk: _columns(first[pk]) for pk in waiting}
         recorded_at = timezone.now()
-        Classification.objects.filter(pk__in=values).complete_each(
-            recorded_at, values, result_deliveries=F("result_deliveries") + 1
-        )
+        Classification.objects.complete_each(recorded_at, values)
         for pk in [pk for pk in first if pk not in waiting] + again:
             _count_another(Classification.objects.filter(pk=pk), str(pk))
     for pk, created_at in waiting.items():

@@ -30,7 +30,10 @@ class Command(LoopCommand):
             wait_seconds=settings.SQS_WAIT_TIME_SECONDS,
             batch_size=settings.RESULTS_BATCH,
         )
-        self.run_loop(RETRY_INTERVAL, once=options["once"])
+        try:
+            self.run_loop(RETRY_INTERVAL, once=options["once"])
+        finally:
+            self.consumer.flush()
 
     def next_pause(self, interval: float) -> float:
         return 0.0

@@ -65,6 +65,7 @@ def _drain(consumer: ResultsConsumer, expected: int) -> int:
     handled, deadline = 0, time.monotonic() + 20
     while handled < expected and time.monotonic() < deadline:
         handled += consumer.step()
+    consumer.flush()
     return handled
 
 
@@ -175,3 +176,41 @@ def test_the_command_records_what_is_waiting(sqs, settings, capsys) -> None:
 
 def test_the_batch_size_is_sqs_s_at_most() -> None:
     assert ResultsConsumer(None, "results", wait_seconds=0, batch_size=50).batch_size == consumer_module.MAX_BATCH
+
+
+def test_under_a_trickle_recorded_reports_are_deleted_ten_at_a_time_or_when_the_queue_goes_quiet(
+    sqs, settings, monkeypatch
+) -> None:
+    monkeypatch.setattr(consumer_module, "DELETE_WITHIN_SECONDS", 60.0)  # a slow machine must not flush by the clock
+    deletes: list[int] = []
+    sqs.meta.events.register("provide-client-params.sqs.DeleteMessageBatch",
+                             lambda params, **_: deletes.append(len(params["Entries"])))  # fmt: skip
+    consumer = _consumer(sqs, settings)
+    rows = [make_request() for _ in range(13)]
+    for row in rows:  # one report per receive, as when results arrive one by one
+        reports.send(Kind.RESULT, str(row.pk), result_payload())
+        assert consumer.step() == 1
+    assert deletes == [10] and _queued(sqs, settings) == 3  # recorded, still held for the next delete
+    assert Classification.objects.filter(status=Status.DONE).count() == 13
+
+    assert consumer.step() == 0  # the queue is quiet: what was recorded goes now
+    assert deletes == [10, 3] and _queued(sqs, settings) == 0
+
+
+def test_the_command_deletes_what_it_recorded_when_it_stops(sqs, settings) -> None:
+    settings.SQS_WAIT_TIME_SECONDS = 1
+    row = make_request()
+    reports.send(Kind.RESULT, str(row.pk), result_payload())
+    while Classification.objects.get(pk=row.pk).status != Status.DONE:
+        call_command("consume_results", "--once")
+    assert _queued(sqs, settings) == 0
+
+
+def test_a_recorded_report_waits_at_most_about_a_second_for_its_delete(sqs, settings) -> None:
+    consumer = _consumer(sqs, settings)
+    first, second = make_request(), make_request()
+    reports.send(Kind.RESULT, str(first.pk), result_payload())
+    assert consumer.step() == 1 and _queued(sqs, settings) == 1
+    time.sleep(consumer_module.DELETE_WITHIN_SECONDS)
+    reports.send(Kind.RESULT, str(second.pk), result_payload())
+    assert consumer.step() == 1 and _queued(sqs, settings) == 0
