@@ -26,7 +26,7 @@ def _figure(table: str, name: str) -> str:
 def test_the_benchmark_prints_its_table() -> None:
     done = subprocess.run(
         [sys.executable, "bench/pipeline.py", "--images", "20", "--requests", "40", "--concurrency", "10",
-         "--rounds", "1", "--from-zero", "10"],
+         "--rounds", "1", "--from-zero", "10", "--backlog", "50"],
         cwd=ROOT, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -40,3 +40,4 @@ def test_the_benchmark_prints_its_table() -> None:
     assert float(_figure(table, "cold start, onnx")) > 0
     assert float(_figure(table, "cold start, torch")) > 0
     assert float(_figure(table, "from zero, 10 images")) > 0
+    assert float(_figure(table, "results consumer, 50 waiting")) > 0
