@@ -331,7 +331,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100, help="how many of the 100 course images to use")
     parser.add_argument("--backend", default="auto", help="the stack's CLASSIFIER_BACKEND (default auto)")
     parser.add_argument("--from-zero", default="1,10,20,50,100", help="image counts for the table from zero ('' skips)")
-    parser.add_argument("--backlog", type=int, default=1000, help="results waiting for the consumer (0 skips)")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=300,
+        help="results waiting for the consumer (0 skips; moto slows sharply past about 1000)",
+    )
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-"))
