@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from celery import Celery, current_app
 from django.core.management import call_command
 from django.db import OperationalError
 
@@ -20,6 +19,7 @@ from classifier.results.consumer import ResultsConsumer
 from classifier.results.reports import Kind
 from common import aws
 from deploy.provision import QueuePlan, ensure_queues
+from project.celery import app
 from stack.embedded import LOCAL_CREDENTIALS
 from tests.factories import make_request, result_payload
 
@@ -37,18 +37,22 @@ def sqs(endpoint: str, settings, monkeypatch, request) -> Iterator[Any]:
         monkeypatch.setenv(name, value)
     client = aws.client("sqs", endpoint, LOCAL_CREDENTIALS)
     ensure_queues(client, QueuePlan(settings.SQS_QUEUE_PREFIX, 30, 5, 0))
-    # The project's Celery configuration in an app of the test's own: its connections go to this endpoint.
-    sender = Celery("reports-under-test")
-    sender.config_from_object("django.conf:settings", namespace="CELERY")
-    sender.conf.broker_transport_options = {**sender.conf.broker_transport_options,
-                                            "queue_name_prefix": settings.SQS_QUEUE_PREFIX}  # fmt: skip
-    previous = current_app._get_current_object()
-    sender.set_current()
+    # The project's Celery app sends, over a connection of the test's own (to this endpoint and these queues): the
+    # app's pooled connections, which the tests after this one use, are left alone.
+    connection = app.connection_for_write(transport_options={"queue_name_prefix": settings.SQS_QUEUE_PREFIX})
+    monkeypatch.setattr(reports, "current_app", _SendingOver(connection))
     try:
         yield client
     finally:
-        previous.set_current()
-        sender.close()
+        connection.close()
+
+
+class _SendingOver:
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def send_task(self, *args: Any, **kwargs: Any) -> Any:
+        return app.send_task(*args, connection=self.connection, **kwargs)
 
 
 def _consumer(sqs: Any, settings) -> ResultsConsumer:
