@@ -26,6 +26,13 @@ each hand-over waits for a free pool process. Until a message reaches Celery it 
 the channel keeps it (`_received`), so the heartbeat extends it while it waits. One still there when the consumer
 receives again, or when the channel closes, was never going to be delivered (an error or the shutdown ended the
 hand-over loop): it is handed back at once, neither left invisible nor extended for as long as the worker lives.
+
+Batches: with a prefetch window (WORKER_PREFETCH, 10 by default) a receive brings up to ten messages, and the
+channel receives again only once the window has drained to what the pool is running (`HeldMessages.can_consume`):
+one receive per batch, not one per message as the window refills one slot at a time. Acknowledged messages are
+deleted ten at a time with DeleteMessageBatch: when ten are waiting, before the next receive, at every heartbeat and
+when the channel closes. A worker that dies first leaves them to come back after the visibility timeout and be
+classified again; recording ignores the second result (at-least-once, as before).
 """
 
 from __future__ import annotations
@@ -65,6 +72,12 @@ class HeldMessages(SQS.QoS):
         super().__init__(*args, **kwargs)
         self.lock = threading.RLock()
 
+    def can_consume(self) -> bool:
+        """With a window of several messages, receive again only once it has drained to a tenth of it (what the pool
+        runs meanwhile): a receive then fills it in one call instead of one slot per call."""
+        unacked = len(self._delivered) - len(self._dirty)
+        return not self.prefetch_count or unacked <= self.prefetch_count // 10
+
     def held(self) -> dict[str, str]:
         """Receipt handle → queue URL of every message received and not yet acknowledged, rejected or restored:
         the deliveries, and what was received but not yet delivered."""
@@ -75,6 +88,7 @@ class HeldMessages(SQS.QoS):
                 for tag, message in self._delivered.items()
                 if tag not in self._dirty and "sqs_queue" in message.delivery_info
             )
+            held.update(self.channel.acknowledged())
             return held
 
     def append(self, message: Any, delivery_tag: str) -> None:
@@ -106,6 +120,8 @@ class HeartbeatChannel(SQS.Channel):
         self._heartbeat_outage = OutageLog(logger, "visibility heartbeat")
         # Receipt handle → queue URL of what a receive brought back and kombu has not yet delivered (module docstring).
         self._received: dict[str, str] = {}
+        # Receipt handle → queue URL of what was acknowledged and is not yet deleted (module docstring, Batches).
+        self._acknowledged: dict[str, str] = {}
 
     @property
     def heartbeat_interval(self) -> float:
@@ -125,8 +141,53 @@ class HeartbeatChannel(SQS.Channel):
         self._heartbeat_stop.set()
         if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
             self._heartbeat.join(timeout=15)
+        self.delete_acknowledged()
         self._hand_back_undelivered("received but never delivered")
         super().close()
+
+    def basic_ack(self, delivery_tag: str, multiple: bool = False) -> None:
+        """The task is done: forget the delivery now (its prefetch slot is free) and delete the message with the
+        next batch (module docstring, Batches)."""
+        with self.qos.lock:
+            try:
+                info = self.qos.get(delivery_tag).delivery_info
+                receipt, queue_url = info["sqs_message"]["ReceiptHandle"], info["sqs_queue"]
+            except KeyError:  # not one of ours to delete (kombu's own bookkeeping)
+                super().basic_ack(delivery_tag, multiple)
+                return
+            self._acknowledged[receipt] = queue_url
+            self.qos.ack(delivery_tag)
+            due = len(self._acknowledged) >= SQS_BATCH
+        if due:
+            self.delete_acknowledged()
+
+    def acknowledged(self) -> dict[str, str]:
+        """Receipt handle → queue URL of what was acknowledged and not yet deleted (call it under `qos.lock`)."""
+        return self._acknowledged
+
+    def delete_acknowledged(self) -> int:
+        """Delete what was acknowledged, ten per call; returns how many were deleted."""
+        with self.qos.lock:
+            acknowledged, self._acknowledged = self._acknowledged, {}
+        by_queue: dict[str, list[str]] = defaultdict(list)
+        for receipt, queue_url in acknowledged.items():
+            by_queue[queue_url].append(receipt)
+        deleted = 0
+        for queue_url, receipts in by_queue.items():
+            for start in range(0, len(receipts), SQS_BATCH):
+                entries = [{"Id": str(n), "ReceiptHandle": receipt}
+                           for n, receipt in enumerate(receipts[start : start + SQS_BATCH])]  # fmt: skip
+                try:
+                    answer = self.sqs().delete_message_batch(QueueUrl=queue_url, Entries=entries)
+                except (BotoCoreError, ClientError, OSError) as exc:
+                    # Done all the same: they come back after the visibility timeout, and their second result is
+                    # ignored when it is recorded.
+                    logger.warning("could not delete %d finished message(s) (%s)", len(entries), exc)
+                    continue
+                deleted += len(answer.get("Successful", []))
+                for failure in answer.get("Failed", []):
+                    logger.warning("a finished message was not deleted: %s", failure.get("Message") or failure)
+        return deleted
 
     def _hand_back_undelivered(self, why: str) -> None:
         """Called where no hand-over is under way (the consumer's next receive, the channel's close): what is still
@@ -153,6 +214,7 @@ class HeartbeatChannel(SQS.Channel):
         while not self._heartbeat_stop.wait(max(0.0, due - time.monotonic())):
             due += self.heartbeat_interval  # a fixed pace: a slow beat does not push the next one back
             try:
+                self.delete_acknowledged()
                 self.extend_held()
             except (BotoCoreError, ClientError, OSError) as exc:
                 # Logged once per outage. A held message survives one failed beat: the next comes before it expires.
@@ -191,6 +253,7 @@ class HeartbeatChannel(SQS.Channel):
                          wait_time_seconds: int | None = None) -> dict[str, Any]:  # fmt: skip
         if _shutting_down.is_set():
             return {}  # kombu's loop reads "nothing there" and sleeps until Celery ends it
+        self.delete_acknowledged()
         self._hand_back_undelivered("left undelivered by the last receive")
         answer: dict[str, Any] = super()._receive_message(queue, max_number_of_messages, wait_time_seconds)
         if _shutting_down.is_set() and answer.get("Messages"):

@@ -309,8 +309,11 @@ CELERY_TASK_IGNORE_RESULT = True  # results live in our own table and storage; S
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = False  # a crashing task is received again, then dead-lettered
-# One classification at a time per process: a long task must not hold messages another worker could run.
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Messages a worker process holds at once: one receive brings up to this many, and the worker receives again once
+# they are done (project/broker.py, Batches). 1 takes one message per receive; 10, SQS's most, makes a receive and a
+# DeleteMessageBatch serve ten classifications. A worker that dies holds them for SQS_VISIBILITY_TIMEOUT.
+WORKER_PREFETCH = env_int("WORKER_PREFETCH", 10, minimum=1, maximum=10)
+CELERY_WORKER_PREFETCH_MULTIPLIER = WORKER_PREFETCH
 # The results consumer (manage.py consume_results) takes up to this many reports per receive and records them in one
 # transaction (SQS caps a receive at 10).
 RESULTS_BATCH = env_int("RESULTS_BATCH", 10, minimum=1, maximum=10)

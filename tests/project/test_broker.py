@@ -76,11 +76,15 @@ def test_a_held_message_stays_hidden_past_its_timeout_and_a_handed_back_one_is_v
     assert time.monotonic() - started < 3  # at once, not after a visibility timeout
 
 
-def test_an_acknowledged_message_is_no_longer_extended(connection, endpoint) -> None:
+def test_an_acknowledged_message_is_deleted_with_the_next_batch_and_no_longer_extended(connection, endpoint) -> None:
     name = f"heartbeat-{uuid.uuid4().hex[:8]}"
     channel, held = _hold_one(connection, name)
     assert channel.extend_held() == 1
     held[0].ack()
+    assert channel.qos.can_consume()  # its prefetch slot is free at once ...
+    assert list(channel.qos.held()) == [held[0].delivery_tag]  # ... and it stays hidden until it is deleted
+    assert _visible(endpoint, name) == ("0", "1")
+    assert channel.delete_acknowledged() == 1
     assert channel.qos.held() == {}
     assert channel.extend_held() == 0
     sqs = _raw(endpoint)
@@ -245,3 +249,82 @@ def test_what_an_ended_hand_over_left_undelivered_goes_back_at_the_next_receive(
     assert sorted(body["n"] for body in bodies) == [0, 1]  # the second came back at once, not after 10 s
     assert channel.received() == {}
     channel.close()
+
+
+def _publish(channel: Any, name: str, count: int) -> Queue:
+    queue = Queue(name, routing_key=name)
+    producer = Producer(channel)
+    for n in range(count):
+        producer.publish({"n": n}, routing_key=name, declare=[queue], serializer="json")
+    return queue
+
+
+def _drain_until(conn: Connection, done: Any, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            conn.drain_events(timeout=1)
+
+
+def test_a_window_of_ten_is_filled_by_one_receive_and_refilled_only_once_it_has_drained(
+    connection, endpoint, monkeypatch
+) -> None:
+    from kombu.transport import SQS
+
+    name = f"window-{uuid.uuid4().hex[:8]}"
+    channel = connection.channel()
+    queue = _publish(channel, name, 25)
+    receives: list[int] = []
+    receive = SQS.Channel._receive_message
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        answer = receive(self, *args, **kwargs)
+        receives.append(len(answer.get("Messages", [])))
+        return answer
+
+    monkeypatch.setattr(SQS.Channel, "_receive_message", counted)
+    channel.basic_qos(0, 10, False)
+    got: list[Any] = []
+    Consumer(channel, queues=[queue], callbacks=[lambda _body, message: got.append(message)], accept=["json"]).consume()
+    _drain_until(connection, lambda: len(got) == 10)
+    assert (receives, len(got)) == ([10], 10)
+    for message in got[:8]:
+        message.ack()
+    assert not channel.qos.can_consume()  # two still unacknowledged: no receive of two
+    got[8].ack()
+    assert channel.qos.can_consume()  # one left, the one the pool runs: receive the next nine meanwhile
+    _drain_until(connection, lambda: len(got) == 19)
+    assert receives == [10, 9]
+    channel.close()
+
+
+def test_acknowledged_messages_are_deleted_in_batches_before_the_next_receive_and_at_close(
+    connection, endpoint, monkeypatch
+) -> None:
+    name = f"deletes-{uuid.uuid4().hex[:8]}"
+    channel = connection.channel()
+    queue = _publish(channel, name, 12)
+    channel.basic_qos(0, 10, False)
+    got: list[Any] = []
+    Consumer(channel, queues=[queue], callbacks=[lambda _body, message: got.append(message)], accept=["json"]).consume()
+    _drain_until(connection, lambda: len(got) == 10)
+    batches: list[int] = []
+    delete_batch = channel.sqs().delete_message_batch
+
+    def counted(**kwargs: Any) -> Any:
+        batches.append(len(kwargs["Entries"]))
+        return delete_batch(**kwargs)
+
+    monkeypatch.setattr(channel.sqs(), "delete_message_batch", counted)
+    monkeypatch.setattr(channel.sqs(), "delete_message", lambda **kwargs: pytest.fail("deleted one by one"))
+    for message in got[:9]:
+        message.ack()
+    assert batches == []  # nine wait for the next receive or the tenth
+    _drain_until(connection, lambda: len(got) == 12)  # the receive deletes the nine first
+    assert batches == [9]
+    for message in got[9:]:
+        message.ack()
+    assert batches == [9]
+    channel.close()  # the rest go when the channel closes (a warm shutdown)
+    assert batches == [9, 3]
+    assert _visible(endpoint, name) == ("0", "0")
