@@ -1,22 +1,85 @@
 """Sending a request to the classify queue: the upload's own send, the sweeper's re-sends, an operator's re-run.
 
 The message carries the request's id and its input key, never the row: workers have no database.
+
+Uploads go out through one sender thread per web process, in batches (common/batch_sender.py): a burst of uploads
+costs one SendMessageBatch per ten instead of one SendMessage (and a Celery publish) each, on the request's thread.
+A message the batch could not send goes the one-at-a-time way, with Celery's publish retries; if that fails too, the
+row stays queued and the sweeper sends it again: the database is the truth.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
 
 from classifier.models import Classification
 from classifier.tasks import classify
+from common import aws, task_messages
+from common.batch_sender import BatchSender
 from common.logs import about_request
 
 logger = logging.getLogger(__name__)
 
 
 def send_for_classification(row: Classification) -> None:
-    """The task's id is the request's, so Celery's own log lines about it name the request (common/logs.py)."""
-    expires_at = row.expires_at.isoformat() if row.expires_at is not None else None
+    """Send now, through Celery. The task's id is the request's, so Celery's own log lines about it name the request
+    (common/logs.py)."""
     with about_request(row.id):
-        classify.apply_async(args=[str(row.id), row.input_key, row.original_name, expires_at], task_id=str(row.id))
+        classify.apply_async(args=_arguments(row), task_id=str(row.id))
         logger.info("queued %s (%s)", row.id, row.original_name)
+
+
+def queue_for_classification(row: Classification) -> None:
+    """Send with the next batch; never raises (see the module's docstring)."""
+    _batches.put(row)
+
+
+def _arguments(row: Classification) -> list[Any]:
+    expires_at = row.expires_at.isoformat() if row.expires_at is not None else None
+    return [str(row.id), row.input_key, row.original_name, expires_at]
+
+
+class _ClassifyQueue:
+    """The classify queue as one web process sends to it: one client, the queue's URL looked up once."""
+
+    def __init__(self) -> None:
+        self._sqs: Any = None
+        self._url: str | None = None
+
+    def send(self, rows: Sequence[Classification]) -> None:
+        entries = [
+            {"Id": str(index), "MessageBody": task_messages.encode(classify, str(row.id), _arguments(row),
+                                                                   settings.CLASSIFY_QUEUE)}
+            for index, row in enumerate(rows)
+        ]  # fmt: skip
+        try:
+            if self._sqs is None:
+                self._sqs = aws.client("sqs")
+            if self._url is None:
+                name = settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE
+                self._url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            answer = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            unsent = {int(failure["Id"]) for failure in answer.get("Failed", [])}
+        except Exception as exc:
+            logger.warning("could not send a batch of %d classify message(s) (%s); sending them one by one",
+                           len(rows), exc)  # fmt: skip
+            self._url = None  # the endpoint may have restarted without the queue: look it up again next time
+            unsent = set(range(len(rows)))
+        for index, row in enumerate(rows):
+            if index not in unsent:
+                with about_request(row.id):
+                    logger.info("queued %s (%s)", row.id, row.original_name)
+                continue
+            try:
+                send_for_classification(row)
+            except Exception:
+                with about_request(row.id):
+                    logger.warning("could not send %s; it stays queued for the sweeper", row.id, exc_info=True)
+
+
+# The thread starts with the first upload: importing this module starts nothing.
+_batches = BatchSender(_ClassifyQueue().send, name="classify-sender")

@@ -85,7 +85,7 @@ def _sender(row: Classification) -> Callable[[], None]:
     and a request the service had accepted was answered 500)."""
 
     def send_after_commit() -> None:
-        dispatch.send_for_classification(row)
+        dispatch.queue_for_classification(row)
 
     return send_after_commit
 

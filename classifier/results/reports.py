@@ -9,14 +9,14 @@ everything else, so the publish retries, the routing to the results queue and th
 
 from __future__ import annotations
 
-import base64
 import enum
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
+
+from common import task_messages
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +55,11 @@ class UnreadableReport(ValueError):
 
 
 def read(message: dict[str, Any]) -> Report:
-    """A received SQS message as a report: kombu's base64 JSON envelope around Celery's base64 JSON body."""
+    """A received SQS message as a report (common/task_messages.py)."""
     try:
-        envelope = json.loads(base64.b64decode(message["Body"]))
-        kind = Kind(envelope["headers"]["task"])
-        args = json.loads(base64.b64decode(envelope["body"]))[0]
-        request_id, *rest = args
+        task = task_messages.decode(message["Body"])
+        kind = Kind(task.name)
+        request_id, *rest = task.args
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise UnreadableReport(f"not a report of ours: {exc!r}") from None
     receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))

@@ -35,7 +35,7 @@ def _post(client: Client, *files: tuple[str, bytes], **headers: str):
 def sent(monkeypatch) -> list[Classification]:
     """The classify messages the API sends (after commit), caught at the thin seam before Celery."""
     caught: list[Classification] = []
-    monkeypatch.setattr(dispatch, "send_for_classification", caught.append)
+    monkeypatch.setattr(dispatch, "queue_for_classification", caught.append)
     return caught
 
 

@@ -53,7 +53,7 @@ def test_accept_stores_image_and_row_then_sends_after_commit(
         "inputs": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
     }
     sent: list[Classification] = []
-    monkeypatch.setattr(dispatch, "send_for_classification", sent.append)
+    monkeypatch.setattr(dispatch, "queue_for_classification", sent.append)
     image = validate(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -85,7 +85,7 @@ def test_a_send_that_fails_after_the_commit_keeps_the_row_for_the_sweeper(monkey
     def queue_gone(row: Classification) -> None:
         raise RuntimeError("The specified queue does not exist.")
 
-    monkeypatch.setattr(dispatch, "send_for_classification", queue_gone)
+    monkeypatch.setattr(dispatch, "queue_for_classification", queue_gone)
     image = validate(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
     row = accept(image)  # no exception: the upload was accepted, and is kept
     assert Classification.objects.get(pk=row.pk).status == Status.QUEUED
@@ -122,7 +122,7 @@ def test_images_stay_when_the_commit_itself_fails(monkeypatch, tmp_path, setting
         **settings.STORAGES,
         "inputs": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
     }
-    monkeypatch.setattr(dispatch, "send_for_classification", lambda row: None)
+    monkeypatch.setattr(dispatch, "queue_for_classification", lambda row: None)
     image = validate(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
     real_commit = connection.commit
 
@@ -136,3 +136,35 @@ def test_images_stay_when_the_commit_itself_fails(monkeypatch, tmp_path, setting
     monkeypatch.undo()
     row = Classification.objects.get()
     assert storage.inputs().exists(row.input_key)
+
+
+@pytest.mark.django_db
+def test_a_batch_that_cannot_be_sent_goes_one_by_one_and_what_still_fails_waits_for_the_sweeper(
+    monkeypatch, caplog
+) -> None:
+    """The web tier's batched send (classifier/dispatch.py): a batch refused whole, then one message refused again."""
+    from classifier.dispatch import _ClassifyQueue
+
+    rows = [Classification.objects.create(original_name=f"{n}.JPEG", input_key=f"k/{n}") for n in range(3)]
+
+    class Refusing:
+        def get_queue_url(self, **_: object) -> dict[str, str]:
+            return {"QueueUrl": "http://sqs/classify"}
+
+        def send_message_batch(self, **_: object) -> dict[str, object]:
+            raise RuntimeError("The specified queue does not exist.")
+
+    sent: list[Classification] = []
+
+    def send_one(row: Classification) -> None:
+        if row.pk == rows[1].pk:
+            raise RuntimeError("still down")
+        sent.append(row)
+
+    monkeypatch.setattr(dispatch, "send_for_classification", send_one)
+    monkeypatch.setattr(dispatch.aws, "client", lambda service: Refusing())
+    _ClassifyQueue().send(rows)
+    assert [row.pk for row in sent] == [rows[0].pk, rows[2].pk]
+    assert "sending them one by one" in caplog.text
+    assert f"could not send {rows[1].pk}; it stays queued for the sweeper" in caplog.text
+    assert Classification.objects.get(pk=rows[1].pk).status == Status.QUEUED

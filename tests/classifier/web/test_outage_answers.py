@@ -41,7 +41,7 @@ def database_down() -> Iterator[None]:
 @pytest.fixture
 def sent(monkeypatch) -> list[Classification]:
     caught: list[Classification] = []
-    monkeypatch.setattr(dispatch, "send_for_classification", caught.append)
+    monkeypatch.setattr(dispatch, "queue_for_classification", caught.append)
     return caught
 
 
