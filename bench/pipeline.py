@@ -102,6 +102,24 @@ def single_image_ms(backend: str, count: int) -> float:
     return sorted(times[5:])[len(times[5:]) // 2] * 1000
 
 
+def batch_cost(backend: str, count: int, sizes: tuple[int, ...] = (1, 4, 10)) -> dict[int, float]:
+    """Forward time per image (ms) at each batch size, one process of one thread, on preprocessed images: whether
+    classifying a received batch of ten together would pay on this CPU."""
+    from classifier.inference.model import ImageClassifier
+
+    classifier = ImageClassifier("tf_efficientnet_lite0", backend=backend, threads=1)
+    arrays = [classifier.preprocess(path.read_bytes()) for path in sorted(IMAGES.glob("*.JPEG"))[: max(count, 10)]]
+    per_image = {}
+    for size in sizes:
+        batches = [arrays[start : start + size] for start in range(0, len(arrays) - size + 1, size)]
+        classifier.classify_batch(batches[0])  # warm
+        started = time.perf_counter()
+        for batch in batches:
+            classifier.classify_batch(batch)
+        per_image[size] = (time.perf_counter() - started) * 1000 / sum(len(batch) for batch in batches)
+    return per_image
+
+
 # --- Callers ----------------------------------------------------------------------------------------------------
 class SyncCaller:
     """CSE546-style synchronous requests (`POST /`, `myfile`) over one pooled client: a client per request would
@@ -362,6 +380,7 @@ def main() -> None:
     for name in dict.fromkeys([backend, "torchscript", "onnx"]):
         bare[name] = bare.get(name) or bare_best(name, args.processes, len(paths), args.rounds)
     own_bare = bare[backend]
+    batches = batch_cost(backend, len(paths))
     stack = run_stack(args, scratch, paths)
     cold = {name: cold_start(name) for name in dict.fromkeys([backend, "torch"])}
     zero = {int(n): from_zero(int(n)) for n in args.from_zero.split(",") if n.strip()}
@@ -397,6 +416,10 @@ def main() -> None:
         ("our CPU / the model's", f"{ours / model_ms:6.2f}",
          f"{ours:.1f} ms (web + results + sweeper + workers beyond the model); target <= 0.3"),
         ("SQS calls per image", f"{stack.sqs_calls_per_image:6.2f}", "target <= 2 at depth"),
+        (f"forward per image, batch 1 / {max(batches)} ({backend})", f"{batches[1]:5.1f} ms",
+         " / ".join(f"batch {size}: {ms:.1f} ms" for size, ms in batches.items())
+         + ("; batches do not pay here: workers classify one image at a time" if batches[max(batches)] >= batches[1]
+            else "")),
         ("labels as the bare torch model", f"{agree:>6}", f"of {len(compared)}; target >= 98 of 100"),
         ("added latency, one at a time", f"{added_p50:6.0f} ms", f"p50 (p95 {added_p95:.0f} ms) over the bare "
          f"{own_bare.single_image_ms:.0f} ms of one image; target p50 < 30 ms"),

@@ -51,9 +51,10 @@ class _ClassifyQueue:
         self._url: str | None = None
 
     def send(self, rows: Sequence[Classification]) -> None:
+        options = task_messages.options_of(classify)
         entries = [
-            {"Id": str(index), "MessageBody": task_messages.encode(classify, str(row.id), _arguments(row),
-                                                                   settings.CLASSIFY_QUEUE)}
+            {"Id": str(index), "MessageBody": task_messages.encode(classify.name, str(row.id), _arguments(row),
+                                                                   settings.CLASSIFY_QUEUE, **options)}
             for index, row in enumerate(rows)
         ]  # fmt: skip
         try:

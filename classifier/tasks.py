@@ -1,8 +1,9 @@
 """The Celery task of app-tier workers: `classify`, a thin wrapper that takes ids and keys, never model objects.
 
 What it learns goes back as reports on the results queue (classifier/results/reports.py), which the results
-consumer on the web host records: workers have no database. The task's Celery id is its request's id, and a
-report's is `<id>.result` and so on, so Celery's own log lines about either name the request too.
+consumer on the web host records: workers have no database. A task's final report leaves with its pool process's
+next batch, and its classify message is deleted after it (classifier/worker/outbox.py). The task's Celery id is its
+request's id, and a report's is `<id>.result` and so on, so Celery's own log lines about either name the request.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 from django.conf import settings
 
 from classifier.inference import get_classifier
@@ -21,6 +22,7 @@ from classifier.results.reports import Kind
 from classifier.worker.failures import Action, verdict
 from classifier.worker.job import classify_stored_image, now_iso
 from classifier.worker.notices import StartedNotice
+from classifier.worker.outbox import held_message, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +31,11 @@ logger = logging.getLogger(__name__)
 def classify(self: Task, request_id: str, input_key: str, original_name: str, expires_at: str | None = None) -> None:
     worker = self.request.hostname or "unknown"
     started_at = now_iso()
+    held = held_message(self.request.properties)  # deleted after this task's report is sent
     if expires_at is not None and (late := expired_by(expires_at)) is not None:
         logger.info("request %s expired %.1f s before a worker took it: not classified", request_id, late)
         reason = f"expired: its time to live ended {late:.1f} s before a worker took it; not classified"
-        reports.send(Kind.EXPIRED, request_id, reason, worker, started_at)
+        reports.finish(held, Kind.EXPIRED, request_id, reason, worker, started_at)
         return
     notice = StartedNotice(lambda: reports.send(Kind.STARTED, request_id, worker, started_at),
                            settings.STARTED_NOTICE_SECONDS)  # fmt: skip
@@ -43,19 +46,28 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str, ex
         if decided.action == Action.HAND_BACK:
             raise  # unexpected: not acknowledged, received again, dead-lettered after SQS_MAX_RECEIVE_COUNT
         if decided.action == Action.RETRY:
-            raise self.retry(exc=exc, countdown=decided.countdown) from exc
+            retry = self.retry(exc=exc, countdown=decided.countdown, throw=False)  # the retry's message is sent
+            if held is not None:
+                outbox().finish(held, None)  # so this one goes
+            raise retry from exc
         logger.warning("request %s failed: %s", request_id, exc)  # the whole error here; the row gets the reason
-        reports.send(Kind.FAILURE, request_id, decided.reason, worker, now_iso())
+        reports.finish(held, Kind.FAILURE, request_id, decided.reason, worker, now_iso())
         return
     finally:
         notice.cancel()
-    reports.send(Kind.RESULT, request_id, result)
+    reports.finish(held, Kind.RESULT, request_id, result)
 
 
 def expired_by(expires_at: str) -> float | None:
     """Seconds since the request's time to live ended, or None while it lasts."""
     late = (datetime.now(UTC) - datetime.fromisoformat(expires_at)).total_seconds()
     return late if late > 0 else None
+
+
+@worker_process_shutdown.connect
+def _send_what_is_finished(**_: Any) -> None:
+    """A pool process ending cleanly (a warm shutdown, a replaced process) sends its last batch first."""
+    outbox().flush()
 
 
 @worker_process_init.connect

@@ -21,16 +21,25 @@ from celery import Task, current_app
 from kombu.serialization import dumps
 
 
-def encode(task: Task, task_id: str, args: Sequence[Any], routing_key: str) -> str:
-    """The SQS message body of one message for `task`, with the task's own options (time limits, ignore_result), as
-    its `apply_async` would send it."""
+def encode(
+    name: str,
+    task_id: str,
+    args: Sequence[Any],
+    routing_key: str,
+    *,
+    time_limit: float | None = None,
+    soft_time_limit: float | None = None,
+    ignore_result: bool = False,
+) -> str:
+    """The SQS message body of one task message; for a task of ours, pass its own options as its `apply_async`
+    would (`options_of`)."""
     message = current_app.amqp.as_task_v2(
         task_id,
-        task.name,
+        name,
         args=list(args),
-        time_limit=task.time_limit,
-        soft_time_limit=task.soft_time_limit,
-        ignore_result=task.ignore_result,
+        time_limit=time_limit,
+        soft_time_limit=soft_time_limit,
+        ignore_result=ignore_result,
     )
     content_type, content_encoding, body = dumps(message.body, serializer="json")
     envelope = {
@@ -48,6 +57,15 @@ def encode(task: Task, task_id: str, args: Sequence[Any], routing_key: str) -> s
         },
     }
     return base64.b64encode(json.dumps(envelope).encode()).decode()
+
+
+def options_of(task: Task) -> dict[str, Any]:
+    """The options a task's messages carry (its time limits and ignore_result, from the task and Celery's config)."""
+    return {
+        "time_limit": task.time_limit,
+        "soft_time_limit": task.soft_time_limit,
+        "ignore_result": task.ignore_result,
+    }
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,13 @@ hand-over loop): it is handed back at once, neither left invisible nor extended 
 Batches: with a prefetch window (WORKER_PREFETCH, 10 by default) a receive brings up to ten messages, and the
 channel receives again only once the window has drained to what the pool is running (`HeldMessages.can_consume`):
 one receive per batch, not one per message as the window refills one slot at a time. Acknowledged messages are
-deleted ten at a time with DeleteMessageBatch: when ten are waiting, before the next receive, at every heartbeat and
-when the channel closes. A worker that dies first leaves them to come back after the visibility timeout and be
-classified again; recording ignores the second result (at-least-once, as before).
+deleted ten at a time with DeleteMessageBatch: when ten are waiting, when nothing else is held (the end of a burst:
+a long poll may be under way), before the next receive, at every heartbeat and when the channel closes. A worker
+that dies first leaves them to come back after the visibility timeout and be classified again; recording ignores
+the second result (at-least-once, as before). On the queues named by the `tasks_delete` transport option the tasks
+delete their own messages, after their reports are sent (classifier/worker/outbox.py): an acknowledgement there
+only frees the prefetch slot. The last message of each receive is marked (`ends_receive` in its delivery info), so
+a task knows when no more of its batch is coming.
 """
 
 from __future__ import annotations
@@ -75,8 +79,10 @@ class HeldMessages(SQS.QoS):
     def can_consume(self) -> bool:
         """With a window of several messages, receive again only once it has drained to a tenth of it (what the pool
         runs meanwhile): a receive then fills it in one call instead of one slot per call."""
-        unacked = len(self._delivered) - len(self._dirty)
-        return not self.prefetch_count or unacked <= self.prefetch_count // 10
+        return not self.prefetch_count or self.unacked() <= self.prefetch_count // 10
+
+    def unacked(self) -> int:
+        return len(self._delivered) - len(self._dirty)
 
     def held(self) -> dict[str, str]:
         """Receipt handle → queue URL of every message received and not yet acknowledged, rejected or restored:
@@ -145,9 +151,19 @@ class HeartbeatChannel(SQS.Channel):
         self._hand_back_undelivered("received but never delivered")
         super().close()
 
+    def _messages_to_python(self, messages: list[dict[str, Any]], queue: str) -> list[Any]:
+        payloads: list[Any] = super()._messages_to_python(messages, queue)
+        deleted_by_task = queue in self.transport_options.get("tasks_delete", ())
+        for payload in payloads:
+            if isinstance(payload, dict) and "delivery_info" in payload.get("properties", {}):
+                payload["properties"]["delivery_info"]["deleted_by_task"] = deleted_by_task
+        if payloads and isinstance(payloads[-1], dict) and "delivery_info" in payloads[-1].get("properties", {}):
+            payloads[-1]["properties"]["delivery_info"]["ends_receive"] = True  # module docstring, Batches
+        return payloads
+
     def basic_ack(self, delivery_tag: str, multiple: bool = False) -> None:
         """The task is done: forget the delivery now (its prefetch slot is free) and delete the message with the
-        next batch (module docstring, Batches)."""
+        next batch, unless its task deletes it (module docstring, Batches)."""
         with self.qos.lock:
             try:
                 info = self.qos.get(delivery_tag).delivery_info
@@ -155,9 +171,13 @@ class HeartbeatChannel(SQS.Channel):
             except KeyError:  # not one of ours to delete (kombu's own bookkeeping)
                 super().basic_ack(delivery_tag, multiple)
                 return
+            if info.get("deleted_by_task"):
+                self.qos.ack(delivery_tag)
+                return
             self._acknowledged[receipt] = queue_url
             self.qos.ack(delivery_tag)
-            due = len(self._acknowledged) >= SQS_BATCH
+            # Ten make a batch; and the last of a burst goes at once, not after the long poll under way.
+            due = len(self._acknowledged) >= SQS_BATCH or not (self.qos.unacked() or self._received)
         if due:
             self.delete_acknowledged()
 

@@ -203,6 +203,9 @@ INTAKE_CONCURRENCY = env_int("INTAKE_CONCURRENCY", 8, minimum=1)
 # carries on and its result is recorded all the same.
 SYNC_WAIT_SECONDS = env_float("SYNC_WAIT_SECONDS", 60.0, minimum=0.1)
 RESULT_POLL_SECONDS = env_float("RESULT_POLL_SECONDS", 0.05, minimum=0.005, maximum=5.0)
+# Where the web processes listen for the results consumer's "results recorded" nudges (classifier/results/wakeup.py):
+# a folder both see, on the host they share.
+RESULT_WAKEUP_DIR = env_str("RESULT_WAKEUP_DIR", str(VAR_DIR / "run"))
 
 # --- Access and the JSON API -------------------------------------------------------------------------------------
 # One switch for the API, the CSE546 endpoints and the pages: off on a laptop, on in production. With it on, programs
@@ -297,6 +300,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # What the heartbeat extends held messages to, every third of it (project/broker.py); the queues themselves get
     # the same value from `manage.py provision` (kombu would use it only for a queue it created).
     "visibility_timeout": SQS_VISIBILITY_TIMEOUT,
+    # A classify task deletes its message itself, after its report has gone out (classifier/worker/outbox.py).
+    "tasks_delete": [CLASSIFY_QUEUE],
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A send that fails is tried again for about 15 s (an endpoint restarting) before the caller sees the error; a request

@@ -23,6 +23,7 @@ from django.db import transaction
 
 from classifier.results import recording
 from classifier.results.reports import Kind, Report, UnreadableReport, read
+from classifier.results.wakeup import nudge_waiters
 from classifier.worker.failures import backoff_seconds
 from common.logs import about_request
 from common.outages import database_unreachable
@@ -132,6 +133,7 @@ class ResultsConsumer:
             if database_unreachable(exc):
                 self._put_back_soon(url, reports)
             raise
+        nudge_waiters()
         if not self._recorded:
             self._oldest = time.monotonic()
         self._recorded += done + [report.receipt for report in reports]

@@ -1,10 +1,11 @@
 """What workers tell the web tier about a request, as messages on the results queue: the kinds, the sending (workers)
 and the reading (the results consumer), in one place.
 
-The messages are Celery task messages (protocol 2), sent with `send_task` through the same broker connection as
-everything else, so the publish retries, the routing to the results queue and the message ids that name the request
-(`<request id>.result`, common/logs.py) are Celery's. No Celery worker runs them: `manage.py consume_results`
-(classifier/results/consumer.py) reads them ten at a time and records each batch together.
+The messages are Celery task messages (protocol 2, common/task_messages.py) whose message ids name the request
+(`<request id>.result`, common/logs.py). A task's last report goes out with its pool process's next batch
+(`finish`); a notice that a request is running goes at once (`send`, Celery's `send_task`). No Celery worker runs
+them: `manage.py consume_results` (classifier/results/consumer.py) reads them ten at a time and records each batch
+together.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 
+from classifier.worker.outbox import HeldMessage, outbox
 from common import task_messages
 
 logger = logging.getLogger(__name__)
@@ -35,8 +38,20 @@ class Kind(enum.StrEnum):
 
 
 def send(kind: Kind, request_id: str, *args: Any) -> None:
-    """Put a report on the results queue; its message id names the request (`<request id>.result`)."""
+    """Put a report on the results queue now; its message id names the request (`<request id>.result`)."""
     current_app.send_task(kind.value, args=(request_id, *args), task_id=f"{request_id}.{kind.short}")
+
+
+def finish(held: HeldMessage | None, kind: Kind, request_id: str, *args: Any) -> None:
+    """A task's last word on its request: the report goes out with its pool process's next batch, and the classify
+    message `held` is deleted after it (classifier/worker/outbox.py). Without a held message (a task run outside a
+    worker), the report is sent now."""
+    if held is None:
+        send(kind, request_id, *args)
+        return
+    task_id = f"{request_id}.{kind.short}"
+    body = task_messages.encode(kind.value, task_id, [request_id, *args], settings.RESULTS_QUEUE)
+    outbox().finish(held, (task_id, body))
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,11 @@ def test_a_message_we_encode_is_the_message_celery_publishes(endpoint, sqs, monk
     task_id = str(uuid.uuid4())
     args = [task_id, "inputs/a.JPEG", "a.JPEG", None]
     theirs = json.loads(base64.b64decode(_celery_published(endpoint, sqs, queue, task_id, args)))
-    ours = json.loads(base64.b64decode(task_messages.encode(classify, task_id, args, queue)))
+    ours = json.loads(
+        base64.b64decode(
+            task_messages.encode(classify.name, task_id, args, queue, **task_messages.options_of(classify))
+        )
+    )
 
     assert base64.b64decode(ours["body"]) == base64.b64decode(theirs["body"])
     assert (ours["content-type"], ours["content-encoding"]) == (theirs["content-type"], theirs["content-encoding"])
@@ -61,9 +65,9 @@ def test_a_message_we_encode_is_the_message_celery_publishes(endpoint, sqs, monk
         k: v for k, v in theirs["properties"].items() if k not in unique and k != "delivery_info"
     }
     assert ours["properties"]["correlation_id"] == task_id == theirs["properties"]["correlation_id"]
-    assert task_messages.decode(task_messages.encode(classify, task_id, args, queue)) == (
-        task_messages.TaskMessage("classifier.classify", task_id, args)
-    )
+    assert task_messages.decode(
+        task_messages.encode(classify.name, task_id, args, queue, **task_messages.options_of(classify))
+    ) == (task_messages.TaskMessage("classifier.classify", task_id, args))
 
 
 # Nothing, not JSON, and an envelope without headers.

@@ -76,21 +76,15 @@ def test_a_held_message_stays_hidden_past_its_timeout_and_a_handed_back_one_is_v
     assert time.monotonic() - started < 3  # at once, not after a visibility timeout
 
 
-def test_an_acknowledged_message_is_deleted_with_the_next_batch_and_no_longer_extended(connection, endpoint) -> None:
+def test_an_acknowledged_message_is_deleted_and_no_longer_extended(connection, endpoint) -> None:
     name = f"heartbeat-{uuid.uuid4().hex[:8]}"
     channel, held = _hold_one(connection, name)
     assert channel.extend_held() == 1
-    held[0].ack()
-    assert channel.qos.can_consume()  # its prefetch slot is free at once ...
-    assert list(channel.qos.held()) == [held[0].delivery_tag]  # ... and it stays hidden until it is deleted
-    assert _visible(endpoint, name) == ("0", "1")
-    assert channel.delete_acknowledged() == 1
+    held[0].ack()  # nothing else is held: the end of a burst is deleted at once
+    assert channel.qos.can_consume()
     assert channel.qos.held() == {}
     assert channel.extend_held() == 0
-    sqs = _raw(endpoint)
-    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+    assert _visible(endpoint, name) == ("0", "0")
     channel.close()
 
 
@@ -298,12 +292,11 @@ def test_a_window_of_ten_is_filled_by_one_receive_and_refilled_only_once_it_has_
     channel.close()
 
 
-def test_acknowledged_messages_are_deleted_in_batches_before_the_next_receive_and_at_close(
-    connection, endpoint, monkeypatch
-) -> None:
+def test_acknowledged_messages_are_deleted_in_batches(connection, endpoint, monkeypatch) -> None:
+    """Before the next receive, at the end of a burst and when the channel closes; until then they stay hidden."""
     name = f"deletes-{uuid.uuid4().hex[:8]}"
     channel = connection.channel()
-    queue = _publish(channel, name, 12)
+    queue = _publish(channel, name, 14)
     channel.basic_qos(0, 10, False)
     got: list[Any] = []
     Consumer(channel, queues=[queue], callbacks=[lambda _body, message: got.append(message)], accept=["json"]).consume()
@@ -319,12 +312,58 @@ def test_acknowledged_messages_are_deleted_in_batches_before_the_next_receive_an
     monkeypatch.setattr(channel.sqs(), "delete_message", lambda **kwargs: pytest.fail("deleted one by one"))
     for message in got[:9]:
         message.ack()
-    assert batches == []  # nine wait for the next receive or the tenth
-    _drain_until(connection, lambda: len(got) == 12)  # the receive deletes the nine first
+    assert batches == []  # nine wait for the next receive, the tenth or the end of the burst
+    assert _visible(endpoint, name) == ("4", "10")
+    _drain_until(connection, lambda: len(got) == 14)  # the receive deletes the nine first
     assert batches == [9]
-    for message in got[9:]:
+    for message in got[9:12]:
         message.ack()
-    assert batches == [9]
-    channel.close()  # the rest go when the channel closes (a warm shutdown)
-    assert batches == [9, 3]
+    assert batches == [9]  # two are still held
+    for message in got[12:]:
+        message.ack()
+    assert batches == [9, 5]  # the end of the burst
     assert _visible(endpoint, name) == ("0", "0")
+    channel.close()
+
+
+def test_what_was_acknowledged_is_deleted_when_the_channel_closes(connection, endpoint) -> None:
+    """A warm shutdown: the finished ones deleted, the one never run handed back."""
+    name = f"closing-{uuid.uuid4().hex[:8]}"
+    channel = connection.channel()
+    queue = _publish(channel, name, 3)
+    channel.basic_qos(0, 10, False)
+    got: list[Any] = []
+    Consumer(channel, queues=[queue], callbacks=[lambda _body, message: got.append(message)], accept=["json"]).consume()
+    _drain_until(connection, lambda: len(got) == 3)
+    got[0].ack()
+    got[1].ack()
+    assert _visible(endpoint, name) == ("0", "3")
+    channel.close()
+    assert _visible(endpoint, name) == ("1", "0")
+
+
+def test_on_a_tasks_delete_queue_an_acknowledgement_deletes_nothing_and_a_receive_s_last_message_is_marked(
+    endpoint, monkeypatch, settings
+) -> None:
+    """There the task deletes its message after its report is sent (classifier/worker/outbox.py)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    for variable, value in LOCAL_CREDENTIALS.items():
+        monkeypatch.setenv(variable, value)
+    name = f"own-{uuid.uuid4().hex[:8]}"
+    options = {"region": "us-east-1", "wait_time_seconds": 1, "visibility_timeout": VISIBILITY, "tasks_delete": [name]}
+    with Connection("sqs://", transport="project.broker:SynchronousSQSTransport", transport_options=options) as conn:
+        channel = conn.channel()
+        queue = _publish(channel, name, 3)
+        channel.basic_qos(0, 10, False)
+        got: list[Any] = []
+        Consumer(
+            channel, queues=[queue], callbacks=[lambda _b, message: got.append(message)], accept=["json"]
+        ).consume()
+        _drain_until(conn, lambda: len(got) == 3)
+        assert [message.delivery_info.get("ends_receive", False) for message in got] == [False, False, True]
+        assert all(message.delivery_info["deleted_by_task"] for message in got)
+        for message in got:
+            message.ack()
+        assert channel.qos.held() == {} and channel.qos.can_consume()
+        assert _visible(endpoint, name) == ("0", "3")  # still there, hidden, for their tasks to delete
+        channel.close()

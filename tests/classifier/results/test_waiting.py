@@ -29,3 +29,41 @@ def test_waiters_wake_when_the_row_finishes_and_time_out_otherwise() -> None:
     assert first.status == Status.DONE and again.pk == done.pk
     assert timed_out is None
     assert woken.label == "tabby cat"
+
+
+def test_a_nudge_from_the_results_consumer_wakes_the_waiter_long_before_the_next_poll(settings, tmp_path) -> None:
+    """Polled every 5 s, the waiter hears of a result recorded at 0.3 s within a few tens of ms of the nudge."""
+    import time
+
+    from classifier.results.wakeup import nudge_waiters
+
+    settings.RESULT_WAKEUP_DIR = str(tmp_path / "run")
+    row = make_request(original_name="d.jpg", input_key="d")
+
+    def record_and_nudge() -> None:
+        recording.record_result(str(row.pk), result_payload("goldfish"))
+        assert nudge_waiters() == 1  # the one waiter's process
+
+    async def scenario() -> tuple[object, float]:
+        waiter = ResultWaiter(poll_seconds=5)
+        started = time.monotonic()
+        threading.Timer(0.3, record_and_nudge).start()
+        found = await waiter.wait(row.pk, 10)
+        return found, time.monotonic() - started
+
+    found, seconds = asyncio.run(scenario())
+    assert found.label == "goldfish"
+    assert seconds < 1.5, seconds
+
+
+def test_a_nudge_for_a_web_process_that_is_gone_removes_its_socket(settings, tmp_path) -> None:
+    import socket
+
+    from classifier.results.wakeup import nudge_waiters
+
+    settings.RESULT_WAKEUP_DIR = str(tmp_path)
+    gone = tmp_path / "1-0.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listening:
+        listening.bind(str(gone))
+    assert nudge_waiters() == 0
+    assert not gone.exists()
