@@ -153,6 +153,7 @@ class StackRun:
     sqs_calls_per_image: float
     labels: dict[str, str]  # file name -> label answered
     sequential_seconds: list[float]
+    callers_cpu_ms_per_image: float  # the load generator's own, on the same cores
     worker_rss_mib: float
     worker_pss_mib: float
     backend: str
@@ -197,11 +198,13 @@ def run_stack(args: argparse.Namespace, scratch: Path, paths: list[Path]) -> Sta
         names = [paths[i % len(paths)].name for i in range(args.requests)]
         endpoint_log = scratch / "aws-endpoint.log"
         calls_before, cpu_before = measure.sqs_calls(endpoint_log), role_cpu(stack)
+        callers_before = time.process_time()  # this process: the callers' threads
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
             answers = list(pool.map(send, names))
         wall = time.perf_counter() - started
         cpu_after, calls_after = role_cpu(stack), measure.sqs_calls(endpoint_log)
+        callers_ms = (time.process_time() - callers_before) * 1000 / len(names)
         sequential = [send(path.name)[2] for path in paths]
         memory = [measure.memory_mib(measure.tree(p.pid)) for p in stack.processes if p.name.startswith("worker-")]
         backend = _worker_backend()
@@ -212,7 +215,15 @@ def run_stack(args: argparse.Namespace, scratch: Path, paths: list[Path]) -> Sta
     labels = {name: label for name, label, _ in answers}
     rss, pss = max(memory, key=lambda pair: pair[1])
     return StackRun(
-        len(names) / wall, cpu, (calls_after - calls_before) / len(names), labels, sequential, rss, pss, backend
+        len(names) / wall,
+        cpu,
+        (calls_after - calls_before) / len(names),
+        labels,
+        sequential,
+        callers_ms,
+        rss,
+        pss,
+        backend,
     )
 
 
@@ -413,6 +424,8 @@ def main() -> None:
         ("  workers", f"{cpu['workers']:6.1f}", f"of which the model {model_ms:.1f}"),
         ("  workers beyond the model", f"{workers_beyond_model:6.1f}", ""),
         ("  endpoint (moto)", f"{cpu['aws-endpoint']:6.1f}", "AWS's, in production"),
+        ("  the callers (this process)", f"{stack.callers_cpu_ms_per_image:6.1f}",
+         "the load generator, on the same cores"),
         ("our CPU / the model's", f"{ours / model_ms:6.2f}",
          f"{ours:.1f} ms (web + results + sweeper + workers beyond the model); target <= 0.3"),
         ("SQS calls per image", f"{stack.sqs_calls_per_image:6.2f}", "target <= 2 at depth"),

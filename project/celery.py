@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging.config
 import os
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
+from celery.apps.worker import Worker as CeleryWorker
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init, worker_shutting_down
 
 from autoscale.retire import RetireWhenIdle
@@ -17,7 +19,26 @@ from project.broker import stop_receiving
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
-app = Celery("project")
+
+class _Worker(CeleryWorker):
+    def emit_banner(self) -> None:
+        """Celery prints its start-up banner as plain text; with LOG_FORMAT=json it is one log record instead, so that
+        every line a worker writes is a JSON object."""
+        from django.conf import settings
+
+        if settings.LOG_FORMAT != "json":
+            super().emit_banner()
+            return
+        logging.getLogger(__name__).info("%s%s", self.startup_info(artlines=False), self.extra_info() or "")
+
+
+class _App(Celery):
+    @cached_property
+    def Worker(self) -> Any:  # noqa: N802 (Celery's name)
+        return self.subclass_with_self(_Worker)
+
+
+app = _App("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Scale-in: a worker with nothing to do for WORKER_IDLE_SECONDS shuts itself down (when WORKER_RETIRE is set).
@@ -28,10 +49,12 @@ app.steps["consumer"].add(HandBackStranded)
 
 @setup_logging.connect
 def _use_django_logging(**_: Any) -> None:
-    """Workers log through the same configuration as the web tier instead of Celery's own."""
+    """Workers log through the same configuration as the web tier instead of Celery's own; Python's warnings (the
+    one about running as root, say) become log records too, as Django's own set-up makes them."""
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    logging.captureWarnings(True)
 
 
 @worker_process_init.connect

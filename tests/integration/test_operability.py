@@ -117,6 +117,28 @@ def test_log_format_json_makes_every_line_an_object(stack, tmp_path) -> None:
     assert any("Uvicorn running" in entry["message"] or "Application startup" in entry["message"] for entry in entries)
 
 
+def test_a_worker_with_log_format_json_writes_nothing_but_objects(stack, tmp_path) -> None:
+    """Celery's banner and Python's warnings (running as root here) included."""
+    from django.conf import settings
+
+    from autoscale.worker_command import worker_argv
+
+    log = tmp_path / "worker-json.log"
+    env = {**stack.child_env(), "LOG_FORMAT": "json"}
+    argv = worker_argv("worker-json", queue=settings.CLASSIFY_QUEUE)
+    worker = ManagedProcess("worker-json", argv, env, log, cwd=ROOT).start()
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        worker.stop()
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # every line
+    assert any("ready." in entry["message"] for entry in entries), lines[-5:]
+    assert any("[queues]" in entry["message"] for entry in entries)  # the banner, as one record
+
+
 def test_readyz_is_503_naming_sqs_while_the_endpoint_is_down(stack) -> None:
     """Last in this module: the endpoint comes back empty and re-provisioned, as after a crash."""
     stack.process("aws-endpoint").stop()

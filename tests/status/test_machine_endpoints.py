@@ -96,3 +96,23 @@ def test_readiness_is_cached_between_probes() -> None:
     for _ in range(5):
         assert readiness.verdict() == {"thing": "ok"}
     assert len(calls) == 1
+
+
+def test_queue_and_fleet_gauges_are_read_once_per_cache_period_however_often_scraped(client, sqs_up, monkeypatch):
+    """A scrape every second from several Prometheus servers must not become SQS calls every second."""
+    reads: list[str] = []
+    real_depth = metrics.queue_depth
+
+    def counted(name: str) -> tuple[int, int]:
+        reads.append(name)
+        return real_depth(name)
+
+    monkeypatch.setattr(metrics, "queue_depth", counted)
+    monkeypatch.setattr(metrics, "_scrape_time", metrics.ScrapeTimeGauges(cache_seconds=60))
+    for _ in range(5):
+        assert "classifier_queue_messages" in scrape(client)
+    assert len(reads) == 3  # the classify, results and dead-letter queues, once
+    monkeypatch.setattr(metrics, "_scrape_time", metrics.ScrapeTimeGauges(cache_seconds=0))
+    scrape(client)
+    scrape(client)
+    assert len(reads) == 3 + 2 * 3
