@@ -153,12 +153,12 @@ class HeartbeatChannel(SQS.Channel):
 
     def _messages_to_python(self, messages: list[dict[str, Any]], queue: str) -> list[Any]:
         payloads: list[Any] = super()._messages_to_python(messages, queue)
-        deleted_by_task = queue in self.transport_options.get("tasks_delete", ())
-        for payload in payloads:
-            if isinstance(payload, dict) and "delivery_info" in payload.get("properties", {}):
-                payload["properties"]["delivery_info"]["deleted_by_task"] = deleted_by_task
-        if payloads and isinstance(payloads[-1], dict) and "delivery_info" in payloads[-1].get("properties", {}):
-            payloads[-1]["properties"]["delivery_info"]["ends_receive"] = True  # module docstring, Batches
+        infos = [payload["properties"]["delivery_info"] for payload in payloads
+                 if isinstance(payload, dict) and "delivery_info" in payload.get("properties", {})]  # fmt: skip
+        for info in infos:
+            info["deleted_by_task"] = queue in self.transport_options.get("tasks_delete", ())
+        if infos:
+            infos[-1]["ends_receive"] = True  # module docstring, Batches
         return payloads
 
     def basic_ack(self, delivery_tag: str, multiple: bool = False) -> None:

@@ -4,32 +4,56 @@ from __future__ import annotations
 
 import logging.config
 import os
+import sys
 from functools import cached_property
 from typing import Any
 
 from celery import Celery
+from celery.apps import worker as celery_worker_program
 from celery.apps.worker import Worker as CeleryWorker
-from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init, worker_shutting_down
+from celery.signals import (
+    celeryd_init,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_shutting_down,
+)
 
 from autoscale.retire import RetireWhenIdle
 from classifier.worker.stranded import HandBackStranded
 from common.lifetime import die_with_worker_main
-from common.logs import reset_request, set_request
+from common.logs import JsonFormatter, reset_request, set_request
 from project.broker import stop_receiving
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 
 class _Worker(CeleryWorker):
+    """Celery's worker program, writing nothing but log records with LOG_FORMAT=json: its banner and the notices of
+    its signal handlers are plain text otherwise."""
+
+    def on_before_init(self, *args: Any, **kwargs: Any) -> None:
+        from django.conf import settings
+
+        if settings.LOG_FORMAT == "json":
+            celery_worker_program.safe_say = _say_as_json
+        super().on_before_init(*args, **kwargs)
+
     def emit_banner(self) -> None:
-        """Celery prints its start-up banner as plain text; with LOG_FORMAT=json it is one log record instead, so that
-        every line a worker writes is a JSON object."""
         from django.conf import settings
 
         if settings.LOG_FORMAT != "json":
             super().emit_banner()
             return
         logging.getLogger(__name__).info("%s%s", self.startup_info(artlines=False), self.extra_info() or "")
+
+
+def _say_as_json(message: str, file: Any = sys.__stderr__) -> None:
+    """What Celery's signal handlers print ("worker: Warm shutdown"), as one JSON line. Written with os.write as
+    Celery's own `safe_say` does, never through logging: a signal may arrive while a thread holds logging's locks."""
+    record = logging.LogRecord("celery.apps.worker", logging.WARNING, __file__, 0, message.strip(), None, None)
+    os.write((file or sys.__stderr__).fileno(), (JsonFormatter().format(record) + "\n").encode())
 
 
 class _App(Celery):
@@ -47,10 +71,12 @@ app.steps["consumer"].add(RetireWhenIdle)
 app.steps["consumer"].add(HandBackStranded)
 
 
+@celeryd_init.connect  # the worker's first step, before its check that warns about running as root
 @setup_logging.connect
 def _use_django_logging(**_: Any) -> None:
-    """Workers log through the same configuration as the web tier instead of Celery's own; Python's warnings (the
-    one about running as root, say) become log records too, as Django's own set-up makes them."""
+    """Workers log through the same configuration as the web tier instead of Celery's own, from their very start;
+    Python's warnings (the one about running as root, say) become log records too, as Django's own set-up makes
+    them."""
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)

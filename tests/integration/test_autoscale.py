@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from django.conf import settings
 
 from autoscale.models import FleetSample, ScalingEvent
 from classifier.models import Classification, Status
@@ -111,6 +112,8 @@ def test_the_latency_policy_answers_the_burst_and_retires_to_zero(latency_stack)
     # It wrote down what it believed, and learned the service time from the results it recorded.
     believed = FleetSample.objects.filter(policy="latency").exclude(service_seconds=None).order_by("time")
     assert believed.exists() and all(sample.reason for sample in believed)
+    learned = believed.last().service_seconds
+    assert learned != pytest.approx(settings.AUTOSCALE_SERVICE_SECONDS), "still the prior: nothing was learned"
     launches = ScalingEvent.objects.filter(action=ScalingEvent.Action.LAUNCH, policy="latency")
     assert launches.exists()
     assert max(sample.running + sample.pending for sample in FleetSample.objects.all()) <= 3
