@@ -1,6 +1,6 @@
 """The web host's systemd units (deploy/web/) and the worker's (deploy/worker/), checked by parsing: the same commands
-as everywhere else, health checks on /healthz, one metrics folder for the web host's processes, and nothing written
-where the service's user may not write."""
+as everywhere else, health checks on /healthz, one metrics folder for the web host's processes, the port the security
+group opens, and nothing written where the service's user may not write."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy.account.network import web_ingress
 from stack.local import results_consumer_argv, web_argv
 from tests.conftest import ROOT
 
@@ -31,7 +32,7 @@ def command(parser: configparser.ConfigParser) -> list[str]:
 
 def test_the_units_run_the_stack_s_commands() -> None:
     web = command(unit("classifier-web.service"))
-    local = web_argv(8000)
+    local = web_argv(80)
     local[local.index("--host") + 1] = "0.0.0.0"  # the host takes connections from the load balancer
     assert web[1:] == local[1:]
     assert command(unit("classifier-results.service")) == results_consumer_argv(python="python")
@@ -39,7 +40,7 @@ def test_the_units_run_the_stack_s_commands() -> None:
 
 def test_started_means_alive_and_a_dead_web_tier_is_restarted() -> None:
     web = unit("classifier-web.service")
-    assert "http://127.0.0.1:8000/healthz" in web["Service"]["ExecStartPost"]
+    assert "http://127.0.0.1:80/healthz" in web["Service"]["ExecStartPost"]
     assert web["Service"]["Restart"] == "on-failure"
     health = unit("classifier-web-health.service")["Service"]["ExecStart"]
     assert "/healthz" in health and "systemctl restart classifier-web.service" in health
@@ -56,6 +57,15 @@ def test_the_web_host_s_processes_share_a_metrics_folder_emptied_at_boot() -> No
     folders = {environment(unit(f"{name}.service")["Service"])["METRICS_DIR"] for name in names}
     assert folders == {"/run/classifier-metrics"}
     assert "d /run/classifier-metrics" in (UNITS / "classifier-metrics.conf").read_text()
+
+
+def test_the_web_tier_listens_where_the_security_group_lets_clients_in() -> None:
+    web = unit("classifier-web.service")["Service"]
+    argv = command(unit("classifier-web.service"))
+    port = int(argv[argv.index("--port") + 1])
+    assert ("tcp", port, port) in {(rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) for rule in web_ingress()}
+    if port < 1024:  # a privileged port, bound by the unprivileged service user through this capability alone
+        assert web["User"] != "root" and web["AmbientCapabilities"] == "CAP_NET_BIND_SERVICE"
 
 
 def _writable(service: configparser.SectionProxy) -> list[Path]:
