@@ -13,5 +13,6 @@ ENV STATIC_ROOT=/app/staticfiles
 RUN python manage.py collectstatic --noinput --verbosity 0 && python -m whitenoise.compress --quiet "$STATIC_ROOT"
 RUN useradd --system --home-dir /app classifier && mkdir -p "$VAR_DIR" && chown classifier "$VAR_DIR"
 USER classifier
+# The web tier's command, as docker-compose.yml and deploy/web/classifier-web.service run it (there on port 80).
 EXPOSE 8000
-CMD ["python", "-m", "uvicorn", "project.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "-m", "uvicorn", "project.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--timeout-graceful-shutdown", "10"]

@@ -34,10 +34,14 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         log_path: Path | None = None,
         cwd: Path | None = None,
+        *,
+        inherit_environment: bool = True,
     ) -> None:
+        """`inherit_environment=False`: the child sees `env` alone, as a systemd unit sees only what it is given
+        (the EC2 test plays hosts whose services must not pick up this machine's settings)."""
         self.name = name
         self.argv = list(argv)
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**(os.environ if inherit_environment else {}), **(env or {})}
         self.log_path = log_path
         self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None

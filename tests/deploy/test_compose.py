@@ -1,10 +1,12 @@
 """docker-compose.yml is checked by parsing: no Docker engine runs here."""
 
+import json
+
 import yaml
 from django.conf import settings
 
 from autoscale.worker_command import worker_argv
-from stack.local import results_consumer_argv
+from stack.local import results_consumer_argv, web_argv
 from tests.conftest import ROOT
 
 
@@ -23,10 +25,25 @@ def test_tiers_run_the_same_commands_as_everywhere_else_and_start_after_setup() 
     services = _compose()["services"]
     assert services["worker"]["command"] == worker_argv("worker", queue=settings.CLASSIFY_QUEUE, python="python")
     assert services["results"]["command"] == results_consumer_argv(python="python")
+    assert services["web"]["command"] == _web_command()
     assert services["worker"]["environment"]["CLASSIFIER_PRELOAD"] == "true"
     for name in ("web", "results", "sweeper", "worker"):
         assert services[name]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
     assert "manage.py provision" in " ".join(services["setup"]["command"])
+
+
+def _web_command() -> list[str]:
+    """The stack's web tier, taking connections from outside the container on the port it publishes."""
+    argv = ["python", *web_argv(8000)[1:]]
+    argv[argv.index("--host") + 1] = "0.0.0.0"
+    return argv
+
+
+def test_the_image_starts_the_web_tier_as_compose_and_the_web_host_do() -> None:
+    """Its CMD is compose's web command; the web host's unit runs it on port 80 (tests/deploy/test_web_units.py)."""
+    cmd = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD "))
+    assert json.loads(cmd.removeprefix("CMD ")) == _web_command()
+    assert _compose()["services"]["web"]["ports"] == ["8000:8000"]
 
 
 def test_all_tiers_share_one_configuration() -> None:

@@ -12,18 +12,12 @@ import sys
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 
 from deploy.account.names import InvalidPrefix, Names, check_prefix
 from stack.embedded import LOCAL_CREDENTIALS
 from tests.conftest import ROOT
-
-
-def _client(endpoint: str, service: str) -> Any:
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", **{
-        "aws_access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]})  # fmt: skip
+from tests.deploy.account import client, leftovers, printed_environment
 
 
 def _env(endpoint: str, tmp_path: Any) -> dict[str, str]:
@@ -38,11 +32,6 @@ def manage(
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
 
 
-def printed_environment(stdout: str) -> dict[str, str]:
-    lines = [line for line in stdout.splitlines() if "=" in line and not line.startswith("#") and " " not in line]
-    return dict(line.split("=", 1) for line in lines)
-
-
 @pytest.fixture
 def prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
@@ -50,7 +39,7 @@ def prefix() -> str:
 
 @pytest.fixture(scope="module")
 def image(endpoint: str) -> str:
-    return str(_client(endpoint, "ec2").describe_images(Owners=["amazon"])["Images"][0]["ImageId"])
+    return str(client(endpoint, "ec2").describe_images(Owners=["amazon"])["Images"][0]["ImageId"])
 
 
 @pytest.mark.parametrize("bad", ["", "A", "has_underscore", "-lead", "trail-", "two--hyphens", "x" * 33, "a.b",
@@ -78,7 +67,7 @@ def test_provision_makes_everything_with_its_attributes_and_a_second_run_changes
     assert env["EC2_LAUNCH_TEMPLATE"].startswith("lt-") and env["EC2_FLEET_TAG"] == prefix
     assert env["EC2_SECURITY_GROUP_IDS"].startswith("sg-") and env["AWS_REGION"] == "us-east-1"
 
-    s3 = _client(endpoint, "s3")
+    s3 = client(endpoint, "s3")
     for bucket in (f"{prefix}-inputs", f"{prefix}-outputs"):
         block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
         assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
@@ -89,7 +78,7 @@ def test_provision_makes_everything_with_its_attributes_and_a_second_run_changes
     expiry = s3.get_bucket_lifecycle_configuration(Bucket=f"{prefix}-inputs")["Rules"]
     assert [(rule["ID"], rule["Expiration"]["Days"]) for rule in expiry] == [("expire-inputs", 7)]
 
-    sqs = _client(endpoint, "sqs")
+    sqs = client(endpoint, "sqs")
     attributes = {name: sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=f"{prefix}-{name}")["QueueUrl"],
                                                  AttributeNames=["All"])["Attributes"]
                   for name in ("classify", "results", "classify-dead-letter")}  # fmt: skip
@@ -100,7 +89,7 @@ def test_provision_makes_everything_with_its_attributes_and_a_second_run_changes
     assert attributes["classify"]["ReceiveMessageWaitTimeSeconds"] == "2"
     assert attributes["classify-dead-letter"]["MessageRetentionPeriod"] == str(14 * 24 * 3600)
 
-    iam = _client(endpoint, "iam")
+    iam = client(endpoint, "iam")
     expected_statements = {
         f"{prefix}-worker": {"ReadInputs", "TerminateOnlyItself"},
         f"{prefix}-web-host": {"PassOnlyTheWorkerRole", "AutoscalerLaunchesTaggedWorkers"},
@@ -118,7 +107,7 @@ def test_provision_makes_everything_with_its_attributes_and_a_second_run_changes
         profile = iam.get_instance_profile(InstanceProfileName=role)["InstanceProfile"]
         assert [r["RoleName"] for r in profile["Roles"]] == [role]
 
-    ec2 = _client(endpoint, "ec2")
+    ec2 = client(endpoint, "ec2")
     groups = {g["GroupName"]: g for g in ec2.describe_security_groups(
         Filters=[{"Name": "tag:classifier:deployment", "Values": [prefix]}])["SecurityGroups"]}  # fmt: skip
     assert groups[f"{prefix}-workers"]["IpPermissions"] == []
@@ -164,25 +153,7 @@ def test_a_dry_run_prints_the_plan_and_creates_nothing(endpoint, tmp_path, prefi
     result = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("would create ") == 12 and "dry run: nothing was created or changed" in result.stdout
-    assert _leftovers(endpoint, prefix) == []
-
-
-def _leftovers(endpoint: str, prefix: str) -> list[str]:
-    """Everything in the account named by the prefix."""
-    s3, sqs, iam, ec2 = (_client(endpoint, name) for name in ("s3", "sqs", "iam", "ec2"))
-    found = [b["Name"] for b in s3.list_buckets().get("Buckets", []) if b["Name"].startswith(prefix)]
-    found += sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
-    found += [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(prefix)]
-    found += [p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]
-              if p["InstanceProfileName"].startswith(prefix)]  # fmt: skip
-    found += [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]
-              if g["GroupName"].startswith(prefix)]  # fmt: skip
-    found += [t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]
-              if t["LaunchTemplateName"].startswith(prefix)]  # fmt: skip
-    alive = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-             {"Name": "tag:autoscale:fleet", "Values": [prefix]}]  # fmt: skip
-    found += [i["InstanceId"] for r in ec2.describe_instances(Filters=alive)["Reservations"] for i in r["Instances"]]
-    return found
+    assert leftovers(endpoint, prefix) == []
 
 
 def test_the_autoscaler_launches_from_the_provisioned_template_and_deprovision_leaves_nothing(
@@ -191,11 +162,11 @@ def test_the_autoscaler_launches_from_the_provisioned_template_and_deprovision_l
     provisioned = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image)
     assert provisioned.returncode == 0, provisioned.stderr
     hosts = printed_environment(provisioned.stdout)
-    sqs = _client(endpoint, "sqs")
+    sqs = client(endpoint, "sqs")
     queue = sqs.get_queue_url(QueueName=f"{prefix}-classify")["QueueUrl"]
     for n in range(12):
         sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"n": n}))
-    s3 = _client(endpoint, "s3")
+    s3 = client(endpoint, "s3")
     s3.put_object(Bucket=f"{prefix}-inputs", Key="left-behind.jpg", Body=b"an image nobody collected")
 
     env = {**_env(endpoint, tmp_path), **hosts}
@@ -203,7 +174,7 @@ def test_the_autoscaler_launches_from_the_provisioned_template_and_deprovision_l
     scaled = manage(endpoint, tmp_path, "autoscale", "--provider", "ec2", "--policy", "step", "--once", env=env)
     assert scaled.returncode == 0, scaled.stderr
     assert "visible=12" in scaled.stdout and "action=launch" in scaled.stdout, scaled.stdout
-    ec2 = _client(endpoint, "ec2")
+    ec2 = client(endpoint, "ec2")
     alive = [{"Name": "instance-state-name", "Values": ["pending", "running"]},
              {"Name": "tag:autoscale:fleet", "Values": [prefix]}]  # fmt: skip
     workers = [i for r in ec2.describe_instances(Filters=alive)["Reservations"] for i in r["Instances"]]
@@ -219,14 +190,14 @@ def test_the_autoscaler_launches_from_the_provisioned_template_and_deprovision_l
     deleted = [line for line in removed.stdout.splitlines() if line.startswith("deleted")]
     assert all("instance i-" in line for line in deleted[:2]), removed.stdout  # the instances first
     assert removed.stdout.startswith(f"absent        Auto Scaling group {prefix}-workers")  # none made without subnets
-    assert _leftovers(endpoint, prefix) == [f"{prefix}-lookalike"]
+    assert leftovers(endpoint, prefix) == [f"{prefix}-lookalike"]
 
     again = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
     assert again.returncode == 0 and f"nothing to remove: no resource of deployment {prefix}" in again.stdout
 
 
 def test_deprovision_leaves_alone_what_is_named_like_ours_but_is_not(endpoint, tmp_path, prefix) -> None:
-    s3 = _client(endpoint, "s3")
+    s3 = client(endpoint, "s3")
     s3.create_bucket(Bucket=f"{prefix}-inputs")  # someone else's, untagged
     result = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
     assert result.returncode == 0, result.stderr
@@ -275,7 +246,7 @@ def test_a_refused_step_says_what_was_made_and_a_rerun_finishes(endpoint, tmp_pa
 def test_with_subnets_the_asg_provider_sizes_the_group_and_a_retiring_worker_leaves_it(
     endpoint, tmp_path, prefix, image
 ) -> None:
-    ec2 = _client(endpoint, "ec2")
+    ec2 = client(endpoint, "ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
     provisioned = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--subnets",
@@ -284,7 +255,7 @@ def test_with_subnets_the_asg_provider_sizes_the_group_and_a_retiring_worker_lea
     assert f"created       Auto Scaling group {prefix}-workers" in provisioned.stdout
     hosts = printed_environment(provisioned.stdout)
     assert (hosts["AUTOSCALE_PROVIDER"], hosts["AUTOSCALE_GROUP"]) == ("asg", f"{prefix}-workers")
-    autoscaling = _client(endpoint, "autoscaling")
+    autoscaling = client(endpoint, "autoscaling")
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{prefix}-workers"])["AutoScalingGroups"][
         0
     ]
@@ -296,7 +267,7 @@ def test_with_subnets_the_asg_provider_sizes_the_group_and_a_retiring_worker_lea
                    ",".join(subnets[:2]), "--max", "5")  # fmt: skip
     assert "no changes" in again.stdout and f"found         Auto Scaling group {prefix}-workers" in again.stdout
 
-    sqs = _client(endpoint, "sqs")
+    sqs = client(endpoint, "sqs")
     queue = sqs.get_queue_url(QueueName=f"{prefix}-classify")["QueueUrl"]
     for n in range(12):
         sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"n": n}))
@@ -333,7 +304,7 @@ def test_with_subnets_the_asg_provider_sizes_the_group_and_a_retiring_worker_lea
     removed = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout.splitlines()[0].startswith(f"deleted       Auto Scaling group {prefix}-workers")
-    assert _leftovers(endpoint, prefix) == []
+    assert leftovers(endpoint, prefix) == []
     assert (
         autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{prefix}-workers"])["AutoScalingGroups"] == []
     )

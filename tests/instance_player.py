@@ -1,0 +1,233 @@
+"""Plays the EC2 instances a moto server reports, so that a test can watch the whole AWS loop on one machine.
+
+moto's instances are records: `running` at once, their user data never runs. The player gives each running instance
+of a fleet what a real one does when it boots from our image: it runs the instance's own user data (fetched back
+from EC2, base64-decoded: whatever the launch template or the ec2 provider gave it) with /etc/classifier moved under
+a folder of the instance's own and `systemctl` stood in for, reads the environment file that script wrote, and starts
+the worker with the command, working directory and environment of the classifier-worker unit (the file bake.sh
+installs). When that worker exits, it runs the unit's ExecStopPost as systemd would: after a retirement the worker
+leaves its Auto Scaling group (autoscale/leave.py terminates the instance through moto) or powers off, and a power-off
+ends the instance the way its shutdown behaviour says (terminate, or a stopped instance that is counted as a fault).
+
+What stands in for what, and nothing else: the instance's folder for its disk (/etc/classifier, /var/lib/classifier),
+this checkout and this Python for /opt/classifier and its virtual environment, the moto endpoint and local
+credentials for the region's endpoints and the instance profile, INSTANCE_ID for the metadata service, and the
+instance id for the host name (`%h`) Celery names the worker after. The worker sees no other variable of this
+machine, as a unit sees none of the shell's.
+"""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import logging
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autoscale.providers.ec2 import FLEET_TAG
+from stack.processes import ManagedProcess, stop_together
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER_UNIT = ROOT / "deploy" / "worker" / "classifier-worker.service"
+APP = "/opt/classifier"
+STATE = "/var/lib/classifier"
+CONFIG = "/etc/classifier"
+# What systemd gives every unit before its own settings; nothing of the shell that started the test.
+SYSTEMD_BASE = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
+def read_unit(path: Path) -> configparser.SectionProxy:
+    """The [Service] section of a systemd unit."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
+    parser.read_string(path.read_text())
+    return parser["Service"]
+
+
+def read_environment_file(path: Path) -> dict[str, str]:
+    """KEY=value lines, as systemd's EnvironmentFile= reads those the user data writes (no quoting: ec2_boot.py
+    refuses values that would need it)."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+@dataclass
+class PlayedInstance:
+    instance_id: str
+    folder: Path
+    environment: dict[str, str] = field(default_factory=dict)
+    worker: ManagedProcess | None = None
+    exit_code: int | None = None
+    ending: str = ""  # "left its group", "powered off", "crashed (exit N)", "stopped with its instance"
+
+    def log_tail(self) -> str:
+        log = self.folder / "worker.log"
+        return log.read_text(errors="replace")[-3000:] if log.exists() else "(no worker log)"
+
+
+class InstancePlayer:
+    """Polls EC2 for the fleet's running instances and plays each one, on a thread of its own, until stop()."""
+
+    def __init__(self, ec2: Any, fleet: str, folder: Path, here: dict[str, str], poll_seconds: float = 0.5) -> None:
+        self.ec2 = ec2
+        self.fleet = fleet
+        self.folder = folder
+        self.here = here  # the stand-ins: endpoint, credentials, short idle time
+        self.poll_seconds = poll_seconds
+        self.unit = read_unit(WORKER_UNIT)
+        self.played: dict[str, PlayedInstance] = {}
+        self.errors: list[str] = []
+        self.peak = 0  # the most instances running at once
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="instance-player", daemon=True)
+
+    def start(self) -> InstancePlayer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops the thread, then every worker still running (by its pid), together."""
+        self._stop.set()
+        self._thread.join(timeout=60)
+        with self._lock:
+            stop_together([p.worker for p in self.played.values() if p.worker and p.worker.exit_code() is None])
+
+    def running(self) -> list[str]:
+        """The fleet's instances EC2 reports running (or pending) now."""
+        filters = [{"Name": f"tag:{FLEET_TAG}", "Values": [self.fleet]},
+                   {"Name": "instance-state-name", "Values": ["pending", "running"]}]  # fmt: skip
+        pages = self.ec2.get_paginator("describe_instances").paginate(Filters=filters)
+        return [i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+    def busy(self) -> bool:
+        """Whether an instance is still being played: a worker running, or one whose ending is not done yet."""
+        with self._lock:
+            return any(not played.ending for played in self.played.values())
+
+    # --- the loop ------------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self._step()
+            except Exception as exc:  # reported to the test, which fails with it; the loop goes on
+                logger.exception("instance player")
+                self.errors.append(f"player: {exc!r}")
+
+    def _step(self) -> None:
+        running = set(self.running())
+        self.peak = max(self.peak, len(running))
+        for instance_id in sorted(running - set(self.played)):
+            self._boot(instance_id)
+        with self._lock:
+            playing = [p for p in self.played.values() if not p.ending]
+        for played in playing:
+            if played.worker is not None and played.worker.exit_code() is not None:
+                self._shut_down(played)
+            elif played.instance_id not in running and played.worker is not None:
+                # Ended from outside (the autoscaler ending a launch, deprovision): systemd stops the worker.
+                played.worker.stop(timeout=30)
+                played.exit_code, played.ending = played.worker.exit_code(), "stopped with its instance"
+
+    # --- boot: the user data, then the unit ------------------------------------------------------------------------
+    def _boot(self, instance_id: str) -> None:
+        played = PlayedInstance(instance_id, self.folder / instance_id)
+        with self._lock:
+            self.played[instance_id] = played
+        try:
+            played.environment = self._run_user_data(played)
+            played.worker = self._start_worker(played)
+        except Exception as exc:
+            played.ending = f"did not boot: {exc}"
+            self.errors.append(f"{instance_id} did not boot: {exc}")
+
+    def _run_user_data(self, played: PlayedInstance) -> dict[str, str]:
+        answer = self.ec2.describe_instance_attribute(InstanceId=played.instance_id, Attribute="userData")
+        script = base64.b64decode(answer["UserData"]["Value"]).decode()
+        stand_ins = played.folder / "bin"
+        stand_ins.mkdir(parents=True)
+        calls = played.folder / "systemctl-calls"
+        (stand_ins / "systemctl").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+        (stand_ins / "systemctl").chmod(0o755)
+        (played.folder / "user-data").write_text(script)  # as launched, for the test to compare
+        (played.folder / "user-data.sh").write_text(script.replace(CONFIG, str(played.folder / CONFIG.lstrip("/"))))
+        path = f"{stand_ins}:{SYSTEMD_BASE['PATH']}"
+        done = subprocess.run(["bash", str(played.folder / "user-data.sh")], capture_output=True, text=True,
+                              timeout=30, env={**SYSTEMD_BASE, "PATH": path})  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"its user data exited {done.returncode}: {done.stderr[-500:]}")
+        asked = calls.read_text().splitlines() if calls.exists() else []
+        if asked != ["enable --now classifier-worker.service"]:
+            raise RuntimeError(f"its user data asked systemctl for {asked}, not to start the worker's unit")
+        return read_environment_file(played.folder / CONFIG.lstrip("/") / "worker.env")
+
+    def _here(self, text: str, played: PlayedInstance) -> str:
+        """A unit's path or command line with the image's and the instance's paths moved to where they are here."""
+        text = text.replace("%%", "%").replace(f"{APP}/.venv/bin/python", sys.executable)
+        return text.replace(APP, str(ROOT)).replace(STATE, str(played.folder / STATE.lstrip("/")))
+
+    def _start_worker(self, played: PlayedInstance) -> ManagedProcess:
+        unit = self.unit
+        assert unit["EnvironmentFile"] == f"{CONFIG}/worker.env", unit["EnvironmentFile"]
+        (played.folder / STATE.lstrip("/")).mkdir(parents=True)  # StateDirectory=, made by systemd
+        subprocess.run(shlex.split(self._here(unit["ExecStartPre"], played)), check=True, timeout=10)
+        unit_environment = dict(pair.split("=", 1) for pair in shlex.split(self._here(unit["Environment"], played)))
+        # systemd: values from EnvironmentFile= override Environment=; then this machine's stand-ins.
+        env = {**SYSTEMD_BASE, **unit_environment, **played.environment, **self.here,
+               "INSTANCE_ID": played.instance_id}  # fmt: skip
+        argv = shlex.split(self._here(unit["ExecStart"], played))
+        argv = [arg.replace("@%h", f"@{played.instance_id}") for arg in argv]  # the instance's host name
+        workdir = Path(self._here(unit["WorkingDirectory"], played))
+        worker = ManagedProcess(played.instance_id, argv, env, played.folder / "worker.log", cwd=workdir,
+                                inherit_environment=False)  # fmt: skip
+        return worker.start()
+
+    # --- shutdown: the unit's ExecStopPost, then what a power-off does to the instance ---------------------------
+    def _shut_down(self, played: PlayedInstance) -> None:
+        assert played.worker is not None
+        played.exit_code = played.worker.wait_or_kill(5)
+        if played.exit_code != 0:  # Restart=on-failure would start it again: here that is a fault to report
+            played.ending = f"crashed (exit {played.exit_code})"
+            self.errors.append(f"{played.instance_id}'s worker exited {played.exit_code}:\n{played.log_tail()}")
+            return
+        calls = played.folder / "systemctl-calls"
+        calls.write_text("")
+        command = self._here(self.unit["ExecStopPost"].removeprefix("+"), played)  # "+": runs as root
+        stand_ins = played.folder / "bin"
+        env = {**played.worker.env, "PATH": f"{stand_ins}:{SYSTEMD_BASE['PATH']}"}
+        done = subprocess.run(shlex.split(command), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        (played.folder / "stop-post.log").write_text(done.stdout + done.stderr)
+        if "--no-block poweroff" in calls.read_text():
+            self._power_off(played.instance_id)
+            played.ending = "powered off"
+        elif (played.folder / STATE.lstrip("/") / "retired").exists():
+            played.ending = "left its group"  # autoscale/leave.py succeeded: the group terminates the instance
+        else:  # exit 0 without the mark: a plain stop, the instance stays up, yet nothing here asked for one
+            played.ending = "stopped"
+            self.errors.append(f"{played.instance_id}'s worker exited without retiring:\n{played.log_tail()}")
+
+    def _power_off(self, instance_id: str) -> None:
+        behaviour = self.ec2.describe_instance_attribute(
+            InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior"
+        )["InstanceInitiatedShutdownBehavior"]["Value"]
+        if behaviour == "terminate":
+            self.ec2.terminate_instances(InstanceIds=[instance_id])
+        else:  # a stopped instance still costs its volume: the test counts it as left behind
+            self.ec2.stop_instances(InstanceIds=[instance_id])
+            self.errors.append(f"{instance_id} powered off into {behaviour!r}, not terminate")
+
+
+def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(interval)
