@@ -6,7 +6,6 @@ user that owns only the state directory, as under the unit's User=."""
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 import shlex
@@ -23,6 +22,7 @@ from autoscale.worker_command import worker_argv
 from stack.embedded import LOCAL_CREDENTIALS
 from stack.processes import ManagedProcess
 from tests.conftest import IMAGES_DIR, ROOT
+from tests.instance_player import read_unit
 
 UNIT = "etc/systemd/system/classifier-worker.service"
 APP = "/opt/classifier"
@@ -42,13 +42,6 @@ def as_the_service_user(baked: Path, state: Path) -> list[str]:
     return ["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups", "--"]
 
 
-def _unit(path: Path) -> configparser.SectionProxy:
-    parser = configparser.ConfigParser(strict=False, interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
-    parser.read_string(path.read_text())
-    return parser["Service"]
-
-
 def _written_environment(user_data: str) -> dict[str, str]:
     """The lines the user data writes into /etc/classifier/worker.env (its heredoc)."""
     body = re.search(r"<<'WORKER_ENVIRONMENT'\n(.*?)\nWORKER_ENVIRONMENT\n", user_data, re.S)
@@ -57,7 +50,7 @@ def _written_environment(user_data: str) -> dict[str, str]:
 
 
 def test_the_unit_runs_the_one_worker_command_and_powers_off_only_after_retiring() -> None:
-    service = _unit(ROOT / "deploy" / "worker" / "classifier-worker.service")
+    service = read_unit(ROOT / "deploy" / "worker" / "classifier-worker.service")
     assert shlex.split(service["ExecStart"].replace("%%", "%")) == worker_argv(
         "worker", queue="classify", python=f"{APP}/.venv/bin/python"
     )
@@ -80,7 +73,7 @@ def test_the_baked_worker_starts_as_its_unit_would_classifies_and_retires(baked:
     app = baked / APP.lstrip("/")
     assert (app / ".venv" / "bin" / "python").exists() and not (app / ".git").exists()
     assert list((app / ".venv" / "share" / "classifier-models").glob("*.onnx")), "the model is in the image"
-    service = _unit(baked / UNIT)
+    service = read_unit(baked / UNIT)
 
     prefix = f"bake{uuid.uuid4().hex[:6]}-"
     deployment = deployment_environment(region="us-east-1", input_bucket=f"{prefix}inputs",

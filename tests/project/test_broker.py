@@ -260,14 +260,23 @@ def _drain_until(conn: Connection, done: Any, seconds: float = 10) -> None:
             conn.drain_events(timeout=1)
 
 
+def _window_of_ten(conn: Connection, name: str, published: int, received: int) -> tuple[Any, list[Any]]:
+    """`published` messages on a new queue, consumed with a prefetch window of ten until `received` have arrived."""
+    channel = conn.channel()
+    queue = _publish(channel, name, published)
+    channel.basic_qos(0, 10, False)
+    got: list[Any] = []
+    Consumer(channel, queues=[queue], callbacks=[lambda _body, message: got.append(message)], accept=["json"]).consume()
+    _drain_until(conn, lambda: len(got) == received)
+    return channel, got
+
+
 def test_a_window_of_ten_is_filled_by_one_receive_and_refilled_only_once_it_has_drained(
     connection, endpoint, monkeypatch
 ) -> None:
     from kombu.transport import SQS
 
     name = f"window-{uuid.uuid4().hex[:8]}"
-    channel = connection.channel()
-    queue = _publish(channel, name, 25)
     receives: list[int] = []
     receive = SQS.Channel._receive_message
 
@@ -277,10 +286,7 @@ def test_a_window_of_ten_is_filled_by_one_receive_and_refilled_only_once_it_has_
         return answer
 
     monkeypatch.setattr(SQS.Channel, "_receive_message", counted)
-    channel.basic_qos(0, 10, False)
-    got: list[Any] = []
-    Consumer(channel, queues=[queue], callbacks=[lambda _body, message: got.append(message)], accept=["json"]).consume()
-    _drain_until(connection, lambda: len(got) == 10)
+    channel, got = _window_of_ten(connection, name, published=25, received=10)
     assert (receives, len(got)) == ([10], 10)
     for message in got[:8]:
         message.ack()
@@ -295,12 +301,7 @@ def test_a_window_of_ten_is_filled_by_one_receive_and_refilled_only_once_it_has_
 def test_acknowledged_messages_are_deleted_in_batches(connection, endpoint, monkeypatch) -> None:
     """Before the next receive, at the end of a burst and when the channel closes; until then they stay hidden."""
     name = f"deletes-{uuid.uuid4().hex[:8]}"
-    channel = connection.channel()
-    queue = _publish(channel, name, 14)
-    channel.basic_qos(0, 10, False)
-    got: list[Any] = []
-    Consumer(channel, queues=[queue], callbacks=[lambda _body, message: got.append(message)], accept=["json"]).consume()
-    _drain_until(connection, lambda: len(got) == 10)
+    channel, got = _window_of_ten(connection, name, published=14, received=10)
     batches: list[int] = []
     delete_batch = channel.sqs().delete_message_batch
 
@@ -329,12 +330,7 @@ def test_acknowledged_messages_are_deleted_in_batches(connection, endpoint, monk
 def test_what_was_acknowledged_is_deleted_when_the_channel_closes(connection, endpoint) -> None:
     """A warm shutdown: the finished ones deleted, the one never run handed back."""
     name = f"closing-{uuid.uuid4().hex[:8]}"
-    channel = connection.channel()
-    queue = _publish(channel, name, 3)
-    channel.basic_qos(0, 10, False)
-    got: list[Any] = []
-    Consumer(channel, queues=[queue], callbacks=[lambda _body, message: got.append(message)], accept=["json"]).consume()
-    _drain_until(connection, lambda: len(got) == 3)
+    channel, got = _window_of_ten(connection, name, published=3, received=3)
     got[0].ack()
     got[1].ack()
     assert _visible(endpoint, name) == ("0", "3")
@@ -352,14 +348,7 @@ def test_on_a_tasks_delete_queue_an_acknowledgement_deletes_nothing_and_a_receiv
     name = f"own-{uuid.uuid4().hex[:8]}"
     options = {"region": "us-east-1", "wait_time_seconds": 1, "visibility_timeout": VISIBILITY, "tasks_delete": [name]}
     with Connection("sqs://", transport="project.broker:SynchronousSQSTransport", transport_options=options) as conn:
-        channel = conn.channel()
-        queue = _publish(channel, name, 3)
-        channel.basic_qos(0, 10, False)
-        got: list[Any] = []
-        Consumer(
-            channel, queues=[queue], callbacks=[lambda _b, message: got.append(message)], accept=["json"]
-        ).consume()
-        _drain_until(conn, lambda: len(got) == 3)
+        channel, got = _window_of_ten(conn, name, published=3, received=3)
         assert [message.delivery_info.get("ends_receive", False) for message in got] == [False, False, True]
         assert all(message.delivery_info["deleted_by_task"] for message in got)
         for message in got:
