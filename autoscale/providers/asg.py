@@ -9,10 +9,16 @@ booted is ever ended by the autoscaler itself, the same way.
 
 Workers that never retire (the autoscaler's minimum) are the one thing a group cannot tell apart: every instance
 boots from the same template. So this provider runs with a minimum of 0; a floor belongs in the group's MinSize.
+
+AWS lists a launch among the group's instances only some seconds after the desired capacity went up. Until then the
+difference between the desired capacity and the instances listed is counted as launches under way (pending, under
+the group's name), or the next tick would see no new capacity and raise the desired count again. Cancelling one of
+those lowers the desired capacity.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +28,7 @@ from django.conf import settings
 from autoscale.providers.base import Instance, InstanceState, LaunchError
 
 _GONE = ("Terminat", "Detach", "Standby", "Warmed")  # lifecycle states that hold no worker of ours
+UNLISTED = ":unlisted-"  # in the id of a launch AWS has not listed yet (see the docstring)
 
 
 @dataclass
@@ -45,16 +52,20 @@ class AsgProvider:
         return group
 
     def instances(self) -> list[Instance]:
-        members = [m for m in self._describe()["Instances"] if not m["LifecycleState"].startswith(_GONE)]
+        group = self._describe()
+        members = [m for m in group["Instances"] if not m["LifecycleState"].startswith(_GONE)]
+        now = time.time()
+        unlisted = max(0, group["DesiredCapacity"] - len(members))
+        launching = [Instance(f"{self.group}{UNLISTED}{n}", InstanceState.PENDING, now) for n in range(unlisted)]
         if not members:
-            return []
+            return launching
         launched = {}
         ids = [member["InstanceId"] for member in members]
         for page in self.ec2.get_paginator("describe_instances").paginate(InstanceIds=ids):
             for reservation in page["Reservations"]:
                 for raw in reservation["Instances"]:
                     launched[raw["InstanceId"]] = raw["LaunchTime"].timestamp()
-        return [self._instance(member, launched.get(member["InstanceId"], 0.0)) for member in members]
+        return [self._instance(member, launched.get(member["InstanceId"], 0.0)) for member in members] + launching
 
     @staticmethod
     def _instance(member: dict[str, Any], launched_at: float) -> Instance:
@@ -76,10 +87,16 @@ class AsgProvider:
         except (BotoCoreError, ClientError, LookupError) as exc:
             raise LaunchError(f"set_desired_capacity failed for {self.group}: {exc}") from exc
         # AWS launches in the background; those already listed are reported (the rest appear on the next tick).
-        return [instance for instance in self.instances() if instance.id not in before]
+        return [instance for instance in self.instances() if instance.id not in before and UNLISTED not in instance.id]
 
     def terminate(self, ids: list[str]) -> None:
-        members = {member["InstanceId"] for member in self._describe()["Instances"]}
+        group = self._describe()
+        members = {member["InstanceId"] for member in group["Instances"]}
+        unlisted = sum(1 for instance_id in ids if instance_id.startswith(f"{self.group}{UNLISTED}"))
+        if unlisted:  # launches AWS has not listed yet: fewer of them
+            desired = max(len(members), group["DesiredCapacity"] - unlisted)
+            self.autoscaling.set_desired_capacity(AutoScalingGroupName=self.group, DesiredCapacity=desired,
+                                                  HonorCooldown=False)  # fmt: skip
         for instance_id in ids:
             if instance_id in members:  # never anything outside our group
                 self.autoscaling.terminate_instance_in_auto_scaling_group(
