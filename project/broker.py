@@ -51,6 +51,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kombu.transport import SQS
 
 from common.outages import OutageLog
+from common.sqs_batches import delete_finished
 
 logger = logging.getLogger(__name__)
 
@@ -189,25 +190,7 @@ class HeartbeatChannel(SQS.Channel):
         """Delete what was acknowledged, ten per call; returns how many were deleted."""
         with self.qos.lock:
             acknowledged, self._acknowledged = self._acknowledged, {}
-        by_queue: dict[str, list[str]] = defaultdict(list)
-        for receipt, queue_url in acknowledged.items():
-            by_queue[queue_url].append(receipt)
-        deleted = 0
-        for queue_url, receipts in by_queue.items():
-            for start in range(0, len(receipts), SQS_BATCH):
-                entries = [{"Id": str(n), "ReceiptHandle": receipt}
-                           for n, receipt in enumerate(receipts[start : start + SQS_BATCH])]  # fmt: skip
-                try:
-                    answer = self.sqs().delete_message_batch(QueueUrl=queue_url, Entries=entries)
-                except (BotoCoreError, ClientError, OSError) as exc:
-                    # Done all the same: they come back after the visibility timeout, and their second result is
-                    # ignored when it is recorded.
-                    logger.warning("could not delete %d finished message(s) (%s)", len(entries), exc)
-                    continue
-                deleted += len(answer.get("Successful", []))
-                for failure in answer.get("Failed", []):
-                    logger.warning("a finished message was not deleted: %s", failure.get("Message") or failure)
-        return deleted
+        return delete_finished(self.sqs(), acknowledged.items()) if acknowledged else 0
 
     def _hand_back_undelivered(self, why: str) -> None:
         """Called where no hand-over is under way (the consumer's next receive, the channel's close): what is still

@@ -25,6 +25,7 @@ from typing import Any
 from django.conf import settings
 
 from common import aws
+from common.sqs_batches import delete_finished
 
 logger = logging.getLogger(__name__)
 
@@ -106,18 +107,8 @@ class Outbox:
                            "timeout", len(reports), exc)  # fmt: skip
             sent = set()
         done = [finished.message for finished in batch if finished.report is None or finished.report[0] in sent]
-        by_queue: dict[str, list[str]] = {}
-        for message in done:
-            by_queue.setdefault(message.queue_url, []).append(message.receipt)
-        for queue_url, receipts in by_queue.items():
-            entries = [{"Id": str(n), "ReceiptHandle": receipt} for n, receipt in enumerate(receipts)]
-            try:
-                answer = self._client().delete_message_batch(QueueUrl=queue_url, Entries=entries)
-            except Exception as exc:  # reported all the same: they come back, and the second report is ignored
-                logger.warning("could not delete %d finished message(s) (%s)", len(entries), exc)
-                continue
-            for failure in answer.get("Failed", []):
-                logger.warning("a finished message was not deleted: %s", failure.get("Message") or failure)
+        if done:
+            delete_finished(self._client(), ((message.receipt, message.queue_url) for message in done))
 
     def _send_reports(self, reports: list[_Finished]) -> set[str]:
         """The message ids of the reports now on the results queue."""
@@ -133,11 +124,8 @@ class Outbox:
             raise
         for failure in answer.get("Failed", []):
             logger.warning("a report was not sent: %s", failure.get("Message") or failure)
-        return {
-            finished.report[0]
-            for n, finished in enumerate(reports)
-            if finished.report is not None and str(n) in {ok["Id"] for ok in answer.get("Successful", [])}
-        }
+        ok = {int(entry["Id"]) for entry in answer.get("Successful", [])}
+        return {finished.report[0] for n, finished in enumerate(reports) if n in ok and finished.report is not None}
 
     def _client(self) -> Any:
         if self._sqs is None:
