@@ -83,4 +83,4 @@ class _ClassifyQueue:
 
 
 # The thread starts with the first upload: importing this module starts nothing.
-_batches = BatchSender(_ClassifyQueue().send, name="classify-sender")
+_batches = BatchSender(_ClassifyQueue().send, name="classify-sender", linger=0.02)

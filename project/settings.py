@@ -411,7 +411,10 @@ LOGGING = {
         "boto3": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         # uvicorn's own lines through ours too (one format, JSON included): it set its handlers before Django started.
-        **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+        **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error")},
+        # But no access log, a line per request (the units and runstack start uvicorn with --no-access-log):
+        # configuring "uvicorn" resets its children to propagate, which would turn it back on.
+        "uvicorn.access": {"handlers": [], "propagate": False},
         # psycopg's pool warns at every reconnect attempt, several a second during an outage; the outage itself is
         # logged once by what meets it (common/outages.py OutageLog) and answered 503 by the web tier.
         "psycopg.pool": {"level": "ERROR"},

@@ -1,7 +1,7 @@
 """Async fronts for DRF views, so waiting costs no thread and no database connection.
 
 DRF views are synchronous. Under ASGI each runs on a thread of its own; these wrappers keep the parts that wait on
-the event loop: a submission waits there for an intake slot (classifier/intake/http.py), and `?wait=` parks the caller
+the event loop: a submission waits there for an intake slot, then runs on an intake thread (classifier/intake/), and `?wait=` parks the caller
 on the per-process result poller (classifier/results/waiting.py) between two ordinary runs of the view. functools.wraps
 copies the view's attributes (`cls`, `csrf_exempt`), so URL routing, CSRF and the OpenAPI schema still see DRF.
 """
@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 
 from classifier.intake.http import intake_slot, release_connection
+from classifier.intake.threads import run_on_intake_thread
 from classifier.models import PENDING_STATUSES
 from classifier.results.waiting import waiter_for_this_loop
 
@@ -38,7 +39,7 @@ def bounded_intake(view: SyncView) -> Callable[..., Any]:
         if request.method != "POST":
             return await sync_to_async(_run)(view, request, *args, **kwargs)
         async with intake_slot():
-            return await sync_to_async(_run)(view, request, *args, **kwargs)
+            return await run_on_intake_thread(_run, view, request, *args, **kwargs)
 
     return wrapper
 

@@ -1,4 +1,4 @@
-"""What an upload must be before anything is stored: a file, within the size and pixel limits, an image we decode."""
+"""What an upload must be before anything is stored: a file, within the size and pixel limits, an image we can decode."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from classifier.images import UnreadableImage, decode
+from classifier.images import UnreadableImage, check
 
 
 class UploadRejected(Exception):
@@ -36,7 +36,7 @@ def validate(upload: UploadedFile | None, field: str) -> ValidImage:
         raise UploadRejected(413, f"{name} is {upload.size} bytes; the limit is {settings.UPLOAD_MAX_BYTES} bytes")
     data = upload.read()
     try:
-        decoded = decode(data, settings.UPLOAD_MAX_PIXELS)
+        checked = check(data, settings.UPLOAD_MAX_PIXELS)
     except UnreadableImage as exc:
         raise UploadRejected(exc.http_status, f"{name}: {exc}") from None
-    return ValidImage(name, data, decoded.mime_type, decoded.image.width, decoded.image.height)
+    return ValidImage(name, data, checked.mime_type, checked.width, checked.height)

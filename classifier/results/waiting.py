@@ -17,16 +17,15 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
-
 from classifier.models import Classification
 from classifier.results.wakeup import Listener
+from common.connections import keep_unless_broken
 
 logger = logging.getLogger(__name__)
 
 
 def _finished_rows(ids: list[uuid.UUID]) -> list[Classification]:
-    close_old_connections()  # the poller's thread outlives requests: renew its connection when it is stale
+    keep_unless_broken()  # the poller's thread outlives requests, and keeps one connection
     return list(Classification.objects.filter(pk__in=ids).finished())
 
 
