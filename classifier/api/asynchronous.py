@@ -1,9 +1,10 @@
 """Async fronts for DRF views, so waiting costs no thread and no database connection.
 
 DRF views are synchronous. Under ASGI each runs on a thread of its own; these wrappers keep the parts that wait on
-the event loop: a submission waits there for an intake slot, then runs on an intake thread (classifier/intake/), and `?wait=` parks the caller
-on the per-process result poller (classifier/results/waiting.py) between two ordinary runs of the view. functools.wraps
-copies the view's attributes (`cls`, `csrf_exempt`), so URL routing, CSRF and the OpenAPI schema still see DRF.
+the event loop: a submission waits there for an intake slot, then runs on an intake thread (classifier/intake/),
+and `?wait=` parks the caller on the per-process result poller (classifier/results/waiting.py) between two ordinary
+runs of the view. functools.wraps copies the view's attributes (`cls`, `csrf_exempt`), so URL routing, CSRF and the
+OpenAPI schema still see DRF.
 """
 
 from __future__ import annotations

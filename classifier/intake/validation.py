@@ -1,4 +1,4 @@
-"""What an upload must be before anything is stored: a file, within the size and pixel limits, an image we can decode."""
+"""What an upload must be before anything is stored: a file within the size and pixel limits, an image we can decode."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
+
 from classifier.models import Classification
 from classifier.results.wakeup import Listener
 from common.connections import keep_unless_broken

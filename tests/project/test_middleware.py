@@ -13,11 +13,11 @@ from urllib.parse import urlencode
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.contrib.auth.models import User
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware
@@ -110,7 +110,7 @@ def test_each_django_middleware_named_has_a_twin_and_settings_keep_django_s_name
         assert issubclass(twin, import_string(name)) and issubclass(twin, OnTheLoop)
     named = list(settings.MIDDLEWARE)
     OnTheLoopASGIHandler()
-    assert settings.MIDDLEWARE == named
+    assert named == settings.MIDDLEWARE
 
 
 def test_a_plain_request_never_leaves_the_event_loop_for_a_middleware_hook(where_hooks_ran) -> None:
