@@ -1,11 +1,10 @@
 """Sending from one thread, in batches: whatever arrived while the last batch was on its way goes out together with
 the next call.
 
-A lone item leaves at once (a caller waiting for its answer pays nothing). Under load (the last send ended less
-than `linger` ago) the next batch may wait up to `linger` to fill: without that, uploads arriving in bursts left in
-batches of three on average, and each call (signing, HTTP, the endpoint's answer) cost the web tier more than the
-rest of an upload. Either way each request's thread only appends to a list instead of making an HTTP call of its
-own.
+An item after a quiet spell leaves at once (a caller waiting for its answer pays nothing). Under load (the last
+send ended less than `linger` ago) the next batch may wait up to `linger` to fill: each call costs the sender about
+2 ms of CPU (building, signing, HTTP), whatever it carries. Either way each request's thread only appends to a list
+instead of making an HTTP call of its own.
 """
 
 from __future__ import annotations
