@@ -197,7 +197,8 @@ if not PRODUCTION:
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-# Uploads stored at once per web process; keep it below DATABASE_POOL_SIZE (the result poller needs a connection).
+# Uploads stored at once per web process, each on one of as many intake threads (classifier/intake/threads.py);
+# keep it below DATABASE_POOL_SIZE (the result poller needs a connection).
 INTAKE_CONCURRENCY = env_int("INTAKE_CONCURRENCY", 8, minimum=1)
 # How long a synchronous caller (POST / and the web form) waits for its label before a 504; the request itself
 # carries on and its result is recorded all the same.
