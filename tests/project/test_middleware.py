@@ -50,8 +50,9 @@ def where_hooks_ran(monkeypatch) -> Iterator[dict[Hook, bool]]:
 
         monkeypatch.setattr(cls, name, recorded)
 
+    for cls in (SecurityMiddleware, SessionMiddleware, MessageMiddleware):
+        spy(cls, "process_request")
     for cls in (SecurityMiddleware, SessionMiddleware, MessageMiddleware, XFrameOptionsMiddleware):
-        spy(cls, "process_request") if hasattr(cls, "process_request") else None
         spy(cls, "process_response")
     spy(CsrfViewMiddleware, "process_view")
     yield ran
