@@ -8,8 +8,8 @@ django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
 from classifier.intake.http import ENVELOPE_BYTES  # noqa: E402
+from project.asgi_handler import OnTheLoopASGIHandler  # noqa: E402
 from project.body_limit import BodyLimit  # noqa: E402
-from project.middleware import OnTheLoopASGIHandler  # noqa: E402
 
 django_application = OnTheLoopASGIHandler()
 

@@ -7,7 +7,8 @@ The subclasses below call them directly, and hop to a thread only where the hook
 storing messages, reading a form body for its CSRF token. They are the same classes otherwise.
 
 MIDDLEWARE keeps Django's names, which its deploy checks look for (security, CSRF, clickjacking, session cookies);
-the ASGI handler below loads each as its subclass here. Under WSGI, and in Django's test clients, nothing changes.
+the ASGI handler (project/asgi_handler.py) loads each as its subclass here. Under WSGI, and in Django's test
+clients, nothing changes.
 
 The rule for each is Django's own condition for doing that I/O, read off the pinned version. Should one of them
 reach the database on the event loop after all, Django raises SynchronousOnlyOperation: it fails loudly, it does
@@ -24,7 +25,6 @@ from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
-from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest, HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware as DjangoXFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
@@ -131,19 +131,7 @@ ON_THE_LOOP: dict[str, type[OnTheLoop]] = {
 }
 
 
-class OnTheLoopASGIHandler(ASGIHandler):
-    """Django's ASGI handler, loading each Django middleware named in MIDDLEWARE as its twin above."""
-
-    def load_middleware(self, is_async: bool = False) -> None:
-        # Django reads the list from settings; it is swapped only while the chain is built, once, at start-up.
-        named = settings.MIDDLEWARE
-        settings.MIDDLEWARE = [_twin_of(path) for path in named]
-        try:
-            super().load_middleware(is_async)
-        finally:
-            settings.MIDDLEWARE = named
-
-
-def _twin_of(path: str) -> str:
+def twin_of(path: str) -> str:
+    """The dotted path of the twin of a middleware named in MIDDLEWARE, or the path itself where it has none."""
     twin = ON_THE_LOOP.get(path)
     return f"{twin.__module__}.{twin.__qualname__}" if twin else path

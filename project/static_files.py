@@ -35,8 +35,10 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
         return super().__call__(request)
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
-        if self.autorefresh:  # development: look on disk each time
-            static_file = await sync_to_async(self.find_file)(request.path_info)
+        if self.autorefresh:  # development: look on disk each time, but only where a static file could be
+            static_file = (
+                await sync_to_async(self.find_file)(request.path_info) if self._may_be_static(request) else None
+            )
         else:
             static_file = self.files.get(request.path_info)
         if static_file is None:
@@ -47,6 +49,11 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
         for key, value in found.headers:
             response[key] = value
         return response
+
+    def _may_be_static(self, request: HttpRequest) -> bool:
+        """Whether the path lies under a prefix WhiteNoise serves from; the look-up finds nothing anywhere else."""
+        url = request.path_info
+        return url.startswith(self.static_prefix) or any(url.startswith(prefix) for _, prefix in self.directories)
 
 
 async def _read(file: BinaryIO | None) -> AsyncIterator[bytes]:

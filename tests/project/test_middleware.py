@@ -23,7 +23,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils.module_loading import import_string
 
-from project.middleware import ON_THE_LOOP, OnTheLoop, OnTheLoopASGIHandler
+from project.asgi_handler import OnTheLoopASGIHandler
+from project.middleware import ON_THE_LOOP, OnTheLoop
 
 Hook = tuple[str, str]  # (middleware class, hook)
 

@@ -50,3 +50,30 @@ def test_the_chain_stays_asynchronous() -> None:
 
     assert iscoroutinefunction(AsyncWhiteNoiseMiddleware(view))
     assert not iscoroutinefunction(AsyncWhiteNoiseMiddleware(lambda request: None))
+
+
+def test_only_a_path_under_a_static_prefix_is_looked_up_on_disk(settings, monkeypatch) -> None:
+    """In development WhiteNoise looks on disk for each request, in a thread; a path it serves nothing under (`POST /`)
+    is not looked up at all."""
+    looked_up: list[str] = []
+    find_file = AsyncWhiteNoiseMiddleware.find_file
+
+    def spy(self: AsyncWhiteNoiseMiddleware, url: str) -> Any:
+        looked_up.append(url)
+        return find_file(self, url)
+
+    monkeypatch.setattr(AsyncWhiteNoiseMiddleware, "find_file", spy)
+
+    async def view(request: object) -> str:
+        return "the view"
+
+    settings.WHITENOISE_AUTOREFRESH = True
+    middleware = AsyncWhiteNoiseMiddleware(view)
+    from django.test import RequestFactory
+
+    assert asyncio.run(middleware(RequestFactory().post("/"))) == "the view"
+    assert asyncio.run(middleware(RequestFactory().get("/api/classifications"))) == "the view"
+    assert looked_up == []
+    response = asyncio.run(middleware(RequestFactory().get("/static/classifier/site.css")))
+    assert response.status_code == 200
+    assert looked_up == ["/static/classifier/site.css"]
