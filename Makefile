@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 # The integration suite runs a second time on PostgreSQL (this machine's, trust auth); pytest-django creates and
-# drops the test database.
+# drops the test database. Tests whose subject the database does not change run in the first pass only
+# (tests/integration/conftest.py). Each pass prints its slowest tests: the suite must stay under 30 minutes.
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/imageclassifier
 TEST_VAR_DIR := $(CURDIR)/var/test
 
@@ -40,8 +41,8 @@ lint: venv
 
 test: venv lint browser
 	rm -rf $(TEST_VAR_DIR)
-	VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest
-	VAR_DIR=$(TEST_VAR_DIR) DATABASE_URL=$(POSTGRES_URL) STORAGE_BACKEND=s3 $(PY) -m pytest -m integration
+	VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest --durations=15
+	VAR_DIR=$(TEST_VAR_DIR) DATABASE_URL=$(POSTGRES_URL) STORAGE_BACKEND=s3 $(PY) -m pytest -m integration --durations=15
 
 bench: venv
 	$(PY) bench/pipeline.py

@@ -14,10 +14,20 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 
 from stack.embedded import LOCAL_CREDENTIALS
 from stack.local import LocalStack
 from stack.processes import free_port
+
+# The Makefile runs the integration suite twice: on SQLite, then on PostgreSQL. The second pass is for what the
+# database engine changes (transactions, locking, outages of the database, concurrent writers); a test whose subject
+# is the processes (kills, shutdowns, the fleet, the command line) or that brings its own database runs once.
+ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def first_pass_only(why: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(ON_POSTGRESQL, reason=f"{why}: it ran in the first pass")
 
 
 def database_url(settings_dict: dict) -> str:

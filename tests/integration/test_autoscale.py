@@ -16,9 +16,13 @@ from autoscale.models import FleetSample, ScalingEvent
 from classifier.models import Classification, Status
 from stack.local import LocalStack
 from tests.conftest import IMAGES_DIR
-from tests.integration.conftest import start_stack
+from tests.integration.conftest import first_pass_only, start_stack
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    first_pass_only("the fleet follows the queue, whichever database records the requests"),
+]
 
 TICK = 2.0
 IDLE = 6.0

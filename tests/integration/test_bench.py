@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
+
+from tests.integration.conftest import first_pass_only
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,8 +22,7 @@ def _figure(table: str, name: str) -> str:
     return found.group(1)
 
 
-@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql",
-                    reason="the benchmark brings its own SQLite database: it ran in the first pass")  # fmt: skip
+@first_pass_only("the benchmark brings its own SQLite database")
 def test_the_benchmark_prints_its_table() -> None:
     done = subprocess.run(
         [sys.executable, "bench/pipeline.py", "--images", "20", "--requests", "40", "--concurrency", "10",

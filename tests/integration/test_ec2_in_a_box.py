@@ -36,9 +36,13 @@ from stack.processes import ManagedProcess, free_port, stop_together, wait_for_p
 from tests.conftest import IMAGES_DIR, ROOT
 from tests.deploy.account import client, leftovers, printed_environment
 from tests.instance_player import APP, SYSTEMD_BASE, InstancePlayer, PlayedInstance, read_unit, wait_until
-from tests.integration.conftest import database_url
+from tests.integration.conftest import database_url, first_pass_only
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    first_pass_only("EC2, IAM and the instances' workers, whichever database records the requests"),
+]
 
 WEB_UNITS = ROOT / "deploy" / "web"
 BURST = 12  # the step policy's answer to 12 queued: 2 workers

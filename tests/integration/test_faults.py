@@ -27,7 +27,7 @@ from stack.local import LocalStack, web_argv
 from stack.processes import ManagedProcess, free_port, wait_for_port
 from stack.tcp_proxy import TcpProxy
 from tests.conftest import IMAGES_DIR
-from tests.integration.conftest import database_url, manage, start_stack, stored_inputs
+from tests.integration.conftest import database_url, first_pass_only, manage, start_stack, stored_inputs
 from tests.integration.test_runstack import alive, children_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -120,6 +120,7 @@ def _wait_until_busy(worker: str) -> None:
                 30)  # fmt: skip
 
 
+@first_pass_only("what a worker does when it is killed or stopped")
 def test_sigkill_a_worker_mid_task(fault_stack) -> None:
     started = time.monotonic()
     ids = asyncio.run(_submit(fault_stack.web_url + "/api/classifications", _images(60)))
@@ -148,6 +149,7 @@ def _in_flight(stack: LocalStack) -> int:
     return _queue_counts(stack)["in_flight"]
 
 
+@first_pass_only("what a worker does when it is killed or stopped")
 def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_once(fault_stack) -> None:
     """SIGTERM (systemd stopping the unit, a spot interruption): the running task finishes, and what the worker
     had prefetched is visible again at once, not after the visibility timeout."""
@@ -184,6 +186,7 @@ def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_o
     assert (counts["done"], counts["lost"], counts["duplicated"]) == (30, 0, 0)
 
 
+@first_pass_only("what a worker does when it is killed or stopped")
 def test_sigkill_a_pool_child_redelivers_its_task(fault_stack) -> None:
     started = time.monotonic()
     ids = asyncio.run(_submit(fault_stack.web_url + "/api/classifications", _images(30)))
@@ -295,6 +298,7 @@ def _poison_failed_again(ids: list[str], dispatches: int) -> bool:
     return rows.filter(error__startswith="dead-lettered: workers took it 2 times").count() == len(ids)
 
 
+@first_pass_only("workers crashing on an image until the dead-letter queue takes it")
 def test_poison_images_are_dead_lettered_failed_with_the_reason_and_fail_again_after_a_redrive(poison_stack) -> None:
     started = time.monotonic()
     good = [(path.name, path.read_bytes()) for path in _images(50)]

@@ -18,9 +18,13 @@ import pytest
 from classifier.models import Classification, Status
 from stack.processes import free_port
 from tests.conftest import IMAGES_DIR, ROOT
-from tests.integration.conftest import database_url
+from tests.integration.conftest import database_url, first_pass_only
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    first_pass_only("the command's processes, ports and signals"),
+]
 
 
 def children_of(pid: int) -> set[int]:

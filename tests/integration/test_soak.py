@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 
 from tests.conftest import ROOT
+from tests.integration.conftest import first_pass_only
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +42,7 @@ def _row(output: str, name: str) -> str:
 
 
 @pytest.mark.skipif(not _postgres_reachable(), reason="no PostgreSQL at 127.0.0.1:5432 for the soak's own database")
-@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql",
-                    reason="the soak brings its own PostgreSQL database: it ran in the first pass")  # fmt: skip
+@first_pass_only("the soak brings its own PostgreSQL database")
 def test_two_minute_chaos_soak_loses_nothing() -> None:
     soak = subprocess.Popen([sys.executable, "bench/soak.py", "--minutes", "2"], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
