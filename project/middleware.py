@@ -24,6 +24,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware as DjangoXFrameOptionsMiddleware
@@ -31,6 +32,7 @@ from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware as DjangoSecurityMiddleware
 from django.utils.deprecation import MiddlewareMixin
+from django.utils.functional import SimpleLazyObject, empty
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # RFC 9110's, as the CSRF check reads them
 
@@ -87,11 +89,27 @@ class SessionMiddleware(OnTheLoop, DjangoSessionMiddleware):
 
 
 class MessageMiddleware(OnTheLoop, DjangoMessageMiddleware):
-    """Lazy storage; the response hook stores only messages that were read or added (in the session)."""
+    """The storage is made when a view or a template first touches it (building it read settings a dozen times, for
+    every upload); the response hook stores only messages that were read or added (in the session)."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if not _touched(getattr(request, "_messages", None)):
+            return response  # nothing was read or added: Django's update would store nothing
+        return super().process_response(request, response)
 
     def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
         storage = getattr(request, "_messages", None)
-        return storage is not None and (storage.used or storage.added_new)
+        return _touched(storage) and (storage.used or storage.added_new)
+
+
+def _touched(storage: Any) -> bool:
+    """Whether a request's message storage exists and was built (a lazy one that nothing touched was not)."""
+    if storage is None:
+        return False
+    return not isinstance(storage, SimpleLazyObject) or storage._wrapped is not empty
 
 
 class CsrfViewMiddleware(OnTheLoop, DjangoCsrfViewMiddleware):

@@ -14,7 +14,6 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -51,9 +50,10 @@ def where_hooks_ran(monkeypatch) -> Iterator[dict[Hook, bool]]:
 
         monkeypatch.setattr(cls, name, recorded)
 
-    for cls in (SecurityMiddleware, SessionMiddleware, MessageMiddleware):
+    # MessageMiddleware's twin builds its storage lazily and skips Django's hooks when nothing touched it (below).
+    for cls in (SecurityMiddleware, SessionMiddleware):
         spy(cls, "process_request")
-    for cls in (SecurityMiddleware, SessionMiddleware, MessageMiddleware, XFrameOptionsMiddleware):
+    for cls in (SecurityMiddleware, SessionMiddleware, XFrameOptionsMiddleware):
         spy(cls, "process_response")
     spy(CsrfViewMiddleware, "process_view")
     yield ran
@@ -119,7 +119,7 @@ def test_a_plain_request_never_leaves_the_event_loop_for_a_middleware_hook(where
     status, headers, body = _request("GET", "/healthz")
     assert status == 200 and b"alive" in body
     assert where_hooks_ran and all(where_hooks_ran.values()), where_hooks_ran
-    assert len(where_hooks_ran) == 8  # every hook spied on ran: the twins were loaded
+    assert len(where_hooks_ran) == 6  # every hook spied on ran: the twins were loaded
     names = {name.lower(): value for name, value in headers}
     # What Django's own classes add, added all the same.
     assert names["x-frame-options"] == "DENY"
@@ -182,3 +182,28 @@ def test_a_response_hook_goes_to_a_thread_only_to_store_something(
     request = type("Request", (), {attribute: value})()
     instance = middleware(lambda request: None)
     assert instance.response_needs_thread(request, None) is needs_thread
+
+
+def test_the_message_storage_is_built_only_when_touched_and_then_stored_as_django_stores_it() -> None:
+    from django.contrib import messages
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+    from django.utils.functional import empty
+
+    twin = ON_THE_LOOP[MESSAGES](lambda request: None)
+    untouched = RequestFactory().get("/")
+    twin.process_request(untouched)
+    response = twin.process_response(untouched, HttpResponse())
+    assert untouched._messages._wrapped is empty and "messages" not in response.cookies
+    assert twin.response_needs_thread(untouched, response) is False
+
+    touched = RequestFactory().get("/")
+    touched.session = {}  # the fallback storage needs a session to exist, though a short message goes in a cookie
+    twin.process_request(touched)
+    messages.info(touched, "saved")
+    assert twin.response_needs_thread(touched, None) is True
+    response = twin.process_response(touched, HttpResponse())
+    later = RequestFactory().get("/", HTTP_COOKIE=f"messages={response.cookies['messages'].value}")
+    later.session = {}
+    twin.process_request(later)
+    assert [str(message) for message in messages.get_messages(later)] == ["saved"]

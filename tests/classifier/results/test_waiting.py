@@ -27,6 +27,7 @@ def test_waiters_wake_when_the_row_finishes_and_time_out_otherwise() -> None:
 
     first, timed_out, woken, again = asyncio.run(scenario())
     assert first.status == Status.DONE and again.pk == done.pk
+    assert set(first.get_deferred_fields()) >= {"top5", "input_key"}  # the answer's fields alone (ANSWER_FIELDS)
     assert timed_out is None
     assert woken.label == "tabby cat"
 
@@ -67,3 +68,4 @@ def test_a_nudge_for_a_web_process_that_is_gone_removes_its_socket(settings, tmp
         listening.bind(str(gone))
     assert nudge_waiters() == 0
     assert not gone.exists()
+
