@@ -1,3 +1,4 @@
+import gc
 import os
 
 import django
@@ -6,6 +7,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
 from django.conf import settings  # noqa: E402  (after Django is set up)
+from django.urls import get_resolver  # noqa: E402
 
 from classifier.intake.http import ENVELOPE_BYTES  # noqa: E402
 from project.asgi_handler import OnTheLoopASGIHandler  # noqa: E402
@@ -22,3 +24,11 @@ def body_limit(path: str) -> int:
 
 
 application = BodyLimit(django_application, body_limit)
+
+
+# What is loaded by now lives as long as the process: Django, the URLconf and every view's imports, loaded here
+# rather than at the first request. gc.freeze() leaves it out of the collector's passes, which otherwise walk it again
+# each time enough objects have come and gone; driven in-process, collections cost an upload 0.25-0.3 ms before, and
+# 0.1-0.14 ms after.
+get_resolver().url_patterns  # noqa: B018  (a cached property: the import is the point)
+gc.freeze()
