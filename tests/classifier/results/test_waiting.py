@@ -68,4 +68,3 @@ def test_a_nudge_for_a_web_process_that_is_gone_removes_its_socket(settings, tmp
         listening.bind(str(gone))
     assert nudge_waiters() == 0
     assert not gone.exists()
-
