@@ -17,6 +17,7 @@ from django.http.response import HttpResponseBase
 from django.urls import path
 
 from project.asgi_handler import OnTheLoopASGIHandler
+from tests.project.event_loop import on_the_loop
 
 # --- The views this module serves (ROOT_URLCONF points here) -------------------------------------------------------
 connections_used: list[Any] = []
@@ -47,14 +48,6 @@ urlpatterns = [
 
 
 # --- Calling the handler as uvicorn does: from the event loop, no synchronous caller waiting ------------------------
-def _on_the_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _get(path_: str) -> tuple[int, bytes]:
     handler = OnTheLoopASGIHandler()
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "path": path_,
@@ -99,13 +92,13 @@ def where_it_ran(monkeypatch) -> Iterator[dict[str, list[bool]]]:
     send_started = request_started.send
 
     def started(*args: Any, **kwargs: Any) -> Any:
-        ran["started"].append(_on_the_loop())
+        ran["started"].append(on_the_loop())
         return send_started(*args, **kwargs)
 
     close = HttpResponseBase.close
 
     def closed(self: HttpResponseBase) -> None:
-        ran["close"].append(_on_the_loop())
+        ran["close"].append(on_the_loop())
         close(self)
 
     monkeypatch.setattr(request_started, "send", started)
@@ -133,7 +126,7 @@ def test_a_receiver_it_does_not_know_runs_in_a_thread(served_here) -> None:
     ran: list[str] = []
 
     def receiver(sender: Any, **kwargs: Any) -> None:
-        ran.append("loop" if _on_the_loop() else "thread")
+        ran.append("loop" if on_the_loop() else "thread")
 
     request_started.connect(receiver)
     request_finished.connect(receiver)

@@ -24,16 +24,9 @@ from django.utils.module_loading import import_string
 
 from project.asgi_handler import OnTheLoopASGIHandler
 from project.middleware import ON_THE_LOOP, OnTheLoop
+from tests.project.event_loop import on_the_loop
 
 Hook = tuple[str, str]  # (middleware class, hook)
-
-
-def _on_the_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -45,7 +38,7 @@ def where_hooks_ran(monkeypatch) -> Iterator[dict[Hook, bool]]:
         hook = getattr(cls, name)
 
         def recorded(self: Any, *args: Any) -> Any:
-            ran[(cls.__name__, name)] = _on_the_loop()
+            ran[(cls.__name__, name)] = on_the_loop()
             return hook(self, *args)
 
         monkeypatch.setattr(cls, name, recorded)
