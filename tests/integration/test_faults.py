@@ -27,7 +27,7 @@ from stack.local import LocalStack, web_argv
 from stack.processes import ManagedProcess, free_port, wait_for_port
 from stack.tcp_proxy import TcpProxy
 from tests.conftest import IMAGES_DIR
-from tests.integration.conftest import database_url, first_pass_only, manage, start_stack, stored_inputs
+from tests.integration.conftest import ON_POSTGRESQL, database_url, first_pass_only, manage, start_stack, stored_inputs
 from tests.integration.test_runstack import alive, children_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -334,8 +334,7 @@ def _post(url: str, field: str, headers: dict[str, str] | None = None) -> httpx.
         return httpx.post(url, files={field: ("test_2.JPEG", handle, "image/jpeg")}, headers=headers, timeout=120)
 
 
-@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-                    reason="cuts the network between the web tier and PostgreSQL")  # fmt: skip
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="cuts the network between the web tier and PostgreSQL")
 def test_postgresql_unreachable_for_a_moment_answers_503_and_keeps_nothing_half_written(fault_stack) -> None:
     """A web tier whose database connections all go through a proxy; the proxy is cut, then restored."""
     from django.db import connection

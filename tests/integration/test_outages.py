@@ -16,15 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from autoscale.models import ScalingEvent
 from stack.local import LocalStack
 from stack.tcp_proxy import TcpProxy
-from tests.integration.conftest import database_url, start_stack
+from tests.integration.conftest import ON_POSTGRESQL, database_url, start_stack
 from tests.integration.test_faults import _images, _submit, _wait_finished
 
-ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
