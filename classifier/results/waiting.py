@@ -32,7 +32,7 @@ ANSWER_FIELDS = ("id", "status", "label", "error", "original_name")
 
 def _finished_rows(ids: list[uuid.UUID]) -> list[Classification]:
     keep_unless_broken()  # the poller's thread outlives requests, and keeps one connection
-    return list(Classification.objects.filter(pk__in=ids).finished().only(*ANSWER_FIELDS))
+    return [row for row in Classification.objects.with_ids(ids).only(*ANSWER_FIELDS) if row.is_finished]
 
 
 class ResultWaiter:
