@@ -23,7 +23,7 @@ from django.db import transaction
 
 from classifier.results import recording
 from classifier.results.reports import Kind, Report, UnreadableReport, read
-from classifier.results.wakeup import nudge_waiters
+from classifier.results.wakeup import Answer, nudge_waiters
 from classifier.worker.failures import backoff_seconds
 from common.logs import about_request
 from common.outages import database_unreachable
@@ -51,12 +51,16 @@ _SINGLE: dict[Kind, Callable[..., bool]] = {
 _ORDER = (Kind.STARTED, Kind.RESULT, Kind.FAILURE, Kind.EXPIRED)
 
 
-def record(reports: Sequence[Report]) -> None:
+def record(reports: Sequence[Report]) -> list[Answer]:
     """Record a batch in one transaction; if that fails for a reason other than the database being away, record
-    each report on its own, so that one bad report does not hold the others back."""
+    each report on its own, so that one bad report does not hold the others back.
+
+    Returns the answers for the waiting web processes: every request the batch finished, once committed. Empty
+    where that is not known (the batch finished some other way too, or went one report at a time): they look in
+    the database then."""
     try:
         with transaction.atomic():
-            _record_all(reports)
+            return _record_all(reports)
     except Exception as exc:
         if database_unreachable(exc):
             raise
@@ -71,24 +75,32 @@ def record(reports: Sequence[Report]) -> None:
                     raise
                 with about_request(report.request_id):
                     logger.exception("could not record the %s of %s; dropped", report.kind.short, report.request_id)
+        return []
 
 
-def _record_all(reports: Sequence[Report]) -> None:
+def _record_all(reports: Sequence[Report]) -> list[Answer]:
+    """Record every report; returns the answers of the results, or nothing if a report of another kind moved a
+    request (a failure, say): the waiters then look in the database."""
+    answers: list[Answer] = []
+    complete = True
     for kind in _ORDER:
         mine = [report for report in reports if report.kind is kind]
         if not mine:
             continue
         if kind is Kind.RESULT:
-            recorded = set(recording.record_results([(report.request_id, report.args[0]) for report in mine]))
+            recorded = recording.record_results([(report.request_id, report.args[0]) for report in mine])
             for report in mine:
                 if report.request_id in recorded:
                     with about_request(report.request_id):
                         logger.info("recorded %s: %s", report.request_id, report.args[0]["label"])
+            answers += recorded.values()
             continue
         for report in mine:
             with about_request(report.request_id):
                 if _SINGLE[kind](report.request_id, *report.args):
                     logger.info("recorded %s %s", report.request_id, kind.short)
+                    complete = complete and kind is Kind.STARTED  # a start finishes nothing
+    return answers if complete else []
 
 
 class ResultsConsumer:
@@ -128,12 +140,12 @@ class ResultsConsumer:
                 logger.error("dropped a message on %s: %s; body %.200s", self.queue_name, exc, message["Body"])
                 done.append(message["ReceiptHandle"])
         try:
-            record(reports)
+            answers = record(reports)
         except Exception as exc:
             if database_unreachable(exc):
                 self._put_back_soon(url, reports)
             raise
-        nudge_waiters()
+        nudge_waiters(answers)
         if not self._recorded:
             self._oldest = time.monotonic()
         self._recorded += done + [report.receipt for report in reports]

@@ -16,7 +16,9 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from classifier.models import PENDING_STATUSES, Classification
+from classifier.models import PENDING_STATUSES, Classification, Status
+from classifier.results.waiting import answer_of
+from classifier.results.wakeup import Answer
 from classifier.worker.job import ResultPayload
 from common import metrics
 from common.logs import about_request
@@ -47,10 +49,11 @@ def record_result(request_id: str, result: ResultPayload) -> bool:
     return True
 
 
-def record_results(results: Sequence[tuple[str, ResultPayload]]) -> list[str]:
+def record_results(results: Sequence[tuple[str, ResultPayload]]) -> dict[str, Answer]:
     """`record_result` for a batch of results, in one transaction of three statements however many there are: which
-    requests still wait, the one UPDATE that completes them all, the deliveries of the rest. Returns the ids this
-    call recorded; a redelivered or unknown one is counted and logged as `record_result` does.
+    requests still wait, the one UPDATE that completes them all, the deliveries of the rest. Returns what this call
+    recorded, by request id, as the answers its waiters get (classifier/results/waiting.py); a redelivered or
+    unknown one is counted and logged as `record_result` does.
 
     The look and the update see the same rows: PostgreSQL locks them (SELECT ... FOR UPDATE), and SQLite's
     transactions here begin IMMEDIATE (project/settings.py), holding the one write lock from the start."""
@@ -65,8 +68,10 @@ def record_results(results: Sequence[tuple[str, ResultPayload]]) -> list[str]:
     with transaction.atomic():
         these = Classification.objects.with_ids(first).select_for_update()
         waiting = {
-            pk: created_at
-            for pk, created_at, status in these.values_list("pk", "created_at", "status")
+            pk: (created_at, original_name)
+            for pk, created_at, original_name, status in these.values_list(
+                "pk", "created_at", "original_name", "status"
+            )
             if status in PENDING_STATUSES
         }
         values = {pk: _columns(first[pk]) for pk in waiting}
@@ -74,9 +79,13 @@ def record_results(results: Sequence[tuple[str, ResultPayload]]) -> list[str]:
         Classification.objects.complete_each(recorded_at, values)
         for pk in [pk for pk in first if pk not in waiting] + again:
             _count_another(Classification.objects.filter(pk=pk), str(pk))
-    for pk, created_at in waiting.items():
+    for pk, (created_at, _) in waiting.items():
         _observe_times(created_at, recorded_at, values[pk]["started_at"], first[pk]["inference_ms"])
-    return [str(pk) for pk in first if pk in waiting]
+    return {
+        str(pk): answer_of(id=pk, status=Status.DONE, label=first[pk]["label"], error="", original_name=waiting[pk][1])
+        for pk in first
+        if pk in waiting
+    }
 
 
 def _columns(result: ResultPayload) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from django.db import OperationalError
 
 from classifier.models import Classification, Status
 from classifier.results import consumer as consumer_module
-from classifier.results import recording, reports
+from classifier.results import recording, reports, wakeup
 from classifier.results.consumer import ResultsConsumer
 from classifier.results.reports import Kind
 from common import aws
@@ -218,3 +218,40 @@ def test_a_recorded_report_waits_at_most_about_a_second_for_its_delete(sqs, sett
     time.sleep(consumer_module.DELETE_WITHIN_SECONDS)
     reports.send(Kind.RESULT, str(second.pk), result_payload())
     assert consumer.step() == 1 and _queued(sqs, settings) == 0
+
+
+def test_the_waiting_web_processes_are_told_the_answers_of_each_recorded_batch(sqs, settings, tmp_path) -> None:
+    """What a nudge carries is what was committed: each waiter's answer, with no query of its own."""
+    import json
+    import socket
+
+    settings.RESULT_WAKEUP_DIR = str(tmp_path)
+    rows = [make_request(original_name=f"{index}.jpg") for index in range(3)]
+    for index, row in enumerate(rows):
+        reports.send(Kind.RESULT, str(row.pk), result_payload(f"label {index}"))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as web_process:
+        web_process.bind(str(tmp_path / f"1-0{wakeup.SUFFIX}"))
+        web_process.settimeout(5)
+        assert _drain(_consumer(sqs, settings), 3) == 3
+        told: list[dict[str, str]] = []
+        while len(told) < 3:
+            told += json.loads(web_process.recv(wakeup.MAX_DATAGRAM))
+    assert sorted(told, key=lambda answer: answer["original_name"]) == [
+        {"id": str(row.pk), "status": "done", "label": f"label {index}", "error": "", "original_name": f"{index}.jpg"}
+        for index, row in enumerate(rows)
+    ]
+
+
+def test_a_batch_that_failed_a_request_asks_the_web_processes_to_look_instead() -> None:
+    done, failed = make_request(), make_request()
+    batch = [
+        reports.Report(Kind.RESULT, str(done.pk), (result_payload(),), "r1", 1),
+        reports.Report(Kind.FAILURE, str(failed.pk), ("unreadable image", "worker-1@host", AT), "r2", 1),
+    ]
+    assert consumer_module.record(batch) == []  # the failure's answer is the database's to give
+    assert [answer["id"] for answer in consumer_module.record(batch[:1])] == []  # recorded already: nothing new
+    started = reports.Report(Kind.STARTED, str(make_request().pk), ("worker-1@host", AT), "r3", 1)
+    fresh = make_request()
+    result = reports.Report(Kind.RESULT, str(fresh.pk), (result_payload(),), "r4", 1)
+    answers = consumer_module.record([started, result])
+    assert [answer["id"] for answer in answers] == [str(fresh.pk)]  # a start finishes nothing

@@ -60,7 +60,12 @@ def test_a_batch_is_recorded_each_with_its_own_result() -> None:
     rows = [make_request() for _ in range(4)]
     recording.record_started(str(rows[0].pk), "w@h", "2026-11-27T09:59:59+00:00")  # running, still pending
 
-    assert recording.record_results(_batch(rows)) == [str(row.pk) for row in rows]
+    answers = recording.record_results(_batch(rows))
+
+    assert list(answers) == [str(row.pk) for row in rows]
+    assert answers[str(rows[1].pk)] == {
+        "id": str(rows[1].pk), "status": "done", "label": "label 1", "error": "", "original_name": rows[1].original_name
+    }  # what the waiters of the web processes are answered with (classifier/results/waiting.py)  # fmt: skip
 
     for index, row in enumerate(rows):
         row.refresh_from_db()
@@ -85,7 +90,7 @@ def test_in_a_batch_the_first_result_wins_and_the_rest_are_counted_as_record_res
     duplicates = metrics.DUPLICATE_RESULTS._value.get()
     batch = [*_batch([done, failed, waiting]), (str(waiting.pk), result_payload("second")), (str(uuid.uuid4()), {})]
 
-    assert recording.record_results(batch) == [str(waiting.pk)]
+    assert list(recording.record_results(batch)) == [str(waiting.pk)]
 
     states = {row.pk: (row.status, row.label, row.result_deliveries) for row in Classification.objects.all()}
     assert states == {done.pk: (Status.DONE, "first", 2), failed.pk: (Status.FAILED, "", 1),
