@@ -201,6 +201,23 @@ def test_under_a_trickle_recorded_reports_are_deleted_ten_at_a_time_or_when_the_
     assert deletes == [10, 3] and _queued(sqs, settings) == 0
 
 
+def test_under_load_reports_are_deleted_in_full_batches_and_the_rest_waits_for_the_next(
+    sqs, settings, monkeypatch
+) -> None:
+    monkeypatch.setattr(consumer_module, "DELETE_WITHIN_SECONDS", 60.0)  # a slow machine must not flush by the clock
+    deletes: list[int] = []
+    sqs.meta.events.register("provide-client-params.sqs.DeleteMessageBatch",
+                             lambda params, **_: deletes.append(len(params["Entries"])))  # fmt: skip
+    consumer = _consumer(sqs, settings)
+    for _ in range(2):  # two receives of seven
+        for row in [make_request() for _ in range(7)]:
+            reports.send(Kind.RESULT, str(row.pk), result_payload())
+        assert consumer.step() == 7
+    assert deletes == [10] and _queued(sqs, settings) == 4
+    assert consumer.step() == 0
+    assert deletes == [10, 4] and _queued(sqs, settings) == 0
+
+
 def test_the_command_deletes_what_it_recorded_when_it_stops(sqs, settings) -> None:
     settings.SQS_WAIT_TIME_SECONDS = 1
     row = make_request()
