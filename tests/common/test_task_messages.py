@@ -75,3 +75,22 @@ def test_a_message_we_encode_is_the_message_celery_publishes(endpoint, sqs, monk
 def test_what_is_not_a_task_message_is_refused(body: str) -> None:
     with pytest.raises((ValueError, KeyError, IndexError, TypeError)):
         task_messages.decode(body)
+
+
+def _origin_here(_: object = None) -> str:
+    import base64
+    import json
+
+    envelope = json.loads(base64.b64decode(task_messages.encode("classifier.classify", "t", [], "q")))
+    return envelope["headers"]["origin"]
+
+
+def test_each_process_names_itself_as_the_origin_a_forked_one_too() -> None:
+    import multiprocessing
+    import os
+
+    ours = _origin_here()
+    assert ours.startswith(f"gen{os.getpid()}@")
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        (child,) = pool.map(_origin_here, [None])
+    assert child != ours and child.startswith("gen") and child.split("@")[1] == ours.split("@")[1]
