@@ -203,9 +203,11 @@ INTAKE_CONCURRENCY = env_int("INTAKE_CONCURRENCY", 8, minimum=1)
 # How long a synchronous caller (POST / and the web form) waits for its label before a 504; the request itself
 # carries on and its result is recorded all the same.
 SYNC_WAIT_SECONDS = env_float("SYNC_WAIT_SECONDS", 60.0, minimum=0.1)
+# How often the web tier asks the database for finished requests while no answers are pushed to it (up to 1 s apart
+# while they are: classifier/results/waiting.py).
 RESULT_POLL_SECONDS = env_float("RESULT_POLL_SECONDS", 0.05, minimum=0.005, maximum=5.0)
-# Where the web processes listen for the results consumer's "results recorded" nudges (classifier/results/wakeup.py):
-# a folder both see, on the host they share.
+# Where the web processes listen for the answers the results consumer pushes after each recorded batch
+# (classifier/results/wakeup.py): a folder both see, on the host they share, as the same user.
 RESULT_WAKEUP_DIR = env_str("RESULT_WAKEUP_DIR", str(VAR_DIR / "run"))
 
 # --- Access and the JSON API -------------------------------------------------------------------------------------
