@@ -6,9 +6,10 @@ socket there. It carries the batch's answers (the fields a waiter answers with, 
 answered without a query; an empty one says "look in the database" (the batch recorded something else too, a
 failure say). Under load the poller's queries had cost the web tier half a millisecond per upload.
 
-Answers are taken only from a sender running as this process's user (the kernel vouches for it: SO_PASSCRED);
-anything else only makes the poller look. A nudge may be lost (a full socket buffer, a web tier on another host):
-the timed poll stays, so a lost nudge costs what every result cost before.
+Answers are taken only from a sender running as this process's user (the kernel vouches for it: SO_PASSCRED, Linux);
+anything else, and every datagram where the kernel cannot say who sent it (macOS), only makes the poller look. A
+nudge may be lost (a full socket buffer, a web tier on another host): the timed look stays, so a lost nudge costs
+at most its wait (RESULT_POLL_SECONDS, up to a second while pushes arrive).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ _numbers = itertools.count()
 # What one datagram may carry: a batch of ten answers is a few kB; a larger one goes as a plain nudge.
 MAX_DATAGRAM = 64 * 1024
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+# Whether the kernel tells a receiver who sent a datagram (Linux); without it no answer is taken from a datagram.
+_VOUCHED = hasattr(socket, "SO_PASSCRED") and hasattr(socket, "SCM_CREDENTIALS")
 
 Answer = Mapping[str, str]
 
@@ -104,7 +107,8 @@ class Listener:
                 path.unlink()
             listening = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             listening.setblocking(False)
-            listening.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            if _VOUCHED:
+                listening.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
             listening.bind(str(path))
         except OSError as exc:
             logger.warning("results will be found by polling alone: cannot listen in %s (%s)", folder, exc)
@@ -133,7 +137,7 @@ class Listener:
         with contextlib.suppress(BlockingIOError):
             while True:
                 data, ancillary, _, _ = self._socket.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(_CREDENTIALS.size))
-                answers = _answers_in(data) if _sent_by_our_user(ancillary) else None
+                answers = _answers_in(data) if _VOUCHED and _sent_by_our_user(ancillary) else None
                 if answers is None:
                     self._look = True
                 else:

@@ -80,3 +80,9 @@ def test_answers_from_another_user_are_not_taken(folder) -> None:
         subprocess.run([sys.executable, "-c", script, str(path), wakeup.json.dumps(ANSWER)], check=True, timeout=30)
 
     assert _heard(send_as_nobody) == ([], True)
+
+
+def test_where_the_kernel_cannot_say_who_sent_a_datagram_every_nudge_only_asks_for_a_look(folder, monkeypatch) -> None:
+    """macOS has no SO_PASSCRED: a developer's `make run` there still answers every caller, by looking."""
+    monkeypatch.setattr(wakeup, "_VOUCHED", False)
+    assert _heard(lambda _: nudge_waiters([ANSWER])) == ([], True)
