@@ -182,13 +182,19 @@ def test_the_batch_size_is_sqs_s_at_most() -> None:
     assert ResultsConsumer(None, "results", wait_seconds=0, batch_size=50).batch_size == consumer_module.MAX_BATCH
 
 
-def test_under_a_trickle_recorded_reports_are_deleted_ten_at_a_time_or_when_the_queue_goes_quiet(
-    sqs, settings, monkeypatch
-) -> None:
+@pytest.fixture
+def deletes(sqs, monkeypatch) -> list[int]:
+    """The size of each DeleteMessageBatch the consumer makes; deletes are never due by the clock alone."""
     monkeypatch.setattr(consumer_module, "DELETE_WITHIN_SECONDS", 60.0)  # a slow machine must not flush by the clock
-    deletes: list[int] = []
+    sizes: list[int] = []
     sqs.meta.events.register("provide-client-params.sqs.DeleteMessageBatch",
-                             lambda params, **_: deletes.append(len(params["Entries"])))  # fmt: skip
+                             lambda params, **_: sizes.append(len(params["Entries"])))  # fmt: skip
+    return sizes
+
+
+def test_under_a_trickle_recorded_reports_are_deleted_ten_at_a_time_or_when_the_queue_goes_quiet(
+    sqs, settings, deletes
+) -> None:
     consumer = _consumer(sqs, settings)
     rows = [make_request() for _ in range(13)]
     for row in rows:  # one report per receive, as when results arrive one by one
@@ -201,13 +207,7 @@ def test_under_a_trickle_recorded_reports_are_deleted_ten_at_a_time_or_when_the_
     assert deletes == [10, 3] and _queued(sqs, settings) == 0
 
 
-def test_under_load_reports_are_deleted_in_full_batches_and_the_rest_waits_for_the_next(
-    sqs, settings, monkeypatch
-) -> None:
-    monkeypatch.setattr(consumer_module, "DELETE_WITHIN_SECONDS", 60.0)  # a slow machine must not flush by the clock
-    deletes: list[int] = []
-    sqs.meta.events.register("provide-client-params.sqs.DeleteMessageBatch",
-                             lambda params, **_: deletes.append(len(params["Entries"])))  # fmt: skip
+def test_under_load_reports_are_deleted_in_full_batches_and_the_rest_waits_for_the_next(sqs, settings, deletes) -> None:
     consumer = _consumer(sqs, settings)
     for _ in range(2):  # two receives of seven
         for row in [make_request() for _ in range(7)]:
