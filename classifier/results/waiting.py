@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS
 
-from classifier.models import FINISHED_STATUSES, Classification
+from classifier.models import Classification
 from classifier.results.wakeup import Answer, Listener
 from common.connections import keep_unless_broken
 
@@ -57,7 +57,7 @@ def pushed_row(answer: Answer) -> Classification | None:
     except (KeyError, ValueError):
         return None
     row = Classification.from_db(DEFAULT_DB_ALIAS, _ANSWER_ATTNAMES, values)
-    return row if row.status in FINISHED_STATUSES else None
+    return row if row.is_finished else None
 
 
 class PollPace:
@@ -86,7 +86,6 @@ class PollPace:
 
 class ResultWaiter:
     def __init__(self, poll_seconds: float) -> None:
-        self.poll_seconds = poll_seconds
         self._waiters: dict[uuid.UUID, list[asyncio.Future[Classification]]] = defaultdict(list)
         self._poller: asyncio.Task[None] | None = None
         # The poller outlives the request that started it, so it must not use that request's thread-sensitive
