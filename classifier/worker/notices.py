@@ -8,8 +8,12 @@ go straight from queued to done. On the development machine this is 15% of the s
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+
+from common.deferred import Deferred, DeferredCalls
+
+# Their own thread: an outbox flush that waits on SQS does not hold back a notice (classifier/worker/outbox.py)
+_NOTICES = DeferredCalls("started-notices")
 
 Send = Callable[[], object]
 
@@ -17,15 +21,13 @@ Send = Callable[[], object]
 class StartedNotice:
     def __init__(self, send: Send, after_seconds: float) -> None:
         self._send = send
-        self._timer: threading.Timer | None = None
+        self._pending: Deferred | None = None
         if after_seconds <= 0:
             send()
         else:
-            self._timer = threading.Timer(after_seconds, send)
-            self._timer.daemon = True
-            self._timer.start()
+            self._pending = _NOTICES.later(after_seconds, send)
 
     def cancel(self) -> None:
         """The work is over: a notice not yet sent is never sent (one racing out is ignored by the recorder)."""
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._pending is not None:
+            self._pending.cancel()

@@ -25,6 +25,7 @@ from typing import Any
 from django.conf import settings
 
 from common import aws
+from common.deferred import Deferred, DeferredCalls
 from common.sqs_batches import delete_finished
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,9 @@ class Outbox:
         self._results_url: str | None = None
         self._pending: list[_Finished] = []
         self._oldest = 0.0
-        self._lock = threading.Lock()  # the task's thread and the timer's
-        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()  # the task's thread and the deferred flush's
+        self._flush_due: Deferred | None = None
+        self._flushes = DeferredCalls("outbox-flush")
 
     def finish(self, message: HeldMessage, report: tuple[str, str] | None) -> None:
         """`report` (message id, body) goes to the results queue, then `message` is deleted (see the docstring)."""
@@ -83,20 +85,18 @@ class Outbox:
         """Send what is waiting now; never raises (what fails comes back by its visibility timeout)."""
         with self._lock:
             batch, self._pending = self._pending, []
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            if self._flush_due is not None:
+                self._flush_due.cancel()
+                self._flush_due = None
         for start in range(0, len(batch), MAX_BATCH):
             self._send(batch[start : start + MAX_BATCH])
 
     def _flush_later(self) -> None:
         with self._lock:
-            if self._timer is not None or not self._pending:
+            if self._flush_due is not None or not self._pending:
                 return
             delay = max(0.0, self._oldest + FLUSH_WITHIN_SECONDS - time.monotonic())
-            self._timer = threading.Timer(delay, self.flush)
-            self._timer.daemon = True
-            self._timer.start()
+            self._flush_due = self._flushes.later(delay, self.flush)
 
     def _send(self, batch: list[_Finished]) -> None:
         reports = [finished for finished in batch if finished.report is not None]
