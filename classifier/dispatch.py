@@ -59,7 +59,7 @@ class _ClassifyQueue:
         ]  # fmt: skip
         try:
             if self._sqs is None:
-                self._sqs = aws.client("sqs")
+                self._sqs = aws.sqs()
             if self._url is None:
                 name = settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE
                 self._url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]

@@ -129,7 +129,7 @@ class Outbox:
 
     def _client(self) -> Any:
         if self._sqs is None:
-            self._sqs = aws.client("sqs")
+            self._sqs = aws.sqs()
         return self._sqs
 
 

@@ -25,7 +25,7 @@ class Command(LoopCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.consumer = ResultsConsumer(
-            aws.client("sqs"),
+            aws.sqs(),
             settings.SQS_QUEUE_PREFIX + settings.RESULTS_QUEUE,
             wait_seconds=settings.SQS_WAIT_TIME_SECONDS,
             batch_size=settings.RESULTS_BATCH,
