@@ -70,6 +70,11 @@ class DirectSQS:
         proxies = urllib.request.getproxies()
         self._direct = credentials is not None and not (config.proxies or proxies.get("http") or proxies.get("https"))
 
+    @classmethod
+    def around(cls, client: Any) -> DirectSQS:
+        """Around a client made elsewhere (kombu's): its own credentials, as kombu itself reads them."""
+        return cls(client, client._request_signer._credentials)
+
     def send_message_batch(self, **params: Any) -> dict[str, Any]:
         return self._call("send_message_batch", params)
 

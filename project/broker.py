@@ -52,6 +52,7 @@ from kombu.transport import SQS
 
 from common.outages import OutageLog
 from common.sqs_batches import delete_finished
+from common.sqs_direct import DirectSQS
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class HeartbeatChannel(SQS.Channel):
     QoS = HeldMessages
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._direct: DirectSQS | None = None  # before kombu's own set-up, which may call sqs()
+        self._direct_around: Any = None
         super().__init__(*args, **kwargs)
         self._heartbeat: threading.Thread | None = None
         self._heartbeat_stop = threading.Event()
@@ -129,6 +132,14 @@ class HeartbeatChannel(SQS.Channel):
         self._received: dict[str, str] = {}
         # Receipt handle → queue URL of what was acknowledged and is not yet deleted (module docstring, Batches).
         self._acknowledged: dict[str, str] = {}
+
+    def sqs(self, queue: str | None = None) -> Any:
+        """kombu's client, its receives and batch deletes made directly (common/sqs_direct.py): one of each per
+        receive of up to ten."""
+        client = super().sqs(queue)
+        if self._direct is None or self._direct_around is not client:
+            self._direct, self._direct_around = DirectSQS.around(client), client
+        return self._direct
 
     @property
     def heartbeat_interval(self) -> float:
