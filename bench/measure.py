@@ -57,3 +57,15 @@ def sqs_calls(endpoint_log: Path) -> int:
     """SQS API calls the embedded endpoint has answered so far."""
     with endpoint_log.open(encoding="utf-8", errors="replace") as log:
         return sum(1 for line in log if SQS_CALL.search(line))
+
+
+def histogram_totals(metrics_dir: Path, name: str) -> tuple[float, float]:
+    """(count, sum) of a histogram the stack's processes write to their metrics folder (prometheus-client's
+    multiprocess files), all processes together."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))
+    samples = {sample.name: sample.value for family in registry.collect() for sample in family.samples}
+    return samples.get(f"{name}_count", 0.0), samples.get(f"{name}_sum", 0.0)

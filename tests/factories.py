@@ -29,6 +29,7 @@ def result_payload(label: str = "monarch butterfly", worker: str = "worker-1@hos
         model_name="efficientnet_lite0",
         model_version="v1",
         inference_ms=25.0,
+        model_cpu_ms=31.0,
         output_key="k/test_2",
         worker=worker,
         started_at="2026-11-27T10:00:00+00:00",

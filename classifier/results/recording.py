@@ -80,7 +80,7 @@ def record_results(results: Sequence[tuple[str, ResultPayload]]) -> dict[str, An
         for pk in [pk for pk in first if pk not in waiting] + again:
             _count_another(Classification.objects.filter(pk=pk), str(pk))
     for pk, (created_at, _) in waiting.items():
-        _observe_times(created_at, recorded_at, values[pk]["started_at"], first[pk]["inference_ms"])
+        _observe_times(created_at, recorded_at, values[pk]["started_at"], first[pk])
     return {
         str(pk): answer_of(id=pk, status=Status.DONE, label=first[pk]["label"], error="", original_name=waiting[pk][1])
         for pk in first
@@ -107,17 +107,19 @@ def _count_another(this_request: models.QuerySet[Classification], request_id: st
     metrics.DUPLICATE_RESULTS.inc()
 
 
-def _observe_times(created_at: datetime, recorded_at: datetime, started_at: datetime, inference_ms: float) -> None:
+def _observe_times(created_at: datetime, recorded_at: datetime, started_at: datetime, result: ResultPayload) -> None:
     metrics.TURNAROUND.observe((recorded_at - created_at).total_seconds())
     metrics.QUEUE_WAIT.observe(max(0.0, (started_at - created_at).total_seconds()))
-    metrics.INFERENCE.observe(inference_ms / 1000)
+    metrics.INFERENCE.observe(result["inference_ms"] / 1000)
+    if "model_cpu_ms" in result:  # a worker from before it was measured sends none
+        metrics.MODEL_CPU.observe(result["model_cpu_ms"] / 1000)
 
 
 def _observe(this_request: models.QuerySet[Classification], result: ResultPayload) -> None:
-    """The request's timings, into the latency histograms: turnaround, queue wait, the model's own time."""
+    """The request's timings, into the histograms: turnaround, queue wait, the model's own time and CPU."""
     row = this_request.values("created_at", "recorded_at", "started_at").first()
     if row is not None:
-        _observe_times(row["created_at"], row["recorded_at"], row["started_at"], result["inference_ms"])
+        _observe_times(row["created_at"], row["recorded_at"], row["started_at"], result)
 
 
 def record_failure(request_id: str, reason: str, worker: str, finished_at: str) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from django.core.files.base import ContentFile
 
@@ -22,6 +22,7 @@ class ResultPayload(TypedDict):
     model_name: str
     model_version: str
     inference_ms: float
+    model_cpu_ms: NotRequired[float]  # decode, preprocess and forward, the worker's CPU; absent from older workers
     output_key: str
     worker: str
     started_at: str
@@ -52,6 +53,7 @@ def classify_stored_image(request_id: str, input_key: str, original_name: str, w
         model_name=prediction.model_name,
         model_version=prediction.model_version,
         inference_ms=round(prediction.inference_ms, 2),
+        model_cpu_ms=round(prediction.cpu_ms or 0.0, 2),
         output_key=key,
         worker=worker,
         started_at=started_at,

@@ -55,6 +55,7 @@ def test_metrics_count_recorded_requests_and_read_queues_and_fleet_at_scrape_tim
     assert value(after["classifier_requests"], "classifier_requests_total", status="done") == done_before + 3
     assert value(after["classifier_duplicate_results"], "classifier_duplicate_results_total") == duplicates_before + 1
     assert value(after["classifier_request_duration_seconds"], "classifier_request_duration_seconds_count") >= 3
+    assert value(after["classifier_model_cpu_seconds"], "classifier_model_cpu_seconds_count") >= 3
     assert {"classifier_queue_wait_seconds", "classifier_inference_seconds", "classifier_sweeper_resends"} <= set(after)
     queues = {(s.labels["queue"], s.labels["state"]): s.value for s in after["classifier_queue_messages"]}
     assert set(queues) == {(q, s) for q in ("classify", "results", "dead_letter") for s in ("waiting", "in_flight")}

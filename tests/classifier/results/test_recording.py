@@ -96,3 +96,19 @@ def test_in_a_batch_the_first_result_wins_and_the_rest_are_counted_as_record_res
     assert states == {done.pk: (Status.DONE, "first", 2), failed.pk: (Status.FAILED, "", 1),
                       waiting.pk: (Status.DONE, "label 2", 2)}  # fmt: skip
     assert metrics.DUPLICATE_RESULTS._value.get() == duplicates + 3
+
+
+def _histogram(family: object) -> tuple[float, float]:
+    """(count, sum) of a histogram, in this process."""
+    samples = {sample.name: sample.value for metric in family.collect() for sample in metric.samples}  # type: ignore[attr-defined]
+    return samples[f"{family._name}_count"], samples[f"{family._name}_sum"]  # type: ignore[attr-defined]
+
+
+def test_the_models_cpu_is_observed_and_a_worker_that_sends_none_is_recorded_all_the_same() -> None:
+    rows = [make_request() for _ in range(3)]
+    count, total = _histogram(metrics.MODEL_CPU)
+    older = {key: value for key, value in result_payload().items() if key != "model_cpu_ms"}
+    recording.record_result(str(rows[0].pk), result_payload())
+    recording.record_results([(str(rows[1].pk), result_payload()), (str(rows[2].pk), older)])  # type: ignore[list-item]
+    assert _histogram(metrics.MODEL_CPU) == (count + 2, pytest.approx(total + 0.062))
+    assert [row.status for row in Classification.objects.filter(pk__in=[row.pk for row in rows])] == [Status.DONE] * 3
