@@ -50,8 +50,8 @@ QUEUE_WAIT = Histogram(
     "classifier_queue_wait_seconds", "Accepted to taken by a worker, for requests done.", buckets=LATENCY_BUCKETS
 )
 INFERENCE = Histogram("classifier_inference_seconds", "The model's own time per image.", buckets=INFERENCE_BUCKETS)
-# Beside the forward's wall time above, what the model cost its worker: a worker host short of CPU shows here as the
-# gap between the two, and the benchmark reads the model's own cost in the running stack from it.
+# What the model cost its worker in CPU (decode, preprocess, forward), beside the forward's wall time above, which
+# also counts the time a busy host kept the worker off a core. The benchmark reads the model's own cost from it.
 MODEL_CPU = Histogram(
     "classifier_model_cpu_seconds",
     "CPU a worker spent on one image's decode, preprocess and forward.",
