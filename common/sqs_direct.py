@@ -37,15 +37,19 @@ DIRECT_ACTIONS = {
     "delete_message_batch": "DeleteMessageBatch",
     "receive_message": "ReceiveMessage",
 }
-# botocore's standard retry mode: these codes and statuses are tried again (botocore/retries/standard.py).
-RETRYABLE_CODES = frozenset({
+# botocore's standard retry mode (botocore/retries/standard.py): what is tried again, and how long before.
+THROTTLING_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
     "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
     "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-    "EC2ThrottledException", "RequestTimeout", "RequestTimeoutException", "InternalError",
-    "AWS.SimpleQueueService.ThrottledException", "ServiceUnavailable", "InternalFailure",
+    "EC2ThrottledException",
 })  # fmt: skip
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+TRANSIENT_CODES = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+# The first retry waits up to this long: a second after throttling, 50 ms after anything else (a connection refused,
+# a 503), doubling with each attempt.
+THROTTLED_BASE_SECONDS = 1.0
+TRANSIENT_BASE_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 20.0
 CONTENT_TYPE = "application/x-amz-json-1.0"
 USER_AGENT = f"classifier-direct-sqs botocore/{botocore.__version__}"  # tells these calls from boto3's in a log
@@ -103,12 +107,17 @@ class DirectSQS:
             except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError):
                 if attempt >= self._attempts:
                     raise
+                throttled = False
             else:
                 if error is None:
                     return answer
-                if attempt >= self._attempts or not retryable(status, error.response["Error"]):
+                codes = {error.response["Error"]["Code"], error.response["Error"].get("QueryErrorCode")}
+                throttled = bool(codes & THROTTLING_CODES)
+                if attempt >= self._attempts or not (
+                    throttled or codes & TRANSIENT_CODES or status in TRANSIENT_STATUSES
+                ):
                     raise error
-            time.sleep(backoff_seconds(attempt))
+            time.sleep(backoff_seconds(attempt, throttled))
             attempt += 1
 
     def _post(self, action: str, body: bytes) -> tuple[int, dict[str, Any], ClientError | None]:
@@ -145,13 +154,10 @@ class DirectSQS:
         return error_class({"Error": error, "ResponseMetadata": metadata}, action)
 
 
-def retryable(status: int, error: dict[str, str]) -> bool:
-    return status in RETRYABLE_STATUSES or bool({error.get("Code"), error.get("QueryErrorCode")} & RETRYABLE_CODES)
-
-
-def backoff_seconds(attempt: int) -> float:
-    """botocore's standard mode: full jitter over a doubling ceiling, at most 20 s."""
-    return random.uniform(0, min(MAX_BACKOFF_SECONDS, 2.0 ** (attempt - 1)))  # noqa: S311 - jitter, not cryptography
+def backoff_seconds(attempt: int, throttled: bool) -> float:
+    """botocore's standard mode: full jitter under a ceiling that doubles with each attempt, at most 20 s."""
+    base = THROTTLED_BASE_SECONDS if throttled else TRANSIENT_BASE_SECONDS
+    return random.uniform(0, min(MAX_BACKOFF_SECONDS, base * 2.0 ** (attempt - 1)))  # noqa: S311 - jitter
 
 
 def _json(data: bytes) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from common import aws
-from common.sqs_direct import DirectSQS
+from common.sqs_direct import MAX_BACKOFF_SECONDS, DirectSQS, backoff_seconds
 from stack.embedded import LOCAL_CREDENTIALS
 from stack.processes import free_port
 
@@ -116,7 +116,7 @@ def _direct(url: str, attempts: int = 3) -> DirectSQS:
 
 @pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("common.sqs_direct.backoff_seconds", lambda attempt: 0.0)
+    monkeypatch.setattr("common.sqs_direct.backoff_seconds", lambda attempt, throttled: 0.0)
 
 
 def test_throttling_and_server_errors_are_tried_again(scripted: Scripted) -> None:
@@ -164,3 +164,10 @@ def test_with_a_proxy_configured_every_call_is_boto3s(monkeypatch: pytest.Monkey
     monkeypatch.setattr(sqs._client, "receive_message", lambda **params: calls.append(params) or {"Messages": []})
     assert sqs.receive_message(QueueUrl="http://q") == {"Messages": []}
     assert calls == [{"QueueUrl": "http://q"}] and scripted.requests == []
+
+
+def test_backoff_is_botocores_a_second_after_throttling_fifty_milliseconds_after_anything_else() -> None:
+    assert max(backoff_seconds(1, throttled=False) for _ in range(200)) <= 0.05
+    assert max(backoff_seconds(3, throttled=False) for _ in range(200)) <= 0.2
+    assert 0.5 < max(backoff_seconds(1, throttled=True) for _ in range(200)) <= 1.0
+    assert max(backoff_seconds(40, throttled=True) for _ in range(200)) <= MAX_BACKOFF_SECONDS
