@@ -95,9 +95,9 @@ class DirectSQS:
         if not self._direct:
             answer: dict[str, Any] = getattr(self._client, method)(**params)
             return answer
-        return self.call(DIRECT_ACTIONS[method], params)
+        return self._request(DIRECT_ACTIONS[method], params)
 
-    def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _request(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """One SQS action with boto3's parameters; its answer as boto3 gives it, or boto3's exception."""
         body = json.dumps(params, separators=(",", ":")).encode()
         attempt = 1
