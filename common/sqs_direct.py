@@ -58,7 +58,7 @@ USER_AGENT = f"classifier-direct-sqs botocore/{botocore.__version__}"  # tells t
 class DirectSQS:
     """A boto3 SQS client whose three busiest calls skip boto3's per-call machinery (see the module's docstring)."""
 
-    def __init__(self, client: Any, credentials: Credentials | Any) -> None:
+    def __init__(self, client: Any, credentials: Credentials | None) -> None:
         self._client = client
         self._credentials = credentials
         self._url = client.meta.endpoint_url.rstrip("/") + "/"

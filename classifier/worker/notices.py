@@ -20,7 +20,6 @@ Send = Callable[[], object]
 
 class StartedNotice:
     def __init__(self, send: Send, after_seconds: float) -> None:
-        self._send = send
         self._pending: Deferred | None = None
         if after_seconds <= 0:
             send()
