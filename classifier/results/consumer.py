@@ -1,4 +1,5 @@
-"""The results consumer: the workers' reports, received up to ten at a time, recorded together, deleted together.
+"""The results consumer: the workers' reports, received up to ten messages at a time (a message carries one report or
+a worker's batch of them, classifier/results/reports.py), recorded together, deleted together.
 
 One receive, one transaction and one DeleteMessageBatch per batch, where a Celery worker on this queue made a
 receive, a task and a DeleteMessage of each report: under load the queue's round trips and Celery's per-task work,
@@ -132,10 +133,11 @@ class ResultsConsumer:
         if not messages:
             self.flush()
             return 0
-        reports, done = [], []
+        reports: list[Report] = []
+        done: list[str] = []
         for message in messages:
             try:
-                reports.append(read(message))
+                reports += read(message)
             except UnreadableReport as exc:
                 logger.error("dropped a message on %s: %s; body %.200s", self.queue_name, exc, message["Body"])
                 done.append(message["ReceiptHandle"])
@@ -148,7 +150,7 @@ class ResultsConsumer:
         nudge_waiters(answers)
         if not self._recorded:
             self._oldest = time.monotonic()
-        self._recorded += done + [report.receipt for report in reports]
+        self._recorded += done + _receipts(reports)
         if time.monotonic() - self._oldest >= DELETE_WITHIN_SECONDS:
             self.flush()
         elif len(self._recorded) >= MAX_BATCH:
@@ -180,10 +182,11 @@ class ResultsConsumer:
         return self._url
 
     def _put_back_soon(self, url: str, reports: Sequence[Report]) -> None:
+        receives = {report.receipt: report.receives for report in reports}  # one entry per message
         entries = [
-            {"Id": str(index), "ReceiptHandle": report.receipt,
-             "VisibilityTimeout": round(backoff_seconds(report.receives - 1, base=1.0, cap=OUTAGE_BACKOFF_CAP))}
-            for index, report in enumerate(reports)
+            {"Id": str(index), "ReceiptHandle": receipt,
+             "VisibilityTimeout": round(backoff_seconds(count - 1, base=1.0, cap=OUTAGE_BACKOFF_CAP))}
+            for index, (receipt, count) in enumerate(receives.items())
         ]  # fmt: skip
         try:
             self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
@@ -198,3 +201,8 @@ class ResultsConsumer:
         for failed in answer.get("Failed", []):
             # Recorded all the same: the message comes back after its visibility timeout as a duplicate, ignored.
             logger.warning("could not delete a recorded report: %s", failed.get("Message", failed.get("Code")))
+
+
+def _receipts(reports: Sequence[Report]) -> list[str]:
+    """Each message's receipt once, however many of the reports it carried."""
+    return list(dict.fromkeys(report.receipt for report in reports))

@@ -1,13 +1,14 @@
-"""A pool process's finished work, sent in batches: the reports with one SendMessageBatch, then their classify
-messages deleted with one DeleteMessageBatch.
+"""A pool process's finished work, sent in batches: the batch's reports as one message on the results queue, then
+their classify messages deleted with one DeleteMessageBatch.
 
 A worker receives up to ten messages at once (project/broker.py, Batches). Sending each report as its task ends,
 and deleting each message as Celery acknowledges it, cost two SQS calls per image; here a received batch costs two
-calls in all. The order is what keeps at-least-once: a message is deleted only after its report is on the results
-queue, by the process that sent it. The worker's main process leaves these messages alone when it acknowledges them
-(the transport's `tasks_delete` option); until the batch goes, a message stays hidden on the queue for the
-visibility timeout, and if this process dies first it comes back to another worker and is classified again (the
-second report is ignored when it is recorded).
+calls in all, and the results consumer receives and deletes one message for the batch's reports
+(classifier/results/reports.py, `encode`). The order is what keeps at-least-once: a message is deleted only after
+its report is on the results queue, by the process that sent it. The worker's main process leaves these messages
+alone when it acknowledges them (the transport's `tasks_delete` option); until the batch goes, a message stays
+hidden on the queue for the visibility timeout, and if this process dies first it comes back to another worker and
+is classified again (the second report is ignored when it is recorded).
 
 A batch goes when the last message of a receive has been handled (the transport marks it, so a lone request is
 answered at once), when ten are waiting, after FLUSH_WITHIN_SECONDS at the latest, and when the process exits.
@@ -24,13 +25,17 @@ from typing import Any
 
 from django.conf import settings
 
+from classifier.results import reports
+from classifier.results.reports import Kind, Outgoing
 from common import aws
 from common.deferred import Deferred, DeferredCalls
 from common.sqs_batches import delete_finished
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 10  # SQS's most per SendMessageBatch and DeleteMessageBatch
+MAX_BATCH = 10  # SQS's most per DeleteMessageBatch
+# SQS takes messages of up to 256 KiB; a batch whose reports would not fit (long failure reasons) goes as several.
+MAX_MESSAGE_BYTES = 200_000
 # Far inside the visibility timeout (30 s), and rarely reached: a receive's last message flushes the batch first.
 FLUSH_WITHIN_SECONDS = 1.0
 
@@ -55,8 +60,17 @@ def held_message(properties: dict[str, Any] | None) -> HeldMessage | None:
 
 @dataclass(frozen=True)
 class _Finished:
-    report: tuple[str, str] | None  # (message id, SQS body) to send first; None for nothing to send
+    report: Outgoing | None  # to send first; None for nothing to send
     message: HeldMessage
+
+
+def finish(held: HeldMessage | None, kind: Kind, request_id: str, *args: Any) -> None:
+    """A task's last word on its request: the report goes with this pool process's next batch, and the classify
+    message `held` is deleted after it. Without a held message (a task run outside a worker), it is sent now."""
+    if held is None:
+        reports.send(kind, request_id, *args)
+        return
+    outbox().finish(held, Outgoing(kind, request_id, args))
 
 
 class Outbox:
@@ -69,8 +83,8 @@ class Outbox:
         self._flush_due: Deferred | None = None
         self._flushes = DeferredCalls("outbox-flush")
 
-    def finish(self, message: HeldMessage, report: tuple[str, str] | None) -> None:
-        """`report` (message id, body) goes to the results queue, then `message` is deleted (see the docstring)."""
+    def finish(self, message: HeldMessage, report: Outgoing | None) -> None:
+        """`report` goes to the results queue, then `message` is deleted (see the module's docstring)."""
         with self._lock:
             if not self._pending:
                 self._oldest = time.monotonic()
@@ -99,38 +113,57 @@ class Outbox:
             self._flush_due = self._flushes.later(delay, self.flush)
 
     def _send(self, batch: list[_Finished]) -> None:
-        reports = [finished for finished in batch if finished.report is not None]
+        reporting = [finished for finished in batch if finished.report is not None]
         try:
-            sent = self._send_reports(reports) if reports else set()
+            sent = self._send_reports([finished.report for finished in reporting if finished.report is not None])
         except Exception as exc:
             logger.warning("could not send %d report(s) (%s); their requests come back within the visibility "
-                           "timeout", len(reports), exc)  # fmt: skip
-            sent = set()
-        done = [finished.message for finished in batch if finished.report is None or finished.report[0] in sent]
+                           "timeout", len(reporting), exc)  # fmt: skip
+            sent = []
+        done = [finished.message for finished in batch if finished.report is None]
+        done += [reporting[index].message for index in sent]
         if done:
             delete_finished(self._client(), ((message.receipt, message.queue_url) for message in done))
 
-    def _send_reports(self, reports: list[_Finished]) -> set[str]:
-        """The message ids of the reports now on the results queue."""
+    def _send_reports(self, outgoing: list[Outgoing]) -> list[int]:
+        """Send the reports, as one message unless they would not fit in one; returns the indices of those sent."""
+        if not outgoing:
+            return []
         if self._results_url is None:
             name = settings.SQS_QUEUE_PREFIX + settings.RESULTS_QUEUE
             self._results_url = self._client().get_queue_url(QueueName=name)["QueueUrl"]
-        entries = [{"Id": str(n), "MessageBody": finished.report[1]}
-                   for n, finished in enumerate(reports) if finished.report is not None]  # fmt: skip
-        try:
-            answer = self._client().send_message_batch(QueueUrl=self._results_url, Entries=entries)
-        except Exception:
-            self._results_url = None  # the endpoint may have restarted without the queue: look it up again
-            raise
-        for failure in answer.get("Failed", []):
-            logger.warning("a report was not sent: %s", failure.get("Message") or failure)
-        ok = {int(entry["Id"]) for entry in answer.get("Successful", [])}
-        return {finished.report[0] for n, finished in enumerate(reports) if n in ok and finished.report is not None}
+        sent: list[int] = []
+        for indices, body in _messages(outgoing, range(len(outgoing))):
+            try:
+                answer = self._client().send_message_batch(
+                    QueueUrl=self._results_url, Entries=[{"Id": "0", "MessageBody": body}]
+                )
+            except Exception:
+                self._results_url = None  # the endpoint may have restarted without the queue: look it up again
+                if not sent:
+                    raise
+                logger.warning("sent %d of a batch's %d reports", len(sent), len(outgoing), exc_info=True)
+                break
+            for failure in answer.get("Failed", []):
+                logger.warning("%d report(s) not sent: %s", len(indices), failure.get("Message") or failure)
+            if answer.get("Successful"):
+                sent += indices
+        return sent
 
     def _client(self) -> Any:
         if self._sqs is None:
             self._sqs = aws.sqs()
         return self._sqs
+
+
+def _messages(outgoing: list[Outgoing], indices: range) -> list[tuple[range, str]]:
+    """The reports at `indices` as messages, each with the indices it carries: one message unless they would not
+    fit in one (a long failure reason, say), then halves, and so on."""
+    body = reports.encode([outgoing[index] for index in indices])
+    if len(body) <= MAX_MESSAGE_BYTES or len(indices) == 1:
+        return [(indices, body)]
+    half = len(indices) // 2
+    return _messages(outgoing, indices[:half]) + _messages(outgoing, indices[half:])
 
 
 _outboxes: dict[int, Outbox] = {}

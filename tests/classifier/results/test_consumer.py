@@ -272,3 +272,62 @@ def test_a_batch_that_failed_a_request_asks_the_web_processes_to_look_instead() 
     result = reports.Report(Kind.RESULT, str(fresh.pk), (result_payload(),), "r4", 1)
     answers = consumer_module.record([started, result])
     assert [answer["id"] for answer in answers] == [str(fresh.pk)]  # a start finishes nothing
+
+
+def test_a_worker_s_batch_arrives_as_one_message_and_is_recorded_and_deleted_as_one(sqs, settings, deletes) -> None:
+    """The outbox's message of several reports (classifier/worker/outbox.py), through the endpoint and back."""
+    from classifier.worker.outbox import HeldMessage, Outbox
+
+    classify_url = sqs.get_queue_url(QueueName=settings.SQS_QUEUE_PREFIX + "classify")["QueueUrl"]
+    for _ in range(3):
+        sqs.send_message(QueueUrl=classify_url, MessageBody="a classify message")
+    held = sqs.receive_message(QueueUrl=classify_url, MaxNumberOfMessages=3, WaitTimeSeconds=1)["Messages"]
+    assert len(held) == 3
+    done, failed, slow = make_request(), make_request(), make_request()
+    outbox = Outbox(aws.sqs())
+    finished = [
+        reports.Outgoing(Kind.RESULT, str(done.pk), (result_payload("tabby cat"),)),
+        reports.Outgoing(Kind.FAILURE, str(failed.pk), ("unreadable image", "worker-1@host", AT)),
+        reports.Outgoing(Kind.EXPIRED, str(slow.pk), ("expired: too late", "worker-1@host", AT)),
+    ]
+    for index, (message, report) in enumerate(zip(held, finished, strict=True)):
+        outbox.finish(HeldMessage(message["ReceiptHandle"], classify_url, index == 2), report)
+    assert _queued(sqs, settings) == 1  # one message for the three reports
+
+    consumer = _consumer(sqs, settings)
+    assert _drain(consumer, 1) == 1
+
+    states = {row.pk: row.status for row in Classification.objects.filter(pk__in=[done.pk, failed.pk, slow.pk])}
+    assert states == {done.pk: Status.DONE, failed.pk: Status.FAILED, slow.pk: Status.EXPIRED}
+    assert deletes == [1] and _queued(sqs, settings) == 0  # the one message, deleted once
+    classify_attributes = sqs.get_queue_attributes(QueueUrl=classify_url, AttributeNames=["All"])["Attributes"]
+    assert classify_attributes["ApproximateNumberOfMessagesNotVisible"] == "0"  # the classify messages went too
+
+
+def test_a_message_of_several_reports_is_read_as_each_of_them_and_one_of_none_is_refused() -> None:
+    body = reports.encode([reports.Outgoing(Kind.RESULT, "a", ({"label": "x"},)),
+                           reports.Outgoing(Kind.STARTED, "b", ("worker-1@host", AT))])  # fmt: skip
+    read = reports.read({"Body": body, "ReceiptHandle": "h", "Attributes": {"ApproximateReceiveCount": "2"}})
+    assert read == [reports.Report(Kind.RESULT, "a", ({"label": "x"},), "h", 2),
+                    reports.Report(Kind.STARTED, "b", ("worker-1@host", AT), "h", 2)]  # fmt: skip
+    with pytest.raises(reports.UnreadableReport):
+        reports.read({"Body": reports.encode([]), "ReceiptHandle": "h"})
+
+
+def test_during_an_outage_a_message_of_several_reports_is_put_back_once(sqs, settings, monkeypatch) -> None:
+    consumer = _consumer(sqs, settings)
+    put_back: list[int] = []
+    sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibilityBatch",
+                             lambda params, **_: put_back.append(len(params["Entries"])))  # fmt: skip
+    url = sqs.get_queue_url(QueueName=settings.SQS_QUEUE_PREFIX + "results")["QueueUrl"]
+    rows = [make_request() for _ in range(3)]
+    sqs.send_message(QueueUrl=url, MessageBody=reports.encode(
+        [reports.Outgoing(Kind.RESULT, str(row.pk), (result_payload(),)) for row in rows]))  # fmt: skip
+
+    def away(results: Any) -> list[str]:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(recording, "record_results", away)
+    with pytest.raises(OperationalError):
+        _drain(consumer, 1)
+    assert put_back == [1]

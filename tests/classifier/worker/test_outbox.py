@@ -1,21 +1,28 @@
-"""A pool process's finished work: reports sent in one call, then their messages deleted in one call, never the
-other way round, and nothing deleted whose report did not go."""
+"""A pool process's finished work: the batch's reports sent as one message, then their messages deleted in one call,
+never the other way round, and nothing deleted whose report did not go."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+import pytest
+
+from classifier.results import reports
+from classifier.results.reports import Kind, Outgoing
+from classifier.worker import outbox as outbox_module
 from classifier.worker.outbox import FLUSH_WITHIN_SECONDS, HeldMessage, Outbox, held_message
 
 CLASSIFY = "http://sqs/classify"
 
 
 class RecordingSQS:
-    def __init__(self, refuse_reports: bool = False, fail_ids: frozenset[str] = frozenset()) -> None:
-        self.calls: list[tuple[str, list[str]]] = []
+    """Records each call as ("send", [request ids of each message's reports]) or ("delete", [receipts])."""
+
+    def __init__(self, refuse_reports: bool = False, fail_requests: frozenset[str] = frozenset()) -> None:
+        self.calls: list[tuple[str, list[Any]]] = []
         self.refuse_reports = refuse_reports
-        self.fail_ids = fail_ids
+        self.fail_requests = fail_requests
 
     def get_queue_url(self, QueueName: str) -> dict[str, str]:  # noqa: N803 (boto3's names)
         return {"QueueUrl": f"http://sqs/{QueueName}"}
@@ -23,10 +30,12 @@ class RecordingSQS:
     def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
         if self.refuse_reports:
             raise ConnectionError("endpoint down")
-        self.calls.append(("send", [entry["MessageBody"] for entry in Entries]))
+        carried = [_requests_in(entry["MessageBody"]) for entry in Entries]
+        self.calls.append(("send", carried))
+        failed = [entry for entry, ids in zip(Entries, carried, strict=True) if set(ids) & self.fail_requests]
         return {
-            "Successful": [{"Id": entry["Id"]} for entry in Entries if entry["MessageBody"] not in self.fail_ids],
-            "Failed": [{"Id": entry["Id"], "Code": "x"} for entry in Entries if entry["MessageBody"] in self.fail_ids],
+            "Successful": [{"Id": entry["Id"]} for entry in Entries if entry not in failed],
+            "Failed": [{"Id": entry["Id"], "Code": "x"} for entry in failed],
         }
 
     def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
@@ -34,18 +43,26 @@ class RecordingSQS:
         return {"Successful": [{"Id": entry["Id"]} for entry in Entries]}
 
 
+def _requests_in(body: str) -> list[str]:
+    return [report.request_id for report in reports.read({"Body": body, "ReceiptHandle": "h"})]
+
+
 def _held(n: int, last: bool = False) -> HeldMessage:
     return HeldMessage(f"receipt-{n}", CLASSIFY, last)
 
 
-def test_a_receive_s_batch_goes_when_its_last_message_is_done_reports_first() -> None:
+def _result(n: int, *args: Any) -> Outgoing:
+    return Outgoing(Kind.RESULT, f"r{n}", args or ({"label": f"label {n}"},))
+
+
+def test_a_receive_s_batch_goes_when_its_last_message_is_done_its_reports_in_one_message_first() -> None:
     sqs = RecordingSQS()
     outbox = Outbox(sqs)
     for n in range(3):
-        outbox.finish(_held(n, last=n == 2), (f"r{n}", f"report-{n}"))
+        outbox.finish(_held(n, last=n == 2), _result(n))
         if n < 2:
             assert sqs.calls == []
-    assert sqs.calls == [("send", ["report-0", "report-1", "report-2"]),
+    assert sqs.calls == [("send", [["r0", "r1", "r2"]]),
                          ("delete", ["receipt-0", "receipt-1", "receipt-2"])]  # fmt: skip
 
 
@@ -53,23 +70,37 @@ def test_ten_go_together_and_a_stray_one_goes_within_a_second() -> None:
     sqs = RecordingSQS()
     outbox = Outbox(sqs)
     for n in range(11):
-        outbox.finish(_held(n), (f"r{n}", f"report-{n}"))
-    assert [kind for kind, _ in sqs.calls] == ["send", "delete"] and len(sqs.calls[0][1]) == 10
+        outbox.finish(_held(n), _result(n))
+    assert sqs.calls[0] == ("send", [[f"r{n}" for n in range(10)]]) and len(sqs.calls[1][1]) == 10
     deadline = time.monotonic() + FLUSH_WITHIN_SECONDS + 2
     while len(sqs.calls) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert sqs.calls[2:] == [("send", ["report-10"]), ("delete", ["receipt-10"])]
+    assert sqs.calls[2:] == [("send", [["r10"]]), ("delete", ["receipt-10"])]
 
 
 def test_nothing_is_deleted_whose_report_did_not_go() -> None:
     refused = RecordingSQS(refuse_reports=True)
-    Outbox(refused).finish(_held(0, last=True), ("r0", "report-0"))
+    Outbox(refused).finish(_held(0, last=True), _result(0))
     assert refused.calls == []  # the message comes back by its visibility timeout
-    partly = RecordingSQS(fail_ids=frozenset({"report-1"}))
+    partly = RecordingSQS(fail_requests=frozenset({"r1"}))
     outbox = Outbox(partly)
-    outbox.finish(_held(0), ("r0", "report-0"))
-    outbox.finish(_held(1, last=True), ("r1", "report-1"))
-    assert partly.calls == [("send", ["report-0", "report-1"]), ("delete", ["receipt-0"])]
+    outbox.finish(_held(0), _result(0))
+    outbox.finish(_held(1, last=True), _result(1))
+    assert partly.calls == [("send", [["r0", "r1"]])]  # one message: neither went, neither is deleted
+
+
+def test_reports_too_large_for_one_message_go_as_several_and_each_message_s_requests_are_deleted_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(outbox_module, "MAX_MESSAGE_BYTES", 3000)
+    sqs = RecordingSQS(fail_requests=frozenset({"r3"}))
+    outbox = Outbox(sqs)
+    for n in range(4):
+        outbox.finish(_held(n, last=n == 3), _result(n, "x" * 800, "worker", "at"))
+    sends = [ids for kind, ids in sqs.calls if kind == "send"]
+    assert [request for call in sends for message in call for request in message] == ["r0", "r1", "r2", "r3"]
+    assert all(len(call) == 1 for call in sends) and len(sends) > 1  # one message per call once they are split
+    assert sqs.calls[-1] == ("delete", [f"receipt-{n}" for n in range(4) if f"r{n}" not in sends[-1][0]])
 
 
 def test_a_retried_request_s_message_is_only_deleted() -> None:
