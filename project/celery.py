@@ -21,6 +21,7 @@ from celery.signals import (
 )
 
 from autoscale.retire import RetireWhenIdle
+from classifier.worker.handover import HandOverReceives
 from classifier.worker.stranded import HandBackStranded
 from common.lifetime import die_with_worker_main
 from common.logs import JsonFormatter, reset_request, set_request
@@ -69,6 +70,8 @@ app.autodiscover_tasks()
 app.steps["consumer"].add(RetireWhenIdle)
 # A task whose pool process died taking it is handed back instead of held for the worker's lifetime.
 app.steps["consumer"].add(HandBackStranded)
+# The classify requests of one receive go to a pool process as one job, not one job each.
+app.steps["consumer"].add(HandOverReceives)
 
 
 @celeryd_init.connect  # the worker's first step, before its check that warns about running as root
