@@ -14,7 +14,8 @@ What does not change:
 - Each request runs through Celery's tracer: its signals, its retries, its failure and its report are its own.
 - A job that fails as a whole (its pool process died, from a poison image say, or it ran past TASK_TIME_LIMIT) fails
   none of its requests: they go to the pool again, one per job, so only the request that kills a process or overruns
-  is charged with it (a receive towards the dead-letter queue, a time limit), as before.
+  is charged with it (a receive towards the dead-letter queue, a time limit), as before. Such a request pays twice
+  (with its job, then alone), and the others are classified again: reports already sent are ignored when recorded.
 - A job has one request's hard time limit and no soft one: a soft limit would fall on whichever request was running
   when the job as a whole reached it, and a request on its own again gets both of its own.
 
@@ -37,7 +38,7 @@ from celery.app.trace import fast_trace_task, trace_task_ret
 from celery.concurrency import prefork
 
 from classifier.worker.outbox import outbox
-from common.deferred import DeferredCalls
+from common.deferred import Deferred, DeferredCalls
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class HandOver:
         self._waiting: list[Any] = []
         self._lock = threading.Lock()
         self._deferred = DeferredCalls("handover")
-        self._gather_due = False
+        self._gather: Deferred | None = None  # the flush of requests whose receive has not been seen to end
 
     def __call__(self, request: Any) -> None:
         if request.task_name != TASK:
@@ -90,16 +91,17 @@ class HandOver:
         with self._lock:
             self._waiting.append(request)
             due = ends_receive(request) or len(self._waiting) >= MAX_JOB
-            if not due and not self._gather_due:
-                self._gather_due = True
-                self._deferred.later(GATHER_SECONDS, self.flush)
+            if not due and self._gather is None:
+                self._gather = self._deferred.later(GATHER_SECONDS, self.flush)
         if due:
             self.flush()
 
     def flush(self) -> None:
         with self._lock:
             waiting, self._waiting = self._waiting, []
-            self._gather_due = False
+            if self._gather is not None:
+                self._gather.cancel()
+                self._gather = None
         if len(waiting) == 1:
             self._hand(waiting[0])
         elif waiting:
@@ -120,6 +122,7 @@ class HandOver:
             error_callback=partial(self._failed, requests),
             timeout_callback=partial(_timed_out, requests),
             timeout=max(r.time_limits[0] or r.task.time_limit or 0 for r in requests) or None,
+            soft_timeout=0,  # none (billiard reads None as the pool's default): see the module's docstring
             correlation_id=first.id,
         )
 
