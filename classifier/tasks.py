@@ -19,11 +19,10 @@ from django.conf import settings
 from classifier.inference import get_classifier
 from classifier.results import reports
 from classifier.results.reports import Kind
-from classifier.worker import outbox
 from classifier.worker.failures import Action, verdict
 from classifier.worker.job import classify_stored_image, now_iso
 from classifier.worker.notices import StartedNotice
-from classifier.worker.outbox import held_message
+from classifier.worker.outbox import finish, held_message, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str, ex
     if expires_at is not None and (late := expired_by(expires_at)) is not None:
         logger.info("request %s expired %.1f s before a worker took it: not classified", request_id, late)
         reason = f"expired: its time to live ended {late:.1f} s before a worker took it; not classified"
-        outbox.finish(held, Kind.EXPIRED, request_id, reason, worker, started_at)
+        finish(held, Kind.EXPIRED, request_id, reason, worker, started_at)
         return
     notice = StartedNotice(lambda: reports.send(Kind.STARTED, request_id, worker, started_at),
                            settings.STARTED_NOTICE_SECONDS)  # fmt: skip
@@ -52,14 +51,14 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str, ex
         if decided.action == Action.RETRY:
             retry = self.retry(exc=exc, countdown=decided.countdown, throw=False)  # the retry's message is sent
             if held is not None:
-                outbox.outbox().finish(held, None)  # so this one goes
+                outbox().finish(held, None)  # so this one goes
             raise retry from exc
         logger.warning("request %s failed: %s", request_id, exc)  # the whole error here; the row gets the reason
-        outbox.finish(held, Kind.FAILURE, request_id, decided.reason, worker, now_iso())
+        finish(held, Kind.FAILURE, request_id, decided.reason, worker, now_iso())
         return
     finally:
         notice.cancel()
-    outbox.finish(held, Kind.RESULT, request_id, result)
+    finish(held, Kind.RESULT, request_id, result)
 
 
 def expired_by(expires_at: str) -> float | None:
@@ -71,7 +70,7 @@ def expired_by(expires_at: str) -> float | None:
 @worker_process_shutdown.connect
 def _send_what_is_finished(**_: Any) -> None:
     """A pool process ending cleanly (a warm shutdown, a replaced process) sends its last batch first."""
-    outbox.outbox().flush()
+    outbox().flush()
 
 
 @worker_process_init.connect
