@@ -37,7 +37,7 @@ from celery import bootsteps
 from celery.app.trace import fast_trace_task, trace_task_ret
 from celery.concurrency import prefork
 
-from classifier.worker.outbox import outbox
+from classifier.worker.outbox import held_message, outbox
 from common.deferred import Deferred, DeferredCalls
 
 logger = logging.getLogger(__name__)
@@ -62,8 +62,8 @@ def run_requests(fast: bool, traced: list[Traced]) -> list[Any]:
 
 def ends_receive(request: Any) -> bool:
     """Whether the transport marked this request's message as the last of its receive (project/broker.py)."""
-    info = (request.request_dict.get("properties") or {}).get("delivery_info") or {}
-    return bool(info.get("ends_receive"))
+    held = held_message(request.request_dict.get("properties"))
+    return held is not None and held.ends_receive
 
 
 def shares(requests: Sequence[Any], processes: int) -> list[list[Any]]:
@@ -102,9 +102,7 @@ class HandOver:
             if self._gather is not None:
                 self._gather.cancel()
                 self._gather = None
-        if len(waiting) == 1:
-            self._hand(waiting[0])
-        elif waiting:
+        if waiting:
             for share in shares(waiting, self._consumer.pool.num_processes):
                 self._apply(share)
 

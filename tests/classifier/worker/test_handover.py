@@ -23,7 +23,8 @@ class Request:
         self.id = self.task_id = rid
         self.task_name = task_name
         self.type, self.body, self.content_type, self.content_encoding = task_name, f"body {rid}", "json", "utf-8"
-        self.request_dict = {"id": rid, "properties": {"delivery_info": {"ends_receive": last}}}
+        delivery = {"sqs_message": {"ReceiptHandle": f"h-{rid}"}, "sqs_queue": "q", "ends_receive": last}
+        self.request_dict = {"id": rid, "properties": {"delivery_info": delivery}}
         self.time_limits = (None, None)
         self.task = SimpleNamespace(time_limit=limit)
         self._app = SimpleNamespace(use_fast_trace_task=True)
