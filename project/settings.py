@@ -202,6 +202,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # eight wait at once; storing to this machine's disk hardly waits, and threads beyond two only take turns at the GIL
 # (two cost 0.2 ms less CPU per upload than eight, at 30 concurrent uploads, `make bench`'s load).
 INTAKE_CONCURRENCY = env_int("INTAKE_CONCURRENCY", 8 if STORAGE_BACKEND == "s3" else 2, minimum=1)
+# Uploads an intake thread stores and commits as one group when they wait together (classifier/intake/
+# group_commit.py). A group stores its images one after another, so with S3, where each store waits on the network,
+# uploads go one at a time (still without a thread hand-over each while they keep coming).
+INTAKE_GROUP_MAX = env_int("INTAKE_GROUP_MAX", 1 if STORAGE_BACKEND == "s3" else 10, minimum=1)
 # How long a synchronous caller (POST / and the web form) waits for its label before a 504; the request itself
 # carries on and its result is recorded all the same.
 SYNC_WAIT_SECONDS = env_float("SYNC_WAIT_SECONDS", 60.0, minimum=0.1)

@@ -10,16 +10,24 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
 from django.db import connection
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
 
-from classifier.intake.acceptance import accept
-from classifier.intake.threads import keeps_its_connection, run_on_intake_thread
-from classifier.intake.validation import UploadRejected, validate
+from classifier.intake import group_commit
+from classifier.intake.acceptance import accept_all
+from classifier.intake.group_commit import Outcome, Upload
+from classifier.intake.threads import (
+    keeps_its_connection,
+    on_intake_thread,
+    run_on_intake_thread,
+    start_intake_thread,
+    sync_caller_waits,
+)
+from classifier.intake.validation import UploadRejected, ValidImage, validate
 from classifier.models import Classification
 from classifier.results.waiting import waiter_for_this_loop
+from common.connections import keep_unless_broken
 from common.outages import outage_of
 
 logger = logging.getLogger(__name__)
@@ -27,8 +35,9 @@ logger = logging.getLogger(__name__)
 # Room for the multipart envelope around a file of the maximum size.
 ENVELOPE_BYTES = 64 * 1024
 
-# Uploads being stored at once, per event loop. The rest wait here, on the loop, holding neither a thread nor a
-# database connection: 200 simultaneous uploads otherwise start 200 threads that queue on a pool of ten connections.
+# The API's uploads being stored at once, per event loop (the plain uploads queue in group_commit instead). The
+# rest wait here, on the loop, holding neither a thread nor a database connection: 200 simultaneous uploads would
+# otherwise start 200 threads that queue on a pool of ten connections.
 _intake_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
@@ -53,19 +62,66 @@ async def accept_from(request: HttpRequest, *fields: str) -> tuple[str, Classifi
     Raises UploadRejected with a status and a message for the client.
     """
     check_declared_length(request, settings.UPLOAD_MAX_BYTES)
-    async with intake_slot():
-        # Parsing the multipart body reads the spooled upload and may write temporary files: in a thread, not on
-        # the event loop every waiter shares.
-        return await run_on_intake_thread(_parse_validate_and_accept, request, fields)
+    upload = Upload(request, fields)
+    if sync_caller_waits():
+        return await run_on_intake_thread(_accept_alone, upload)
+    # Parsing the multipart body reads the spooled upload and may write temporary files: on an intake thread, not
+    # on the event loop every waiter shares; with the uploads waiting beside it, as one group.
+    return await group_commit.for_this_loop(start_intake_thread, accept_group).accept(upload)
 
 
-def _parse_validate_and_accept(request: HttpRequest, fields: tuple[str, ...]) -> tuple[str, Classification]:
+def _accept_alone(upload: Upload) -> tuple[str, Classification]:
+    outcome = accept_group([upload])[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def accept_group(uploads: list[Upload]) -> list[Outcome]:
+    """Each upload parsed and validated alone, then the valid ones accepted together; an outcome per upload, in order.
+
+    Runs on an intake thread (or a synchronous caller's), and gives its database connection back at the end.
+    """
+    if on_intake_thread():
+        keep_unless_broken()
+    try:
+        outcomes: dict[int, Outcome] = {}
+        valid: dict[int, tuple[str, ValidImage]] = {}
+        for index, upload in enumerate(uploads):
+            try:
+                valid[index] = upload.context.run(_parse_and_validate, upload.request, upload.fields)
+            except UploadRejected as exc:
+                outcomes[index] = exc
+        outcomes.update(_accept_valid(valid))
+        return [outcomes[index] for index in range(len(uploads))]
+    finally:
+        release_connection()
+
+
+def _accept_valid(valid: dict[int, tuple[str, ValidImage]]) -> dict[int, Outcome]:
+    """The valid uploads accepted as one group; if the group fails for a reason other than an outage, one by one, so
+    that what fails one upload fails no other."""
+    if not valid:
+        return {}
+    try:
+        with refused_while_down():
+            rows = accept_all([image for _, image in valid.values()])
+    except Exception as exc:
+        if len(valid) == 1 or isinstance(exc, UploadRejected):  # alone already, or an outage: each would fail alike
+            return dict.fromkeys(valid, exc)
+        logger.warning("a group of %d uploads failed; accepting them one by one", len(valid), exc_info=True)
+        return {index: _accept_valid({index: pair})[index] for index, pair in valid.items()}
+    return {index: (field, row) for (index, (field, _)), row in zip(valid.items(), rows, strict=True)}
+
+
+def _parse_and_validate(request: HttpRequest, fields: tuple[str, ...]) -> tuple[str, ValidImage]:
     try:
         field = next((name for name in fields if name in request.FILES), fields[0])
         upload = request.FILES.get(field)
     except MultiPartParserError as exc:
         raise UploadRejected(400, f"malformed multipart body: {exc}") from None
-    return field, _validate_and_accept(upload, field)
+    # Decoding runs here, off the event loop: a large image must not stall every other caller.
+    return field, validate(upload, field)
 
 
 def check_declared_length(request: HttpRequest, max_content_bytes: int) -> None:
@@ -76,16 +132,6 @@ def check_declared_length(request: HttpRequest, max_content_bytes: int) -> None:
         raise UploadRejected(400, "the Content-Length header is not a number") from None
     if declared > max_content_bytes + ENVELOPE_BYTES:
         raise UploadRejected(413, f"the request is {declared} bytes; the limit is {max_content_bytes} bytes")
-
-
-def _validate_and_accept(upload: UploadedFile | None, field: str) -> Classification:
-    # Decoding runs here, off the event loop: a large image must not stall every other caller.
-    image = validate(upload, field)
-    try:
-        with refused_while_down():
-            return accept(image)
-    finally:
-        release_connection()
 
 
 def release_connection() -> None:

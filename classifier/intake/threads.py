@@ -46,14 +46,22 @@ def on_intake_thread() -> bool:
     return getattr(_this_thread, "intake", False)
 
 
-async def run_on_intake_thread(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run `function` on an intake thread, with that thread's connection made fit for use first.
+def sync_caller_waits() -> bool:
+    """Whether a synchronous caller waits on this request (Django's test clients, `async_to_sync`): its work then
+    belongs on that caller's thread, as a thread-sensitive call's would, whose connection holds its transaction."""
+    return getattr(AsyncToSync.executors, "current", None) is not None
 
-    Where a synchronous caller waits on this request (Django's test clients, `async_to_sync`), it runs on that
-    caller's thread instead, as a thread-sensitive call would: that thread's connection holds the caller's
-    transaction.
-    """
-    if getattr(AsyncToSync.executors, "current", None) is not None:
+
+def start_intake_thread(work: Callable[[], None]) -> None:
+    """Run `work` on an intake thread, not waiting for it; `work` makes the thread's connection fit for use itself
+    (keep_unless_broken) and reports its own outcome."""
+    _executor().submit(work)
+
+
+async def run_on_intake_thread(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run `function` on an intake thread, with that thread's connection made fit for use first; on a waiting
+    synchronous caller's thread instead where there is one (sync_caller_waits)."""
+    if sync_caller_waits():
         return await sync_to_async(function, thread_sensitive=True)(*args, **kwargs)
     return await sync_to_async(_with_fit_connection, thread_sensitive=False, executor=_executor())(
         function, *args, **kwargs

@@ -2,6 +2,7 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import RequestFactory
 from PIL import Image
 
 from classifier import dispatch, storage
@@ -101,15 +102,17 @@ def test_validated_image_keeps_dimensions() -> None:
 
 @pytest.mark.django_db(transaction=True)  # the upload path closes its connection, as it does in the server
 def test_storage_down_is_503_and_nothing_is_kept(settings) -> None:
-    from classifier.intake.http import _validate_and_accept
+    from classifier.intake.group_commit import Upload
+    from classifier.intake.http import accept_group
 
     settings.STORAGES = {
         **settings.STORAGES,
         "inputs": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": "/dev/null/x"}},
     }
-    with pytest.raises(UploadRejected, match="storage unavailable") as caught:
-        _validate_and_accept(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
-    assert caught.value.status == 503
+    image = _upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes())
+    [outcome] = accept_group([Upload(RequestFactory().post("/", {"myfile": image}), ("myfile",))])
+    assert isinstance(outcome, UploadRejected) and outcome.status == 503
+    assert "storage unavailable" in outcome.message
     assert not Classification.objects.exists()
 
 
