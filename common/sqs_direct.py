@@ -2,12 +2,12 @@
 
 Every upload costs the service a few SQS calls: the web tier's send, the worker's report and delete, the results
 consumer's receive and delete. boto3 spends about 2 ms of CPU on each, most of it in its own machinery (event
-hooks, parameter validation, request and response models); the HTTP exchange underneath is about 0.7 ms on
-loopback. `DirectSQS` makes the calls on that path (`send_message_batch`, `delete_message_batch`,
-`receive_message`) as one signed JSON POST each, with botocore's own signer, credentials and error classes, and
-hands every other method to the boto3 client it wraps, so callers keep boto3's names, arguments, answers and
-exceptions. Measured against the embedded endpoint: 2.2-2.5 ms of client CPU per SendMessageBatch with boto3,
-1.6 ms here (`make bench` has the stack's figures).
+hooks, parameter validation, request and response models). `DirectSQS` makes the calls on that path
+(`send_message_batch`, `delete_message_batch`, `receive_message`) as one signed JSON POST each, with botocore's own
+signer, credentials and error classes, sent over libcurl (common/curl_post.py), and hands every other method to the
+boto3 client it wraps, so callers keep boto3's names, arguments, answers and exceptions. Measured against the
+embedded endpoint: 2.2-2.5 ms of client CPU per SendMessageBatch with boto3, 1.6 ms as one POST through urllib3;
+a ReceiveMessage 0.53-0.56 ms through urllib3, 0.35 ms through libcurl (`make bench` has the stack's figures).
 
 What boto3 would do and this keeps: the client's endpoint, region, credentials (refreshed, as from an instance
 profile), timeouts and retries (its standard mode: connection errors, 5xx, throttling; jittered doubling backoff),
@@ -24,12 +24,13 @@ import urllib.request
 from typing import Any
 
 import botocore
-import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.httpsession import get_cert_path
+
+from common.curl_post import Answer, CurlPoster
 
 # The calls this module makes itself, by boto3 method name: SQS's JSON protocol names them in a header.
 DIRECT_ACTIONS = {
@@ -65,12 +66,7 @@ class DirectSQS:
         self._region = client.meta.region_name
         config = client.meta.config
         self._attempts = int((config.retries or {}).get("total_max_attempts") or 3)  # 3: the standard mode's own
-        self._http = urllib3.PoolManager(
-            maxsize=config.max_pool_connections,
-            timeout=urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout),
-            retries=False,
-            ca_certs=get_cert_path(True),
-        )
+        self._http = CurlPoster(config.connect_timeout, config.read_timeout, get_cert_path(True))
         proxies = urllib.request.getproxies()
         self._direct = credentials is not None and not (config.proxies or proxies.get("http") or proxies.get("https"))
 
@@ -125,31 +121,24 @@ class DirectSQS:
                              headers={"Content-Type": CONTENT_TYPE, "X-Amz-Target": f"AmazonSQS.{action}",
                                       "User-Agent": USER_AGENT})  # fmt: skip
         SigV4Auth(self._credentials.get_frozen_credentials(), "sqs", self._region).add_auth(request)
-        try:
-            response = self._http.urlopen("POST", self._url, body=body, headers=dict(request.headers.items()))
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise ReadTimeoutError(endpoint_url=self._url, error=exc) from exc
-        except urllib3.exceptions.ProtocolError as exc:
-            raise ConnectionClosedError(endpoint_url=self._url, error=exc) from exc
-        except urllib3.exceptions.HTTPError as exc:  # refused, unreachable, TLS failed
-            raise EndpointConnectionError(endpoint_url=self._url, error=exc) from exc
-        answer = _json(response.data)
+        response = self._http.post(self._url, body, request.headers.items())
+        answer = _json(response.body)
         if response.status == 200:
             return response.status, answer, None
         return response.status, answer, self._error(action, response, answer)
 
-    def _error(self, action: str, response: urllib3.BaseHTTPResponse, answer: dict[str, Any]) -> ClientError:
+    def _error(self, action: str, response: Answer, answer: dict[str, Any]) -> ClientError:
         """The exception boto3 raises for this answer: SQS's query-compatible code where the header gives one, the
         modeled error's name beside it (botocore/parsers.py, `_do_query_compatible_error_parse`)."""
-        modeled = str(answer.get("__type") or response.headers.get("x-amzn-errortype", "")).rsplit("#", 1)[-1]
+        modeled = str(answer.get("__type") or response.header("x-amzn-errortype")).rsplit("#", 1)[-1]
         error: dict[str, Any] = {
             "Code": modeled or str(response.status),
             "Message": answer.get("message") or answer.get("Message") or response.reason or "",
         }
-        query_error = response.headers.get("x-amzn-query-error", "").split(";")
+        query_error = response.header("x-amzn-query-error").split(";")
         if len(query_error) == 2 and query_error[0]:
             error.update(Code=query_error[0], QueryErrorCode=modeled, Type=query_error[1])
-        metadata = {"HTTPStatusCode": response.status, "RequestId": response.headers.get("x-amzn-requestid", "")}
+        metadata = {"HTTPStatusCode": response.status, "RequestId": response.header("x-amzn-requestid")}
         error_class = self._client.exceptions.from_code(error.get("QueryErrorCode") or error["Code"])
         return error_class({"Error": error, "ResponseMetadata": metadata}, action)
 
