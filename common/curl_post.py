@@ -92,6 +92,8 @@ class CurlPoster:
     def _new_handle(self) -> pycurl.Curl:
         curl = pycurl.Curl()
         curl.setopt(pycurl.NOSIGNAL, 1)  # timeouts without SIGALRM: safe beside other threads
+        # HTTP(S) only: libcurl would otherwise follow an endpoint URL of file:// (and more) where boto3 refuses one.
+        curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
         curl.setopt(pycurl.CONNECTTIMEOUT_MS, self._connect_timeout_ms)
         # botocore's read timeout is per read; libcurl's nearest is "under a byte a second for this long" (it notices
         # within about two seconds more).

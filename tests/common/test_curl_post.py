@@ -84,6 +84,14 @@ def test_a_refused_connection_is_botocores_endpoint_error() -> None:
         poster.post(f"http://127.0.0.1:{free_port()}/", b"{}", [])
 
 
+def test_an_endpoint_that_is_not_http_is_refused(tmp_path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("not for a queue")
+    poster = CurlPoster(connect_timeout=1, read_timeout=1, ca_certs=None)
+    with pytest.raises(EndpointConnectionError):
+        poster.post(secret.as_uri(), b"{}", [])
+
+
 def _listener(behaviour: str) -> tuple[socket.socket, threading.Thread]:
     """A server that reads the request, then says nothing (`silent`) or hangs up (`hang-up`)."""
     server = socket.create_server(("127.0.0.1", 0))
