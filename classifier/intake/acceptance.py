@@ -20,11 +20,6 @@ from common import metrics
 logger = logging.getLogger(__name__)
 
 
-def accept(image: ValidImage) -> Classification:
-    """Store one image and its row; see accept_all."""
-    return accept_all([image])[0]
-
-
 def accept_all(
     images: list[ValidImage],
     before_commit: Callable[[list[Classification]], None] | None = None,

@@ -6,7 +6,7 @@ from django.test import RequestFactory
 from PIL import Image
 
 from classifier import dispatch, storage
-from classifier.intake.acceptance import accept
+from classifier.intake.acceptance import accept_all
 from classifier.intake.validation import UploadRejected, validate
 from classifier.models import Classification, Status
 from tests.conftest import IMAGES_DIR
@@ -58,8 +58,8 @@ def test_accept_stores_image_and_row_then_sends_after_commit(
     image = validate(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
 
     with django_capture_on_commit_callbacks(execute=True):
-        first = accept(image)
-        second = accept(image)
+        [first] = accept_all([image])
+        [second] = accept_all([image])
         assert sent == []  # nothing goes out before the row is committed
 
     assert [row.pk for row in sent] == [first.pk, second.pk]
@@ -88,7 +88,7 @@ def test_a_send_that_fails_after_the_commit_keeps_the_row_for_the_sweeper(monkey
 
     monkeypatch.setattr(dispatch, "queue_for_classification", queue_gone)
     image = validate(_upload("test_2.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()), "file")
-    row = accept(image)  # no exception: the upload was accepted, and is kept
+    [row] = accept_all([image])  # no exception: the upload was accepted, and is kept
     assert Classification.objects.get(pk=row.pk).status == Status.QUEUED
     assert "send_after_commit" in caplog.text and "The specified queue does not exist." in caplog.text
 
@@ -135,7 +135,7 @@ def test_images_stay_when_the_commit_itself_fails(monkeypatch, tmp_path, setting
 
     monkeypatch.setattr(connection, "commit", commit_then_lose_the_answer)
     with pytest.raises(OperationalError):
-        accept(image)
+        accept_all([image])
     monkeypatch.undo()
     row = Classification.objects.get()
     assert storage.inputs().exists(row.input_key)
