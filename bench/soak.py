@@ -239,11 +239,12 @@ class Chaos:
         """Kills at random moments, `kill_every` seconds apart on average; the one-off faults at fixed fractions of
         the time, the endpoint last so that the sweeper's recovery from it still falls within the load.
 
-        Memoryless, as crashes are: a beat of 30 +- 5 s would keep step with the 30 s visibility timeout. A worker
+        Memoryless, as crashes are: a beat of 30 +- 5 s would keep step with a 30 s visibility timeout. A worker
         killed while its long poll is open takes with it the message the endpoint hands that poll next (SQS, and
-        moto, answer a poll whose caller is gone), hidden for one visibility timeout; on that beat, the message
-        came back just as the next kill left another dead poll, in a fifth of such cases (the odds of two kills
-        within the poll's wait, 2 s, of each other's 30 s), and waited 60 s."""
+        moto, answer a poll whose caller is gone), hidden for one visibility timeout. With the 30 s timeout shipped
+        before, a message that came back just as the next kill left another dead poll waited two timeouts and a
+        worker's start, and its synchronous caller, past the 60 s wait, got 504; the shipped 10 s leaves room for
+        that twice over."""
         plan: list[tuple[float, Callable[[], None]]] = []
         mean = self.args.kill_every
 

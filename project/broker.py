@@ -5,7 +5,7 @@ Measured here against the embedded endpoint, that loop stalled about 115 ms on h
 drained 7.4 images/s; consumed synchronously (boto3 long polls, Celery's plain loop) the same worker drained 14.8/s.
 Publishing is unchanged: the web tier always sends with boto3.
 
-Heartbeat: the queues' visibility timeout is short (SQS_VISIBILITY_TIMEOUT, 30 s), so a message held by a worker
+Heartbeat: the queues' visibility timeout is short (SQS_VISIBILITY_TIMEOUT, 10 s), so a message held by a worker
 that died is visible again within that time. While the process that holds a message is alive, a thread extends the
 message's visibility every third of that timeout (ChangeMessageVisibility), however long the task runs. It covers
 everything the channel holds and has not acknowledged: the running task, prefetched messages, a retry's countdown.

@@ -289,10 +289,12 @@ SQS_POLLING_INTERVAL = env_float("SQS_POLLING_INTERVAL", 0.01, minimum=0, maximu
 SQS_MAX_RECEIVE_COUNT = env_int("SQS_MAX_RECEIVE_COUNT", 5, minimum=1, maximum=1000)
 TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT", 60, minimum=1)
 TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT", 90, minimum=1)
-# How soon a message held by a worker that died is visible again. A living worker extends what it holds every third
-# of this (project/broker.py), so a task may run longer than this; a dead one stops extending. Below 10 s a beat
-# lost to a slow call would already let a running task's message go to a second worker.
-SQS_VISIBILITY_TIMEOUT = env_int("SQS_VISIBILITY_TIMEOUT", 30, minimum=10, maximum=43200)
+# How soon a message held by a worker that died is visible again: what a crash costs the callers it held. A living
+# worker extends what it holds every third of this (project/broker.py), so a task may run longer than this; a dead
+# one stops extending. Below 10 s a beat lost to a slow call (its client gives up after 5 s) would already let a
+# running task's message go to a second worker. 10 s, not SQS's 30: a worker killed during a long poll leaves the
+# poll to the endpoint, which hands it the next messages, and those wait out one whole timeout.
+SQS_VISIBILITY_TIMEOUT = env_int("SQS_VISIBILITY_TIMEOUT", 10, minimum=10, maximum=43200)
 
 # The endpoint and credentials come from boto3's usual sources (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, an instance
 # profile). The URL is deliberately not named BROKER_URL: the celery command reads that variable itself.
@@ -360,9 +362,10 @@ SWEEP_INTERVAL = env_float("SWEEP_INTERVAL", 10.0, minimum=0.5)
 
 # --- Workers and the autoscaler -------------------------------------------------------------------------------
 WORKER_RETIRE = env_bool("WORKER_RETIRE", False)  # the autoscaler sets it on the workers it may release
-# Longer than the visibility timeout: when a worker dies, its messages are visible again within that timeout, and a
-# peer that went idle when the burst drained is still there to take them (not a cold start behind a relaunch).
-WORKER_IDLE_SECONDS = env_float("WORKER_IDLE_SECONDS", SQS_VISIBILITY_TIMEOUT + 10.0, minimum=1)
+# At least the visibility timeout and 10 s more: when a worker dies, its messages are visible again within that
+# timeout, and a peer that went idle when the burst drained is still there to take them (not a cold start behind a
+# relaunch). 40 s by default, what the autoscaler's simulator measured (README); longer with a longer timeout.
+WORKER_IDLE_SECONDS = env_float("WORKER_IDLE_SECONDS", max(40.0, SQS_VISIBILITY_TIMEOUT + 10.0), minimum=1)
 WORKER_READY_FILE = env_str("WORKER_READY_FILE")  # written when the worker consumes (the local provider's signal)
 # Written just before a worker retires, so what runs it can tell a retirement from a stop (the EC2 unit powers the
 # instance off only then: deploy/worker/classifier-worker.service).

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 10
 # Recorded reports are deleted in batches: once ten wait, when a receive comes back empty, when the oldest has waited
 # this long, and when the consumer stops. Meanwhile a recorded report stays invisible on the queue for the queue's
-# visibility timeout (30 s), far longer; if the consumer dies first it comes back as a duplicate, which recording
+# visibility timeout (10 s), far longer; if the consumer dies first it comes back as a duplicate, which recording
 # ignores. Under a trickle of results, one receive brings one report: deleting each at once doubled the calls.
 DELETE_WITHIN_SECONDS = 1.0
 # A batch put back during a database outage comes back after at most this many seconds (jittered, growing with its

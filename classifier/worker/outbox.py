@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 10  # SQS's most per DeleteMessageBatch
 # SQS takes messages of up to 256 KiB; a batch whose reports would not fit (long failure reasons) goes as several.
 MAX_MESSAGE_BYTES = 200_000
-# Far inside the visibility timeout (30 s), and rarely reached: a receive's last message flushes the batch first.
+# Far inside the visibility timeout (10 s), and rarely reached: a receive's last message flushes the batch first.
 FLUSH_WITHIN_SECONDS = 1.0
 
 

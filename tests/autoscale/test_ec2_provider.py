@@ -7,6 +7,7 @@ import base64
 
 import boto3
 import pytest
+from django.conf import settings
 
 from autoscale.providers.base import InstanceState
 from autoscale.providers.ec2 import FLEET_TAG, Ec2Provider
@@ -44,7 +45,8 @@ def test_launch_names_tags_and_shutdown_behaviour(ec2, provider: Ec2Provider) ->
         user_data = ec2.describe_instance_attribute(InstanceId=instance.id, Attribute="userData")["UserData"]["Value"]
         script = base64.b64decode(user_data).decode()
         assert f"WORKER_RETIRE={str(instance.retires).lower()}\n" in script  # the provider's say, launch by launch
-        assert "S3_INPUT_BUCKET=" in script and "SQS_VISIBILITY_TIMEOUT=30\n" in script  # this deployment's
+        visibility = f"SQS_VISIBILITY_TIMEOUT={settings.SQS_VISIBILITY_TIMEOUT}\n"
+        assert "S3_INPUT_BUCKET=" in script and visibility in script  # this deployment's
         assert script.rstrip().endswith("systemctl enable --now classifier-worker.service")
     assert {i.state for i in provider.instances()} == {InstanceState.RUNNING}  # moto: running at once
 

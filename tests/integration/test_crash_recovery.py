@@ -1,8 +1,8 @@
 """A crash costs seconds with the shipped defaults: the stack as `make run` starts it (autoscaled local workers,
-SQS_VISIBILITY_TIMEOUT 30 s, SYNC_WAIT_SECONDS 60 s, nothing shortened), three bursts of 100 synchronous CSE546
+SQS_VISIBILITY_TIMEOUT 10 s, SYNC_WAIT_SECONDS 60 s, nothing shortened), three bursts of 100 synchronous CSE546
 requests, a worker's main process SIGKILLed in the middle of each (once 20 callers have their answers). Every caller
 gets its label; the messages the dead worker held are visible again within the visibility timeout, so nobody waits
-anywhere near the 60 s wait.
+much longer than that timeout, let alone the 60 s wait.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ pytestmark = [
 
 ROUNDS = 3
 CALLERS = 100
-SLOWEST_ALLOWED = 45.0
+# The dead worker's messages back after the timeout, then classified by a peer behind what it already had.
+SLOWEST_ALLOWED = settings.SQS_VISIBILITY_TIMEOUT + 15.0
 KILL_AFTER = 20  # answers before the kill: the rest are queued or held
 
 

@@ -1,7 +1,7 @@
 """Things die for real, and nothing accepted is lost: each scenario kills or stops a real process mid-stream.
 
 The stack here has two workers and the shipped timeouts: a message held by a worker that died is visible again
-within SQS_VISIBILITY_TIMEOUT (30 s), one held by a pool process that died at once. Each scenario prints a row:
+within SQS_VISIBILITY_TIMEOUT (10 s), one held by a pool process that died at once. Each scenario prints a row:
 scenario, requests, done, failed, lost, duplicated, time.
 """
 

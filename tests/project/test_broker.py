@@ -1,6 +1,6 @@
 """The transport against moto's server: a held message outlives its visibility timeout while its holder lives, and
-a handed-back one is visible again at once. Real kombu channels, real SQS calls; the timeout is the shortest
-allowed (10 s) to keep the test short. tests/integration/test_faults.py shows the same with the shipped 30 s."""
+a handed-back one is visible again at once. Real kombu channels, real SQS calls; the timeout is the shipped one,
+which is also the shortest allowed (10 s). tests/integration/test_faults.py shows the same through whole workers."""
 
 from __future__ import annotations
 

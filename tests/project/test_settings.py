@@ -57,6 +57,13 @@ def test_visibility_timeout_may_be_shorter_than_the_task_but_not_shorter_than_a_
     assert "SQS_VISIBILITY_TIMEOUT" in _start("settings.DEBUG", SQS_VISIBILITY_TIMEOUT="5").stderr
 
 
+def test_idle_workers_outlive_the_visibility_timeout_by_default() -> None:
+    """A dead worker's messages come back within the timeout, and an idle peer must still be there to take them."""
+    shipped = _start("(settings.SQS_VISIBILITY_TIMEOUT, settings.WORKER_IDLE_SECONDS)")
+    assert shipped.stdout == "(10, 40.0)\n", shipped.stderr
+    assert _start("settings.WORKER_IDLE_SECONDS", SQS_VISIBILITY_TIMEOUT="60").stdout == "70.0\n"
+
+
 def test_check_deploy_is_clean_in_production_mode() -> None:
     prefixes = ("DJANGO_", "SERVICE_MODE", "DATABASE_URL", "AWS_ENDPOINT_URL", "STORAGE_BACKEND")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
