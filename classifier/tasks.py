@@ -9,7 +9,6 @@ request's id, and a report's is `<id>.result` and so on, so Celery's own log lin
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, shared_task
@@ -17,11 +16,11 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from django.conf import settings
 
 from classifier.inference import get_classifier
-from classifier.results import reports
 from classifier.results.reports import Kind
+from classifier.worker import ahead
 from classifier.worker.failures import Action, verdict
-from classifier.worker.job import classify_stored_image, now_iso
-from classifier.worker.notices import StartedNotice
+from classifier.worker.job import classify_stored_image, expired_by, now_iso
+from classifier.worker.notices import started_notice
 from classifier.worker.outbox import finish, held_message, outbox
 
 logger = logging.getLogger(__name__)
@@ -35,15 +34,15 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str, ex
     if held is None and not self.request.called_directly:
         logger.error("request %s: no SQS message behind this task; its report goes now and the message is left to "
                      "its visibility timeout", request_id)  # fmt: skip
-    if expires_at is not None and (late := expired_by(expires_at)) is not None:
+    classified = ahead.take(request_id)  # read and classified already, with the rest of its job
+    if classified is None and expires_at is not None and (late := expired_by(expires_at)) is not None:
         logger.info("request %s expired %.1f s before a worker took it: not classified", request_id, late)
         reason = f"expired: its time to live ended {late:.1f} s before a worker took it; not classified"
         finish(held, Kind.EXPIRED, request_id, reason, worker, started_at)
         return
-    notice = StartedNotice(lambda: reports.send(Kind.STARTED, request_id, worker, started_at),
-                           settings.STARTED_NOTICE_SECONDS)  # fmt: skip
+    notice = started_notice(request_id, worker, started_at) if classified is None else None
     try:
-        result = classify_stored_image(request_id, input_key, original_name, worker)
+        result = classify_stored_image(request_id, input_key, original_name, worker, classified)
     except Exception as exc:
         decided = verdict(exc, input_key=input_key, retries=self.request.retries)
         if decided.action == Action.HAND_BACK:
@@ -57,14 +56,9 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str, ex
         finish(held, Kind.FAILURE, request_id, decided.reason, worker, now_iso())
         return
     finally:
-        notice.cancel()
+        if notice is not None:
+            notice.cancel()
     finish(held, Kind.RESULT, request_id, result)
-
-
-def expired_by(expires_at: str) -> float | None:
-    """Seconds since the request's time to live ended, or None while it lasts."""
-    late = (datetime.now(UTC) - datetime.fromisoformat(expires_at)).total_seconds()
-    return late if late > 0 else None
 
 
 @worker_process_shutdown.connect

@@ -16,6 +16,7 @@ What does not change:
   none of its requests: they go to the pool again, one per job, so only the request that kills a process or overruns
   is charged with it (a receive towards the dead-letter queue, a time limit), as before. Such a request pays twice
   (with its job, then alone), and the others are classified again: reports already sent are ignored when recorded.
+  Alone, each sends its report as it ends, so the request that kills a process again takes no other's along.
 - A job has one request's hard time limit and no soft one: a soft limit would fall on whichever request was running
   when the job as a whole reached it, and a request on its own again gets both of its own.
 
@@ -26,17 +27,19 @@ timer, say) waits at most GATHER_SECONDS for others.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import threading
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
-from celery import bootsteps
+from celery import bootsteps, current_app
 from celery.app.trace import fast_trace_task, trace_task_ret
 from celery.concurrency import prefork
 
+from classifier.worker import ahead
 from classifier.worker.outbox import held_message, outbox
 from common.deferred import Deferred, DeferredCalls
 
@@ -51,13 +54,21 @@ Traced = tuple[str, str, dict[str, Any], Any, str, str]
 
 
 def run_requests(fast: bool, traced: list[Traced]) -> list[Any]:
-    """In the pool process: each request through Celery's tracer, as Celery would run it alone; then this job's reports
-    go out."""
+    """In the pool process: the job's images classified back to back (classifier/worker/ahead.py), then each request
+    through Celery's tracer, as Celery would run it alone; then this job's reports go out."""
     trace = fast_trace_task if fast else trace_task_ret
     try:
+        ahead.classify_job([request_dict for _, _, request_dict, *_ in traced], _parameters())
         return [trace(*arguments) for arguments in traced]
     finally:
+        ahead.forget()
         outbox().flush()
+
+
+@cache
+def _parameters() -> tuple[str, ...]:
+    """The classify task's parameters, in order: how its messages' positional arguments are named."""
+    return tuple(inspect.signature(current_app.tasks[TASK].run).parameters)
 
 
 def ends_receive(request: Any) -> bool:
@@ -144,6 +155,12 @@ class HandOver:
 
     def _one_by_one(self, requests: list[Any]) -> None:
         for request in requests:
+            # Each is its own batch now: its report goes as it ends (classifier/worker/outbox.py), not with a later
+            # one's. One of these killed a process, and if it comes after this one it would take along this one's
+            # report, and with it a receive towards the dead-letter queue.
+            info = (request.request_dict.get("properties") or {}).get("delivery_info")
+            if isinstance(info, dict):
+                info["ends_receive"] = True
             self._hand(request)
 
 

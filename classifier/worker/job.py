@@ -6,13 +6,17 @@ Workers have no database: everything they learn goes back as a JSON payload on t
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from django.core.files.base import ContentFile
 
 from classifier import storage
 from classifier.inference import get_classifier
+
+if TYPE_CHECKING:
+    from classifier.inference.model import Prediction
 
 
 class ResultPayload(TypedDict):
@@ -36,12 +40,58 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def classify_stored_image(request_id: str, input_key: str, original_name: str, worker: str) -> ResultPayload:
-    """Raises UnreadableImage for an image no retry will fix; storage errors propagate (they may be transient)."""
-    started_at = now_iso()
+def expired_by(expires_at: str) -> float | None:
+    """Seconds since a request's time to live ended, or None while it lasts."""
+    late = (datetime.now(UTC) - datetime.fromisoformat(expires_at)).total_seconds()
+    return late if late > 0 else None
+
+
+@dataclass(frozen=True)
+class Classified:
+    """A request's image read and classified, or what stopped that; and when the work on it began."""
+
+    started_at: str
+    prediction: Prediction | None = None
+    error: Exception | None = None
+
+    def result(self) -> Prediction:
+        """The prediction, or the error raised as reading or classifying raised it."""
+        if self.error is not None:
+            raise self.error
+        assert self.prediction is not None
+        return self.prediction
+
+
+def read_input(input_key: str) -> bytes:
     with storage.inputs().open(input_key, "rb") as stored:
-        data = stored.read()
-    prediction = get_classifier().classify(data)
+        return stored.read()
+
+
+def classify_input(data: bytes, started_at: str) -> Classified:
+    try:
+        return Classified(started_at, prediction=get_classifier().classify(data))
+    except Exception as exc:  # kept for the task, which decides what it means (classifier/worker/failures.py)
+        return Classified(started_at, error=exc)
+
+
+def read_and_classify(input_key: str, started_at: str) -> Classified:
+    try:
+        data = read_input(input_key)
+    except Exception as exc:  # as above
+        return Classified(started_at, error=exc)
+    return classify_input(data, started_at)
+
+
+def classify_stored_image(
+    request_id: str, input_key: str, original_name: str, worker: str, classified: Classified | None = None
+) -> ResultPayload:
+    """Raises UnreadableImage for an image no retry will fix; storage errors propagate (they may be transient).
+
+    `classified`: the image read and classified already, with the rest of its job (classifier/worker/ahead.py).
+    """
+    if classified is None:
+        classified = read_and_classify(input_key, now_iso())
+    prediction = classified.result()
     best = prediction.best
     key = storage.output_key(request_id, original_name)
     storage.outputs().save(key, ContentFile(storage.output_body(original_name, best.label).encode()))
@@ -56,6 +106,6 @@ def classify_stored_image(request_id: str, input_key: str, original_name: str, w
         model_cpu_ms=round(prediction.cpu_ms or 0.0, 2),
         output_key=key,
         worker=worker,
-        started_at=started_at,
+        started_at=classified.started_at,
         finished_at=now_iso(),
     )

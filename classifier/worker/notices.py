@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
+
+from classifier.results import reports
+from classifier.results.reports import Kind
 from common.deferred import Deferred, DeferredCalls
 
 # Their own thread: an outbox flush that waits on SQS does not hold back a notice (classifier/worker/outbox.py)
@@ -30,3 +34,9 @@ class StartedNotice:
         """The work is over: a notice not yet sent is never sent (one racing out is ignored by the recorder)."""
         if self._pending is not None:
             self._pending.cancel()
+
+
+def started_notice(request_id: str, worker: str, started_at: str) -> StartedNotice:
+    """The notice for a request whose work began at `started_at`, sent if it lasts STARTED_NOTICE_SECONDS."""
+    return StartedNotice(lambda: reports.send(Kind.STARTED, request_id, worker, started_at),
+                         settings.STARTED_NOTICE_SECONDS)  # fmt: skip

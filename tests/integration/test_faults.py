@@ -28,6 +28,7 @@ from stack.processes import ManagedProcess, free_port, wait_for_port
 from stack.tcp_proxy import TcpProxy
 from tests.conftest import IMAGES_DIR
 from tests.integration.conftest import ON_POSTGRESQL, database_url, first_pass_only, manage, start_stack, stored_inputs
+from tests.integration.poison import POISON
 from tests.integration.test_runstack import alive, children_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -268,7 +269,7 @@ POISON_ENV = {**FAULT_ENV, "SQS_MAX_RECEIVE_COUNT": str(POISON_MAX_RECEIVES), "S
 
 @pytest.fixture
 def poison_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LocalStack]:
-    """A stack of its own whose two workers crash on images named poison* (tests/integration/poison.py)."""
+    """A stack of its own whose two workers crash decoding poison images (tests/integration/poison.py)."""
     log_dir = tmp_path_factory.mktemp("poison-logs")
     with override_settings(SQS_MAX_RECEIVE_COUNT=POISON_MAX_RECEIVES):  # the queues are created with it
         running = start_stack(log_dir, workers=0, extra_env=POISON_ENV)
@@ -302,7 +303,7 @@ def _poison_failed_again(ids: list[str], dispatches: int) -> bool:
 def test_poison_images_are_dead_lettered_failed_with_the_reason_and_fail_again_after_a_redrive(poison_stack) -> None:
     started = time.monotonic()
     good = [(path.name, path.read_bytes()) for path in _images(50)]
-    poison = [(f"poison-{n}.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes()) for n in range(5)]  # valid JPEGs
+    poison = [(f"poison-{n}.JPEG", (IMAGES_DIR / "test_2.JPEG").read_bytes() + POISON) for n in range(5)]  # valid
     files = [*good]
     for n, item in enumerate(poison):
         files.insert(n * 11, item)  # spread among the good ones

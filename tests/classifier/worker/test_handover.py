@@ -4,7 +4,6 @@ tests/integration/test_faults.py."""
 
 from __future__ import annotations
 
-import threading
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -105,6 +104,7 @@ def test_a_job_that_fails_as_a_whole_goes_again_one_request_per_job() -> None:
         time.sleep(0.01)
     assert alone == requests  # each on its own, so only the poison image's kill counts against it
     assert all(request.calls == [] for request in requests)  # none was failed for the job's death
+    assert all(ends_receive(request) for request in alone)  # each report goes as its request ends, taken by no kill
 
 
 def test_an_answer_that_is_not_one_per_request_sends_them_again_alone() -> None:
@@ -145,14 +145,20 @@ def test_a_receive_is_shared_among_the_pool_s_processes() -> None:
     assert [_ids(job) for job in pool.jobs] == [["r0", "r1", "r2"], ["r3", "r4"]] and alone == []
 
 
-def test_the_pool_process_runs_each_request_through_celery_s_tracer_then_sends_its_reports(monkeypatch) -> None:
-    traced: list[tuple[Any, ...]] = []
-    flushed = threading.Event()
-    monkeypatch.setattr(handover, "fast_trace_task", lambda *arguments: traced.append(arguments) or (0, "ok", 0.1))
-    monkeypatch.setattr(handover, "outbox", lambda: SimpleNamespace(flush=flushed.set))
-    items = [("classifier.classify", rid, {}, "body", "json", "utf-8") for rid in ("a", "b")]
+def test_the_pool_process_classifies_the_job_ahead_then_traces_each_request_then_sends_its_reports(
+    monkeypatch,
+) -> None:
+    steps: list[Any] = []
+    monkeypatch.setattr(handover, "fast_trace_task", lambda *arguments: steps.append(arguments[1]) or (0, "ok", 0.1))
+    monkeypatch.setattr(handover, "outbox", lambda: SimpleNamespace(flush=lambda: steps.append("flush")))
+    monkeypatch.setattr(handover, "ahead", SimpleNamespace(
+        classify_job=lambda requests, parameters: steps.append(("ahead", [r["id"] for r in requests], parameters)),
+        forget=lambda: steps.append("forget"),
+    ))  # fmt: skip
+    items = [("classifier.classify", rid, {"id": rid}, "body", "json", "utf-8") for rid in ("a", "b")]
     assert handover.run_requests(True, items) == [(0, "ok", 0.1), (0, "ok", 0.1)]
-    assert traced == items and flushed.is_set()
+    parameters = ("request_id", "input_key", "original_name", "expires_at")  # the task's own, read off its signature
+    assert steps == [("ahead", ["a", "b"], parameters), "a", "b", "forget", "flush"]
 
 
 def test_the_end_of_a_receive_is_read_from_the_message_s_delivery_info() -> None:
