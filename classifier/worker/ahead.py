@@ -30,6 +30,9 @@ from common.logs import about_request
 
 # Request id → its image classified ahead, in this pool process, for the job under way.
 _classified: dict[str, Classified] = {}
+# Inputs held at once, at most: ten uploads of the largest size allowed (UPLOAD_MAX_BYTES, 10 MiB) would otherwise
+# all be in memory together, where one at a time was before. Past this, what was read is classified first.
+HELD_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,9 @@ class _Read:
 
 def classify_job(requests: Sequence[Mapping[str, Any]], parameters: Sequence[str]) -> None:
     """A job's requests (Celery's request dicts; `parameters`: the task's, in order): every input read, then every
-    image classified, each phase back to back."""
+    image classified, each phase back to back (in parts, where the inputs together pass HELD_BYTES)."""
     read: list[_Read] = []
+    held = 0
     for request in requests:
         arguments = dict(zip(parameters, request.get("args") or (), strict=False)) | (request.get("kwargs") or {})
         expires_at = arguments.get("expires_at")
@@ -56,6 +60,14 @@ def classify_job(requests: Sequence[Mapping[str, Any]], parameters: Sequence[str
             _classified[request_id] = Classified(started_at, error=exc)
             continue
         read.append(_Read(request_id, request.get("hostname") or "unknown", started_at, data))
+        held += len(data)
+        if held >= HELD_BYTES:
+            _classify(read)
+            read, held = [], 0
+    _classify(read)
+
+
+def _classify(read: Sequence[_Read]) -> None:
     for one in read:
         with about_request(one.request_id):
             notice = started_notice(one.request_id, one.worker, one.started_at)

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from deploy.account.names import InvalidPrefix, Names, check_prefix
 from stack.embedded import LOCAL_CREDENTIALS
@@ -85,7 +86,8 @@ def test_provision_makes_everything_with_its_attributes_and_a_second_run_changes
     redrive = json.loads(attributes["classify"]["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == attributes["classify-dead-letter"]["QueueArn"]
     assert int(redrive["maxReceiveCount"]) == 5
-    assert attributes["classify"]["VisibilityTimeout"] == attributes["results"]["VisibilityTimeout"] == "30"
+    visibility = str(settings.SQS_VISIBILITY_TIMEOUT)  # the shipped default
+    assert attributes["classify"]["VisibilityTimeout"] == attributes["results"]["VisibilityTimeout"] == visibility
     assert attributes["classify"]["ReceiveMessageWaitTimeSeconds"] == "2"
     assert attributes["classify-dead-letter"]["MessageRetentionPeriod"] == str(14 * 24 * 3600)
 

@@ -110,3 +110,10 @@ def test_a_request_classified_ahead_is_not_reported_expired_a_moment_later(model
     ahead.classify_job([_request("a", "a", "a/1.JPEG", "1.JPEG", soon)], PARAMETERS)
     tasks.classify.run("a", "a/1.JPEG", "1.JPEG", (datetime.now(UTC) - timedelta(seconds=1)).isoformat())
     assert [kind for kind, _ in sent] == [Kind.RESULT]  # a worker took it in time: its work stands
+
+
+def test_a_job_whose_inputs_pass_the_held_bytes_is_read_and_classified_in_parts(model, monkeypatch) -> None:
+    monkeypatch.setattr(ahead, "HELD_BYTES", len(b"a/1.JPEG") * 2)  # two inputs' worth (the fixture's "bytes")
+    ahead.classify_job([_request(r, r, f"{r}/1.JPEG", "1.JPEG") for r in "abc"], PARAMETERS)
+    assert model == ["read a/1.JPEG", "read b/1.JPEG", "classify a/1.JPEG", "classify b/1.JPEG",
+                     "read c/1.JPEG", "classify c/1.JPEG"]  # fmt: skip
