@@ -10,7 +10,7 @@ from here (`take`) instead of running the model.
 
 What stays each request's own:
 - its expiry: a request found past its time to live here is not classified; its task reports it expired;
-- its "running" notice: sent if reading and classifying it last STARTED_NOTICE_SECONDS (classifier/worker/notices.py);
+- its "running" notice: sent if classifying it lasts STARTED_NOTICE_SECONDS (classifier/worker/notices.py);
 - its failures: what reading or classifying it raised is kept and raised in its task where the task would have met
   it, so retries, failures and hand-backs follow classifier/worker/failures.py as before.
 
