@@ -21,6 +21,12 @@ Warm shutdown: Celery's consumer loop goes on for a cycle or two after SIGTERM (
 begun (`stop_receiving`, called from Celery's `worker_shutting_down`), the channel asks for nothing more, and what a
 receive already under way brings back is handed back at once instead of started.
 
+Waking: while the prefetch window is full (the pool is running what it holds) kombu's loop finds nothing it may
+take and asks again after `polling_interval` (10 ms): a hundred wake-ups a second, each taking a core from the
+model for a moment, about a quarter of the worker main process's CPU under load. Here the consumer waits instead
+for the acknowledgement or rejection that makes room in the window (the pool's result thread makes it), at most
+ROOM_WAIT_SECONDS at a time, so that Celery's loop still goes round for its own checks.
+
 Received, not yet delivered: kombu hands a received batch to Celery one message at a time, and with a prefork pool
 each hand-over waits for a free pool process. Until a message reaches Celery it is in no delivery list kombu keeps:
 the channel keeps it (`_received`), so the heartbeat extends it while it waits. One still there when the consumer
@@ -58,6 +64,9 @@ logger = logging.getLogger(__name__)
 
 # change_message_visibility_batch takes at most this many entries.
 SQS_BATCH = 10
+# The longest the consumer waits for room in its window before Celery's loop goes round again (its own checks: a
+# shutdown, pending operations).
+ROOM_WAIT_SECONDS = 1.0
 
 # Set once in a worker's main process when its warm shutdown begins; never cleared (the process is ending).
 _shutting_down = threading.Event()
@@ -71,17 +80,34 @@ def stop_receiving() -> None:
 class HeldMessages(SQS.QoS):
     """The channel's unacknowledged deliveries, behind a lock the heartbeat shares: a message is never extended in
     the moment it is handed back (that would hide it for another timeout), and the consumer thread never changes
-    the deliveries while the heartbeat reads them. An acknowledgement needs no lock: kombu deletes the message
-    before it forgets the delivery, and extending a deleted message does nothing."""
+    the deliveries while the heartbeat reads them. An acknowledgement takes the lock only to wake a consumer waiting
+    for room (module docstring, Waking): kombu deletes the message before it forgets the delivery, and extending a
+    deleted message does nothing."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lock = threading.RLock()
+        self._room = threading.Condition(self.lock)
 
     def can_consume(self) -> bool:
         """With a window of several messages, receive again only once it has drained to a tenth of it (what the pool
         runs meanwhile): a receive then fills it in one call instead of one slot per call."""
         return not self.prefetch_count or self.unacked() <= self.prefetch_count // 10
+
+    def wait_for_room(self, timeout: float) -> bool:
+        """Wait until the consumer may receive again (an acknowledgement or a rejection drained the window), at most
+        `timeout` seconds; whether it may."""
+        with self._room:
+            return self._room.wait_for(self.can_consume, timeout)
+
+    def ack(self, delivery_tag: str) -> None:
+        with self.lock:
+            super().ack(delivery_tag)
+            self._made_room()
+
+    def _made_room(self) -> None:
+        if self.can_consume():
+            self._room.notify_all()
 
     def unacked(self) -> int:
         return len(self._delivered) - len(self._dirty)
@@ -111,6 +137,7 @@ class HeldMessages(SQS.QoS):
     def reject(self, delivery_tag: str, requeue: bool = False) -> None:
         with self.lock:
             super().reject(delivery_tag, requeue=requeue)
+            self._made_room()
 
     def restore_unacked(self) -> list[Any]:
         with self.lock:
@@ -140,6 +167,13 @@ class HeartbeatChannel(SQS.Channel):
         if self._direct is None or self._direct_around is not client:
             self._direct, self._direct_around = DirectSQS.around(client), client
         return self._direct
+
+    def drain_events(self, timeout: float | None = None, callback: Any = None, **kwargs: Any) -> Any:
+        """kombu's, but with the window full it waits for the acknowledgement that makes room (module docstring,
+        Waking), at most ROOM_WAIT_SECONDS, instead of answering "nothing" at once."""
+        if self._consumers and not self.qos.can_consume():
+            self.qos.wait_for_room(min(ROOM_WAIT_SECONDS, ROOM_WAIT_SECONDS if timeout is None else timeout))
+        return super().drain_events(timeout=timeout, callback=callback, **kwargs)
 
     @property
     def heartbeat_interval(self) -> float:

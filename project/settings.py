@@ -304,9 +304,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "region": AWS_REGION,
     "queue_name_prefix": SQS_QUEUE_PREFIX,
     "wait_time_seconds": SQS_WAIT_TIME_SECONDS,
-    # Seconds the synchronous consumer sleeps when it may not take more (its prefetch window is full) or a long
-    # poll came back empty. 0 would spin a core beside the model while a task runs (measured: 11 images/s against
-    # 16 at 0.01); long polling already makes an idle wait cheap.
+    # Seconds the synchronous consumer sleeps after a long poll came back empty (long polling already makes an idle
+    # wait cheap). While its prefetch window is full it waits for room instead (project/broker.py, Waking).
     "polling_interval": SQS_POLLING_INTERVAL,
     # What the heartbeat extends held messages to, every third of it (project/broker.py); the queues themselves get
     # the same value from `manage.py provision` (kombu would use it only for a queue it created).

@@ -356,3 +356,42 @@ def test_on_a_tasks_delete_queue_an_acknowledgement_deletes_nothing_and_a_receiv
         assert channel.qos.held() == {} and channel.qos.can_consume()
         assert _visible(endpoint, name) == ("0", "3")  # still there, hidden, for their tasks to delete
         channel.close()
+
+
+def test_with_its_window_full_the_consumer_waits_for_room_instead_of_asking_again_and_again(
+    connection, endpoint, monkeypatch
+) -> None:
+    """kombu's loop answers "nothing" while the window is full and asks again after its polling interval: a hundred
+    wake-ups a second beside the model at the shipped 10 ms. The channel waits for room instead."""
+    name = f"room-{uuid.uuid4().hex[:8]}"
+    channel, got = _window_of_ten(connection, name, published=20, received=10)
+    asked: list[bool] = []
+    can_consume = channel.qos.can_consume
+    monkeypatch.setattr(channel.qos, "can_consume", lambda: asked.append(can_consume()) or asked[-1])
+    monkeypatch.setattr(connection.transport, "polling_interval", 0.01)
+    with pytest.raises(TimeoutError):
+        connection.drain_events(timeout=0.5)
+    assert len(got) == 10 and len(asked) < 5, asked  # one wait, not fifty looks
+
+
+def test_the_acknowledgement_that_makes_room_wakes_the_waiting_consumer_at_once(connection, endpoint) -> None:
+    from project.broker import ROOM_WAIT_SECONDS
+
+    name = f"room-{uuid.uuid4().hex[:8]}"
+    channel, got = _window_of_ten(connection, name, published=20, received=10)
+
+    def finish_the_pool_s_work() -> None:
+        time.sleep(0.2)
+        for message in got[:9]:
+            message.ack()  # from another thread, as the worker's result handler acknowledges
+
+    acker = threading.Thread(target=finish_the_pool_s_work)
+    started = time.monotonic()
+    acker.start()
+    try:
+        _drain_until(connection, lambda: len(got) == 19)
+    finally:
+        acker.join()
+    assert len(got) == 19
+    assert time.monotonic() - started < 0.2 + ROOM_WAIT_SECONDS * 0.6  # woken by the acknowledgement, not the limit
+    channel.close()
