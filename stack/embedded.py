@@ -1,4 +1,5 @@
-"""The embedded AWS endpoint of local mode: moto in server mode on 127.0.0.1 (SQS, S3, EC2, …).
+"""The embedded AWS endpoint of local mode: moto in server mode on 127.0.0.1 (SQS, S3, EC2, …), started through
+stack/endpoint.py, which takes two of moto's per-request costs out.
 
 It keeps nothing across restarts; what was queued is re-sent from the database.
 """
@@ -19,7 +20,7 @@ def start_endpoint(port: int = 0, log_path: Path | None = None) -> tuple[Managed
     """Start moto's server and wait until it answers; returns the process and its endpoint URL."""
     port = port or free_port(HOST)
     process = ManagedProcess(
-        "aws-endpoint", [PYTHON, "-m", "moto.server", "-H", HOST, "-p", str(port)], log_path=log_path
+        "aws-endpoint", [PYTHON, "-m", "stack.endpoint", "-H", HOST, "-p", str(port)], log_path=log_path
     ).start()
     wait_for_port(HOST, port, timeout=30, process=process)
     return process, f"http://{HOST}:{port}"
