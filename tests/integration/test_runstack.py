@@ -177,7 +177,8 @@ def test_sigkill_of_runstack_leaves_no_process_behind(tmp_path) -> None:
         worker = next(pid for pid in workers if not any(pid in children_of(other) for other in workers))
         pool = children_of(worker)
         assert pool, "the worker has no pool process"
-        for part in ("stack.endpoint", "uvicorn", "manage.py consume_results", "manage.py sweep", "manage.py autoscale"):
+        parts = ("stack.endpoint", "uvicorn", "manage.py consume_results", "manage.py sweep", "manage.py autoscale")
+        for part in parts:
             assert any(part in command for command in commands.values()), (part, commands)
 
         killed = time.monotonic()
