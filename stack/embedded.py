@@ -11,6 +11,8 @@ from pathlib import Path
 from stack.processes import PYTHON, ManagedProcess, free_port, wait_for_port
 
 HOST = "127.0.0.1"
+# `python -m stack.endpoint` finds the package from the repository's root, wherever the caller runs.
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
@@ -20,7 +22,7 @@ def start_endpoint(port: int = 0, log_path: Path | None = None) -> tuple[Managed
     """Start moto's server and wait until it answers; returns the process and its endpoint URL."""
     port = port or free_port(HOST)
     process = ManagedProcess(
-        "aws-endpoint", [PYTHON, "-m", "stack.endpoint", "-H", HOST, "-p", str(port)], log_path=log_path
+        "aws-endpoint", [PYTHON, "-m", "stack.endpoint", "-H", HOST, "-p", str(port)], log_path=log_path, cwd=REPOSITORY
     ).start()
     wait_for_port(HOST, port, timeout=30, process=process)
     return process, f"http://{HOST}:{port}"

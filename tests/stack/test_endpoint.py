@@ -76,9 +76,10 @@ def test_a_receive_no_longer_builds_the_queue_s_attributes_per_message(sqs_backe
         sqs_backend.delete_queue(name)
 
 
-def test_the_server_starts_and_says_nothing_of_missing_changes(tmp_path) -> None:
+def test_the_server_starts_from_any_folder_and_says_nothing_of_missing_changes(tmp_path, monkeypatch) -> None:
     from stack.embedded import start_endpoint
 
+    monkeypatch.chdir(tmp_path)  # `python -m stack.endpoint` must not depend on the caller's folder
     log = tmp_path / "endpoint.log"
     process, url = start_endpoint(log_path=log)
     try:
