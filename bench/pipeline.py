@@ -370,7 +370,7 @@ def main() -> None:
         "--backlog",
         type=int,
         default=300,
-        help="results waiting for the consumer (0 skips; moto slows sharply past about 1000)",
+        help="results waiting for the consumer (0 skips; a receive from moto costs more as its queue grows)",
     )
     args = parser.parse_args()
 
