@@ -4,8 +4,8 @@ stack as `make run` starts it (local workers under the autoscaler), in one run.
     .venv/bin/python bench/load.py [--requests 1000] [--concurrency 50] [--sync 100]
 
 Prints the load generator's tables, then what the database says: done, failed, lost, duplicated results. The
-queues are moto's embedded server, which slows down as its backlog passes about a thousand messages: the
-throughput here is a floor set largely by moto, the zero counts are ours.
+queues are moto's embedded server (stack/endpoint.py), on the same cores as everything else: the throughput here
+is a floor, the zero counts are ours.
 """
 
 from __future__ import annotations
