@@ -172,7 +172,7 @@ class HeartbeatChannel(SQS.Channel):
         """kombu's, but with the window full it waits for the acknowledgement that makes room (module docstring,
         Waking), at most ROOM_WAIT_SECONDS, instead of answering "nothing" at once."""
         if self._consumers and not self.qos.can_consume():
-            self.qos.wait_for_room(min(ROOM_WAIT_SECONDS, ROOM_WAIT_SECONDS if timeout is None else timeout))
+            self.qos.wait_for_room(ROOM_WAIT_SECONDS if timeout is None else min(ROOM_WAIT_SECONDS, timeout))
         return super().drain_events(timeout=timeout, callback=callback, **kwargs)
 
     @property

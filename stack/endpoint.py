@@ -6,7 +6,7 @@ moto's own answer for less work:
   retention period through `get_queue_attributes`, which builds every attribute of the queue three times over, and
   each build counts the queue's messages (visible, in flight, delayed). That ran for every message received: a
   receive cost time in proportion to the queue's length, which is why moto slowed sharply past about a thousand
-  queued messages, and it was a fifth of the endpoint's CPU under the benchmark's load. Here it reads the queue's
+  queued messages, and it held a fifth of the endpoint's samples under the benchmark's load. Here it reads the queue's
   own field, the value that attribute is built from.
 - **The module list** (`moto.backends.list_of_moto_modules`), which every request consults to see whether its Host
   header names a service, listed moto's folder on disk and asked the disk about every entry each time. The list
@@ -45,7 +45,7 @@ def apply() -> dict[str, bool]:
     from moto import backends
     from moto.sqs.models import SQSBackend
 
-    changes = {
+    return {
         "SQSBackend.is_message_valid_based_on_retention_period": _patch(
             SQSBackend, "is_message_valid_based_on_retention_period", lambda _original: within_retention
         ),
@@ -53,7 +53,6 @@ def apply() -> dict[str, bool]:
             backends, "list_of_moto_modules", lambda original: functools.cache(lambda: tuple(original()))
         ),
     }
-    return changes
 
 
 def main(argv: list[str] | None = None) -> None:
