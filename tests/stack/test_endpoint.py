@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import boto3
 import pytest
@@ -14,7 +15,7 @@ from stack.embedded import LOCAL_CREDENTIALS
 
 
 @pytest.fixture
-def sqs_backend():
+def sqs_backend() -> Any:
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.sqs.models import sqs_backends
 
