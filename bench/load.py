@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.scratch import scratch_folder  # noqa: E402  (the project is on the path only from here)
+
 IMAGES = Path(os.environ.get("TEST_DATA_DIR", ROOT.parent / "shared" / "data")) / "imagenet-100"
 
 
@@ -29,7 +30,7 @@ def main() -> None:
     parser.add_argument("--sync", type=int, default=100, help="synchronous CSE546-style requests alongside")
     args = parser.parse_args()
 
-    scratch = Path(tempfile.mkdtemp(prefix="load-"))
+    scratch = scratch_folder("load-")
     os.environ.update(DJANGO_SETTINGS_MODULE="project.settings", VAR_DIR=str(scratch), LOG_LEVEL="WARNING",
                       DATABASE_URL=f"sqlite:///{scratch / 'load.sqlite3'}", SYNC_WAIT_SECONDS="600")  # fmt: skip
     os.environ.pop("AWS_ENDPOINT_URL", None)

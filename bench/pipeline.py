@@ -6,9 +6,10 @@
    (default: the cores) of one thread each, each decoding, preprocessing and classifying the 100 images in a loop.
    Its CPU per image is the model's own cost, the yardstick for ours.
 2. The stack as `make run` builds it (P fixed workers of one process each, moto's SQS on the same cores, SQLite,
-   disk storage): synchronous CSE546 requests (`POST /`, `myfile`) at `--concurrency`, warm. Meanwhile it reads
-   each role's CPU from /proc (web, results consumer, workers, endpoint), counts the SQS calls the endpoint
-   answered, and compares every label with the bare torch model's.
+   disk storage, its state in a new folder under var/bench/, not /tmp: bench/scratch.py says why): synchronous
+   CSE546 requests (`POST /`, `myfile`) at `--concurrency`, warm. Meanwhile it reads each role's CPU from /proc
+   (web, results consumer, workers, endpoint), counts the SQS calls the endpoint answered, and compares every label
+   with the bare torch model's.
 3. One request at a time: the latency the stack adds over the bare single-image time of its backend.
 4. One worker's memory, all its processes (RSS, and PSS, which counts a page shared by fork once).
 
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 IMAGES = Path(os.environ.get("TEST_DATA_DIR", ROOT.parent / "shared" / "data")) / "imagenet-100"
 
 from bench import measure  # noqa: E402  (the project is on the path only from here)
+from bench.scratch import scratch_folder  # noqa: E402
 
 ROLES = ("web", "results-consumer", "workers", "aws-endpoint", "sweeper")
 
@@ -374,7 +376,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench-"))
+    scratch = scratch_folder("bench-")
     os.environ.update(
         DJANGO_SETTINGS_MODULE="project.settings",
         VAR_DIR=str(scratch),

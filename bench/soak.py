@@ -48,7 +48,6 @@ import random
 import re
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -61,6 +60,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.scratch import scratch_folder  # noqa: E402  (the project is on the path only from here)
+
 IMAGES = Path(os.environ.get("TEST_DATA_DIR", ROOT.parent / "shared" / "data")) / "imagenet-100"
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 WARM_UP_LIMIT = 90.0  # seconds the faults wait at most for the stack's first result
@@ -557,7 +558,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed for the images and the victims")
     args = parser.parse_args()
 
-    scratch = Path(tempfile.mkdtemp(prefix="soak-"))
+    scratch = scratch_folder("soak-")
     print(f"scratch folder (stack logs under logs/, workers' under autoscale/): {scratch}", flush=True)
     database = f"soak_{os.getpid()}"
     shipped_defaults()
