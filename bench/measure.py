@@ -1,8 +1,10 @@
-"""What the benchmark reads off running processes: CPU time and memory of a process and its children, from /proc."""
+"""What the benchmark reads off the machine and its running processes: the CPU model, and the CPU time and memory of
+a process and its children, from /proc."""
 
 from __future__ import annotations
 
 import os
+import platform
 import re
 from pathlib import Path
 
@@ -10,6 +12,18 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The embedded endpoint's access log: one line per API call; SQS's JSON protocol always posts to "/" (an error
 # status is coloured, so escape codes may come first).
 SQS_CALL = re.compile(r'"(?:\x1b\[[0-9;]*m)*POST / HTTP')
+
+
+def cpu_model() -> str:
+    """The processor's name as the kernel reports it: runs on different machines compare only as ratios, and not
+    even those where the model's native code and our Python gain unequally from a faster processor."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown processor"
 
 
 def tree(pid: int) -> list[int]:

@@ -393,7 +393,7 @@ def main() -> None:
 
     paths = sorted(IMAGES.glob("*.JPEG"))[: args.images]
     backend = choose_backend(args.backend)
-    print(f"images: {len(paths)} from {IMAGES}; {cores} cores; scratch {scratch}", flush=True)
+    print(f"images: {len(paths)} from {IMAGES}; {cores} cores ({measure.cpu_model()}); scratch {scratch}", flush=True)
     torch_bare = bare_best("torch", args.processes, len(paths), args.rounds)
     bare = {"torch": torch_bare}
     for name in dict.fromkeys([backend, "torchscript", "onnx"]):
