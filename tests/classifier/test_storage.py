@@ -1,8 +1,13 @@
 import uuid
+from collections.abc import Iterator
 
 import pytest
+from boto3.s3.transfer import TransferConfig
+from django.core.files.base import ContentFile
 
 from classifier import storage
+from common import aws
+from stack.embedded import LOCAL_CREDENTIALS
 
 REQUEST = uuid.UUID("12345678-1234-5678-1234-567812345678")
 
@@ -52,3 +57,60 @@ def test_very_long_names_are_shortened() -> None:
 )
 def test_the_original_stem_is_the_clients_name_without_extension(name: str, expected: str) -> None:
     assert storage.original_stem(name) == expected
+
+
+# --- S3 ----------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def s3_storage(endpoint: str) -> Iterator[tuple[storage.MetadataS3Storage, list[str]]]:
+    """The service's S3 storage on a new bucket of the module's endpoint, and the S3 operations it makes."""
+    bucket = f"storage-{uuid.uuid4().hex[:12]}"
+    client = aws.client("s3", endpoint, LOCAL_CREDENTIALS, region="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    store = storage.MetadataS3Storage(
+        bucket_name=bucket, region_name="us-east-1", endpoint_url=endpoint, file_overwrite=True, default_acl=None,
+        access_key=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], secret_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )  # fmt: skip
+    operations: list[str] = []
+    events = store.connection.meta.client.meta.events
+    events.register("before-call.s3", lambda model, **_: operations.append(model.name))
+    yield store, operations
+
+
+def test_an_image_is_stored_and_read_back_in_one_request_each(s3_storage) -> None:
+    store, operations = s3_storage
+    content = ContentFile(b"\xff\xd8 an image")
+    content.content_type = "image/jpeg"  # type: ignore[attr-defined]
+    content.metadata = {"original-name": "my%20photo.jpg"}  # type: ignore[attr-defined]
+
+    key = store.save(storage.input_key(REQUEST, "my photo.jpg"), content)
+    assert operations == ["PutObject"]  # no head, no multipart upload
+    with store.open(key, "rb") as handle:
+        assert handle.read() == b"\xff\xd8 an image"
+        assert handle.name == key
+    assert operations == ["PutObject", "GetObject"]
+
+    head = store.connection.meta.client.head_object(Bucket=store.bucket_name, Key=key)
+    assert head["ContentType"] == "image/jpeg"
+    assert head["Metadata"] == {"original-name": "my%20photo.jpg"}
+
+
+def test_a_result_is_written_as_text(s3_storage) -> None:
+    store, _ = s3_storage
+    key = store.save(storage.output_key(REQUEST, "test_0.JPEG"), ContentFile(storage.output_body("test_0.JPEG", "cat")))
+    with store.open(key) as handle:
+        assert handle.read() == b"(test_0, cat)"
+
+
+def test_a_missing_object_is_not_found(s3_storage) -> None:
+    store, _ = s3_storage
+    with pytest.raises(FileNotFoundError):
+        store.open(f"{REQUEST}/nothing.JPEG", "rb")
+
+
+def test_an_object_past_the_multipart_threshold_goes_the_transfer_manager_s_way(s3_storage) -> None:
+    store, operations = s3_storage
+    store.transfer_config = TransferConfig(multipart_threshold=1024, use_threads=False)
+    key = store.save(f"{REQUEST}/large.png", ContentFile(b"p" * 2048))
+    assert "CreateMultipartUpload" in operations and "PutObject" not in operations
+    with store.open(key, "rb") as handle:
+        assert handle.read() == b"p" * 2048
