@@ -1,5 +1,4 @@
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from boto3.s3.transfer import TransferConfig
@@ -61,7 +60,7 @@ def test_the_original_stem_is_the_clients_name_without_extension(name: str, expe
 
 # --- S3 ----------------------------------------------------------------------------------------------------------
 @pytest.fixture
-def s3_storage(endpoint: str) -> Iterator[tuple[storage.MetadataS3Storage, list[str]]]:
+def s3_storage(endpoint: str) -> tuple[storage.MetadataS3Storage, list[str]]:
     """The service's S3 storage on a new bucket of the module's endpoint, and the S3 operations it makes."""
     bucket = f"storage-{uuid.uuid4().hex[:12]}"
     client = aws.client("s3", endpoint, LOCAL_CREDENTIALS, region="us-east-1")
@@ -73,7 +72,7 @@ def s3_storage(endpoint: str) -> Iterator[tuple[storage.MetadataS3Storage, list[
     operations: list[str] = []
     events = store.connection.meta.client.meta.events
     events.register("before-call.s3", lambda model, **_: operations.append(model.name))
-    yield store, operations
+    return store, operations
 
 
 def test_an_image_is_stored_and_read_back_in_one_request_each(s3_storage) -> None:
