@@ -18,9 +18,10 @@ from django.conf import settings
 
 from classifier.models import Classification
 from classifier.tasks import classify
-from common import aws, task_messages
 from common.batch_sender import BatchSender
 from common.logs import about_request
+from fastpaths import celery_messages
+from fastpaths.botocore_sqs import sqs_client
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +52,15 @@ class _ClassifyQueue:
         self._url: str | None = None
 
     def send(self, rows: Sequence[Classification]) -> None:
-        options = task_messages.options_of(classify)
+        options = celery_messages.options_of(classify)
         entries = [
-            {"Id": str(index), "MessageBody": task_messages.encode(classify.name, str(row.id), _arguments(row),
+            {"Id": str(index), "MessageBody": celery_messages.encode(classify.name, str(row.id), _arguments(row),
                                                                    settings.CLASSIFY_QUEUE, **options)}
             for index, row in enumerate(rows)
         ]  # fmt: skip
         try:
             if self._sqs is None:
-                self._sqs = aws.sqs()
+                self._sqs = sqs_client()
             if self._url is None:
                 name = settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE
                 self._url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]

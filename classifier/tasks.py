@@ -30,10 +30,7 @@ logger = logging.getLogger(__name__)
 def classify(self: Task, request_id: str, input_key: str, original_name: str, expires_at: str | None = None) -> None:
     worker = self.request.hostname or "unknown"
     started_at = now_iso()
-    held = held_message(self.request.properties)  # deleted after this task's report is sent
-    if held is None and not self.request.called_directly:
-        logger.error("request %s: no SQS message behind this task; its report goes now and the message is left to "
-                     "its visibility timeout", request_id)  # fmt: skip
+    held = held_message(self.request.properties)  # deleted after this task's report is sent; None: reports go now
     classified = ahead.take(request_id)  # read and classified already, with the rest of its job
     if classified is None and expires_at is not None and (late := expired_by(expires_at)) is not None:
         logger.info("request %s expired %.1f s before a worker took it: not classified", request_id, late)

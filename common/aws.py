@@ -9,8 +9,6 @@ import boto3
 from botocore.config import Config
 from django.conf import settings
 
-from common.sqs_direct import DirectSQS
-
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
 
@@ -33,9 +31,3 @@ def client(
         aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
         config=_RETRIES.merge(config) if config else _RETRIES,
     )
-
-
-def sqs(endpoint_url: str | None = None, env: Mapping[str, str] | None = None) -> DirectSQS:
-    """An SQS client as `client("sqs")` makes it, whose batch sends, batch deletes and receives cost a third less CPU
-    (common/sqs_direct.py): for the calls made for every upload."""
-    return DirectSQS.around(client("sqs", endpoint_url, env))

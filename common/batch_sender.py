@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from common.sqs_batches import SQS_BATCH_SIZE
+
 logger = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
@@ -23,7 +25,7 @@ Item = TypeVar("Item")
 
 class BatchSender(Generic[Item]):
     def __init__(
-        self, send: Callable[[Sequence[Item]], None], *, name: str, max_batch: int = 10, linger: float = 0.0
+        self, send: Callable[[Sequence[Item]], None], *, name: str, max_batch: int = SQS_BATCH_SIZE, linger: float = 0.0
     ) -> None:
         """`send` takes up to `max_batch` items and must not raise: what it could not send is its own to handle."""
         self._send = send

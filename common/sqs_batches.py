@@ -1,16 +1,26 @@
-"""Deleting received SQS messages ten per call (DeleteMessageBatch's most), for whoever finished them: the worker's
-transport (project/broker.py) and its pool processes' outboxes (classifier/worker/outbox.py)."""
+"""SQS's batch size, the one rule every batching place here follows, and deleting received messages in batches for
+whoever finished them: the worker's transport (fastpaths/kombu_sqs.py) and its pool processes' outboxes
+(classifier/worker/outbox.py)."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 10
+# The most entries SQS takes in one call: SendMessageBatch, DeleteMessageBatch, ChangeMessageVisibilityBatch, and the
+# most messages one ReceiveMessage brings.
+SQS_BATCH_SIZE = 10
+
+Item = TypeVar("Item")
+
+
+def in_batches(items: Sequence[Item], size: int = SQS_BATCH_SIZE) -> list[Sequence[Item]]:
+    """`items` in order, cut into runs of at most `size` (one SQS batch call each)."""
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def delete_finished(sqs: Any, messages: Iterable[tuple[str, str]]) -> int:
@@ -21,9 +31,8 @@ def delete_finished(sqs: Any, messages: Iterable[tuple[str, str]]) -> int:
         by_queue[queue_url].append(receipt)
     deleted = 0
     for queue_url, receipts in by_queue.items():
-        for start in range(0, len(receipts), MAX_BATCH):
-            entries = [{"Id": str(n), "ReceiptHandle": receipt}
-                       for n, receipt in enumerate(receipts[start : start + MAX_BATCH])]  # fmt: skip
+        for batch in in_batches(receipts):
+            entries = [{"Id": str(n), "ReceiptHandle": receipt} for n, receipt in enumerate(batch)]
             try:
                 answer = sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
             except Exception as exc:

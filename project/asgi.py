@@ -7,13 +7,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
 from django.conf import settings  # noqa: E402  (after Django is set up)
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
 from classifier.intake.http import ENVELOPE_BYTES  # noqa: E402
-from project.asgi_handler import OnTheLoopASGIHandler  # noqa: E402
+from fastpaths.django_asgi import OnTheLoopASGIHandler  # noqa: E402
 from project.body_limit import BodyLimit  # noqa: E402
 
-django_application = OnTheLoopASGIHandler()
+# Django's own handler with FAST_PATHS off (what django.core.asgi.get_asgi_application returns).
+django_application = OnTheLoopASGIHandler() if settings.FAST_PATHS else ASGIHandler()
 
 
 def body_limit(path: str) -> int:

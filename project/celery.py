@@ -21,11 +21,11 @@ from celery.signals import (
 )
 
 from autoscale.retire import RetireWhenIdle
-from classifier.worker.handover import HandOverReceives
+from classifier.worker.handover import HandOverClassifyReceives
 from classifier.worker.stranded import HandBackStranded
 from common.lifetime import die_with_worker_main
 from common.logs import JsonFormatter, reset_request, set_request
-from project.broker import stop_receiving
+from fastpaths.kombu_sqs import stop_receiving
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -70,8 +70,17 @@ app.autodiscover_tasks()
 app.steps["consumer"].add(RetireWhenIdle)
 # A task whose pool process died taking it is handed back instead of held for the worker's lifetime.
 app.steps["consumer"].add(HandBackStranded)
-# The classify requests of one receive go to a pool process as one job, not one job each.
-app.steps["consumer"].add(HandOverReceives)
+
+
+def _fast_paths() -> bool:
+    from django.conf import settings
+
+    return bool(settings.FAST_PATHS)
+
+
+if _fast_paths():
+    # The classify requests of one receive go to a pool process as one job, not one job each (fastpaths/).
+    app.steps["consumer"].add(HandOverClassifyReceives)
 
 
 @celeryd_init.connect  # the worker's first step, before its check that warns about running as root
@@ -111,5 +120,6 @@ def _done_with_the_request(task_id: str, **_: Any) -> None:
 
 @worker_shutting_down.connect
 def _take_no_more(**_: Any) -> None:
-    """SIGTERM (systemd, a spot interruption, a retiring worker): finish what runs, start nothing new."""
+    """SIGTERM (systemd, a spot interruption, a retiring worker): finish what runs, start nothing new. (kombu's own
+    transport, with FAST_PATHS off, hands back what it receives then after `wait_time_seconds`.)"""
     stop_receiving()

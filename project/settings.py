@@ -62,9 +62,17 @@ INSTALLED_APPS = [
     "stack",
 ]
 
+# --- Fast paths -----------------------------------------------------------------------------------------------
+# `on`: the few places where a library is bent for speed (fastpaths/, each private name held by a guard test). `off`:
+# every library's stock path instead (Django's ASGI handler and middleware, boto3's clients, kombu's SQS transport,
+# Celery's request execution, django-storages and moto as shipped): correct, only slower.
+FAST_PATHS = env_choice("FAST_PATHS", ("on", "off"), "on") == "on"
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "project.static_files.AsyncWhiteNoiseMiddleware",
+    "fastpaths.whitenoise_middleware.AsyncWhiteNoiseMiddleware"
+    if FAST_PATHS
+    else "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -173,7 +181,8 @@ def _s3_storage(bucket: str) -> dict[str, object]:
         "querystring_auth": True,
     }
     # No endpoint_url here: boto3 reads AWS_ENDPOINT_URL itself when it builds the client, as kombu's does.
-    return {"BACKEND": "classifier.storage.MetadataS3Storage", "OPTIONS": options}
+    backend = "fastpaths.django_storages.OneRequestS3Storage" if FAST_PATHS else "storages.backends.s3.S3Storage"
+    return {"BACKEND": backend, "OPTIONS": options}
 
 
 def _disk_storage(folder: str) -> dict[str, object]:
@@ -290,7 +299,7 @@ SQS_MAX_RECEIVE_COUNT = env_int("SQS_MAX_RECEIVE_COUNT", 5, minimum=1, maximum=1
 TASK_SOFT_TIME_LIMIT = env_int("TASK_SOFT_TIME_LIMIT", 60, minimum=1)
 TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT", 90, minimum=1)
 # How soon a message held by a worker that died is visible again: what a crash costs the callers it held. A living
-# worker extends what it holds every third of this (project/broker.py), so a task may run longer than this; a dead
+# worker extends what it holds every third of this (fastpaths/kombu_sqs.py), so a task may run longer than this; a dead
 # one stops extending. Below 10 s a beat lost to a slow call (its client gives up after 5 s) would already let a
 # running task's message go to a second worker. 10 s, not SQS's 30: a worker killed during a long poll leaves the
 # poll to the endpoint, which hands it the next messages, and those wait out one whole timeout.
@@ -299,20 +308,21 @@ SQS_VISIBILITY_TIMEOUT = env_int("SQS_VISIBILITY_TIMEOUT", 10, minimum=10, maxim
 # The endpoint and credentials come from boto3's usual sources (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, an instance
 # profile). The URL is deliberately not named BROKER_URL: the celery command reads that variable itself.
 CELERY_BROKER_URL = env_str("CELERY_BROKER", "sqs://")
-CELERY_BROKER_TRANSPORT = "project.broker:SynchronousSQSTransport"
+CELERY_BROKER_TRANSPORT = "fastpaths.kombu_sqs:SynchronousSQSTransport" if FAST_PATHS else "sqs"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "region": AWS_REGION,
     "queue_name_prefix": SQS_QUEUE_PREFIX,
     "wait_time_seconds": SQS_WAIT_TIME_SECONDS,
     # Seconds the synchronous consumer sleeps after a long poll came back empty (long polling already makes an idle
-    # wait cheap). While its prefetch window is full it waits for room instead (project/broker.py, Waking).
+    # wait cheap). While its prefetch window is full it waits for room instead (fastpaths/kombu_sqs.py, Waking).
     "polling_interval": SQS_POLLING_INTERVAL,
-    # What the heartbeat extends held messages to, every third of it (project/broker.py); the queues themselves get
+    # What the heartbeat extends held messages to, every third of it (fastpaths/kombu_sqs.py); the queues themselves get
     # the same value from `manage.py provision` (kombu would use it only for a queue it created).
     "visibility_timeout": SQS_VISIBILITY_TIMEOUT,
-    # A classify task deletes its message itself, after its report has gone out (classifier/worker/outbox.py).
-    "tasks_delete": [CLASSIFY_QUEUE],
 }
+if FAST_PATHS:
+    # A classify task deletes its message itself, after its report has gone out (classifier/worker/outbox.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS["tasks_delete"] = [CLASSIFY_QUEUE]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A send that fails is tried again for about 15 s (an endpoint restarting) before the caller sees the error; a request
 # whose send still failed stays queued in the database for the sweeper.
@@ -325,8 +335,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = False  # a crashing task is received again, then dead-lettered
 # Messages a worker process holds at once: one receive brings up to this many, and the worker receives again once
-# they are done (project/broker.py, Batches). 1 takes one message per receive; 10, SQS's most, makes a receive and a
-# DeleteMessageBatch serve ten classifications. A worker that dies holds them for SQS_VISIBILITY_TIMEOUT.
+# they are done (fastpaths/kombu_sqs.py, Batches). 1 takes one message per receive; 10, SQS's most, makes a receive
+# and a DeleteMessageBatch serve ten classifications. A worker that dies holds them for SQS_VISIBILITY_TIMEOUT.
 WORKER_PREFETCH = env_int("WORKER_PREFETCH", 10, minimum=1, maximum=10)
 CELERY_WORKER_PREFETCH_MULTIPLIER = WORKER_PREFETCH
 # The results consumer (manage.py consume_results) takes up to this many reports per receive and records them in one

@@ -1,5 +1,5 @@
 """The embedded AWS endpoint of local mode: moto in server mode on 127.0.0.1 (SQS, S3, EC2, …), started through
-stack/endpoint.py, which takes two of moto's per-request costs out.
+stack/endpoint.py, which takes two of moto's per-request costs out (moto's own server with FAST_PATHS off).
 
 It keeps nothing across restarts; what was queued is re-sent from the database.
 """
@@ -20,9 +20,12 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "loc
 
 def start_endpoint(port: int = 0, log_path: Path | None = None) -> tuple[ManagedProcess, str]:
     """Start moto's server and wait until it answers; returns the process and its endpoint URL."""
+    from django.conf import settings
+
     port = port or free_port(HOST)
+    server = "stack.endpoint" if settings.FAST_PATHS else "moto.server"
     process = ManagedProcess(
-        "aws-endpoint", [PYTHON, "-m", "stack.endpoint", "-H", HOST, "-p", str(port)], log_path=log_path, cwd=REPOSITORY
+        "aws-endpoint", [PYTHON, "-m", server, "-H", HOST, "-p", str(port)], log_path=log_path, cwd=REPOSITORY
     ).start()
     wait_for_port(HOST, port, timeout=30, process=process)
     return process, f"http://{HOST}:{port}"

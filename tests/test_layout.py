@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 # Ours; tests, bench and migrations are not part of the graph.
-PACKAGES = ("project", "common", "classifier", "autoscale", "status", "deploy", "stack")
+PACKAGES = ("project", "common", "fastpaths", "classifier", "autoscale", "status", "deploy", "stack")
 # Where the local stack may be imported from: nothing that runs in production.
 LOCAL_ONLY = "stack"
 
@@ -88,6 +88,11 @@ def test_production_code_never_imports_the_local_stack() -> None:
 
 def test_the_shared_package_imports_none_of_ours() -> None:
     assert dict(_graph()["common"]) == {}
+
+
+def test_the_fenced_package_bends_libraries_and_imports_only_the_shared_package() -> None:
+    """fastpaths/ holds what bends a library; what our apps do with it stays in the apps."""
+    assert set(_graph()["fastpaths"]) <= {"common"}, dict(_graph()["fastpaths"])
 
 
 def test_classifier_holds_at_most_twelve_modules_directly() -> None:

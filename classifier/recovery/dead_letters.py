@@ -30,6 +30,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from classifier.models import Classification
+from common.sqs_batches import SQS_BATCH_SIZE
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def receive(
     waited_until = time.monotonic() + HELD_ELSEWHERE_WAIT
     while len(letters) < limit:
         messages = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=min(10, limit - len(letters)), VisibilityTimeout=visibility,
+            QueueUrl=url, MaxNumberOfMessages=min(SQS_BATCH_SIZE, limit - len(letters)), VisibilityTimeout=visibility,
             WaitTimeSeconds=0, AttributeNames=ATTRIBUTES,
         ).get("Messages", [])  # fmt: skip
         if messages:

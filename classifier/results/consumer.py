@@ -28,11 +28,10 @@ from classifier.results.wakeup import Answer, nudge_waiters
 from classifier.worker.failures import backoff_seconds
 from common.logs import about_request
 from common.outages import database_unreachable
+from common.sqs_batches import SQS_BATCH_SIZE, in_batches
 
 logger = logging.getLogger(__name__)
 
-# SQS's most per ReceiveMessage and per DeleteMessageBatch.
-MAX_BATCH = 10
 # Recorded reports are deleted in batches: once ten wait, when a receive comes back empty, when the oldest has waited
 # this long, and when the consumer stops. Meanwhile a recorded report stays invisible on the queue for the queue's
 # visibility timeout (10 s), far longer; if the consumer dies first it comes back as a duplicate, which recording
@@ -107,11 +106,11 @@ def _record_all(reports: Sequence[Report]) -> list[Answer]:
 class ResultsConsumer:
     """One `step()` is one receive and what follows it; the command (`manage.py consume_results`) loops it."""
 
-    def __init__(self, sqs: Any, queue_name: str, *, wait_seconds: int, batch_size: int = MAX_BATCH) -> None:
+    def __init__(self, sqs: Any, queue_name: str, *, wait_seconds: int, batch_size: int = SQS_BATCH_SIZE) -> None:
         self.sqs = sqs
         self.queue_name = queue_name
         self.wait_seconds = wait_seconds
-        self.batch_size = min(batch_size, MAX_BATCH)
+        self.batch_size = min(batch_size, SQS_BATCH_SIZE)
         self._url: str | None = None
         self._recorded: list[str] = []  # receipts of reports recorded and not yet deleted
         self._oldest = 0.0  # when the first of them was recorded (time.monotonic)
@@ -153,10 +152,10 @@ class ResultsConsumer:
         self._recorded += done + _receipts(reports)
         if time.monotonic() - self._oldest >= DELETE_WITHIN_SECONDS:
             self.flush()
-        elif len(self._recorded) >= MAX_BATCH:
+        elif len(self._recorded) >= SQS_BATCH_SIZE:
             # Full batches only: receives of seven deleted as they came cost two calls per fourteen, not one per ten.
             # The rest waits for the next ten, or the clock (its oldest report keeps its age).
-            whole = len(self._recorded) - len(self._recorded) % MAX_BATCH
+            whole = len(self._recorded) - len(self._recorded) % SQS_BATCH_SIZE
             self._delete_all(self._recorded[:whole])
             self._recorded = self._recorded[whole:]
         return len(messages)
@@ -171,8 +170,8 @@ class ResultsConsumer:
             return
         try:
             url = self._queue_url()
-            for start in range(0, len(receipts), MAX_BATCH):
-                self._delete(url, receipts[start : start + MAX_BATCH])
+            for batch in in_batches(receipts):
+                self._delete(url, list(batch))
         except Exception:  # recorded all the same: they come back after their visibility timeout, as duplicates
             logger.warning("could not delete %d recorded reports", len(receipts), exc_info=True)
 

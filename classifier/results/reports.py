@@ -1,8 +1,8 @@
 """What workers tell the web tier about a request, as messages on the results queue: the kinds, the sending (workers)
 and the reading (the results consumer), in one place.
 
-The messages are Celery task messages (protocol 2, common/task_messages.py). A notice that a request is running goes
-at once, one report per message whose id names the request (`send`: Celery's `send_task`, `<request id>.started`,
+The messages are Celery task messages (protocol 2, fastpaths/celery_messages.py). A notice that a request is running
+goes at once, one report per message whose id names the request (`send`: Celery's `send_task`, `<request id>.started`,
 common/logs.py). A task's last report goes with its pool process's next batch (classifier/worker/outbox.py), and a
 batch's reports go as one message (`encode`, a `classifier.record_reports` task message): one SQS message and one
 delete per batch instead of one of each per report. No Celery worker runs them: `manage.py consume_results`
@@ -22,7 +22,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 
-from common import task_messages
+from fastpaths import celery_messages
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def encode(outgoing: Sequence[Outgoing]) -> str:
     # Celery's logs and monitors show a task message's `argsrepr`; the requests' ids say what this one carries, and
     # cost nothing beside a repr of every result (a tenth of a millisecond per report).
     ids = ", ".join(report.request_id for report in outgoing)
-    return task_messages.encode(SEVERAL, f"reports-{uuid.uuid4()}", [calls], settings.RESULTS_QUEUE,
+    return celery_messages.encode(SEVERAL, f"reports-{uuid.uuid4()}", [calls], settings.RESULTS_QUEUE,
                                 argsrepr=f"[{ids}]")  # fmt: skip
 
 
@@ -86,7 +86,7 @@ class UnreadableReport(ValueError):
 def read(message: dict[str, Any]) -> list[Report]:
     """The reports a received SQS message carries: one (`send`) or several (`encode`)."""
     try:
-        task = task_messages.decode(message["Body"])
+        task = celery_messages.decode(message["Body"])
         calls = task.args[0] if task.name == SEVERAL else [[task.name, *task.args]]
         if not isinstance(calls, list) or not calls:
             raise TypeError("no reports in the message")

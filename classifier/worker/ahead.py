@@ -1,6 +1,6 @@
 """A job's images read and classified back to back, before its requests run through Celery's tracer one by one.
 
-A job of several requests (classifier/worker/handover.py) used to run each request whole, in turn: its input read,
+A job of several requests (fastpaths/celery_pool.py) used to run each request whole, in turn: its input read,
 the model, its output written, its report, and Celery's tracer and signals around them. A forward pass sweeps the
 CPU's caches, so all the Python between two of them ran cold. Measured in one process beside the ONNX model (one
 thread), the worker's own steps for a request (read, keys, write, report fields) took 0.53-0.59 ms of CPU between
@@ -15,7 +15,7 @@ What stays each request's own:
   it, so retries, failures and hand-backs follow classifier/worker/failures.py as before.
 
 A pool process that dies here (a poison image) fails the job as a whole, and its requests go to the pool again one
-per job (handover.py), where nothing is classified ahead.
+per job (fastpaths/celery_pool.py), where nothing is classified ahead.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A pool process's finished work, sent in batches: the batch's reports as one message on the results queue, then
 their classify messages deleted with one DeleteMessageBatch.
 
-A worker receives up to ten messages at once (project/broker.py, Batches). Sending each report as its task ends,
+A worker receives up to ten messages at once (fastpaths/kombu_sqs.py, Batches). Sending each report as its task ends,
 and deleting each message as Celery acknowledges it, cost two SQS calls per image; here a received batch costs two
 calls in all, and the results consumer receives and deletes one message for the batch's reports
 (classifier/results/reports.py, `encode`). The order is what keeps at-least-once: a message is deleted only after
@@ -27,13 +27,12 @@ from django.conf import settings
 
 from classifier.results import reports
 from classifier.results.reports import Kind, Outgoing
-from common import aws
 from common.deferred import Deferred, DeferredCalls
-from common.sqs_batches import delete_finished
+from common.sqs_batches import SQS_BATCH_SIZE, delete_finished, in_batches
+from fastpaths.botocore_sqs import sqs_client
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 10  # SQS's most per DeleteMessageBatch
 # SQS takes messages of up to 256 KiB; a batch whose reports would not fit (long failure reasons) goes as several.
 MAX_MESSAGE_BYTES = 200_000
 # Far inside the visibility timeout (10 s), and rarely reached: a receive's last message flushes the batch first.
@@ -42,7 +41,8 @@ FLUSH_WITHIN_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class HeldMessage:
-    """The classify message a task was given, as the transport passes it along (project/broker.py)."""
+    """The classify message a task was given and deletes itself, as the transport passes it along
+    (fastpaths/kombu_sqs.py)."""
 
     receipt: str
     queue_url: str
@@ -50,8 +50,13 @@ class HeldMessage:
 
 
 def held_message(properties: dict[str, Any] | None) -> HeldMessage | None:
-    """The message behind a running task, from the message properties Celery hands the task (`request.properties`)."""
+    """The message behind a running task, from the message properties Celery hands the task (`request.properties`),
+    where the transport left its deletion to the task (`deleted_by_task`). None where the transport deletes it on
+    acknowledgement (kombu's own, FAST_PATHS off) or outside a worker: the task's report must then go before the task
+    returns."""
     info = (properties or {}).get("delivery_info") or {}
+    if not info.get("deleted_by_task"):
+        return None
     try:
         return HeldMessage(info["sqs_message"]["ReceiptHandle"], info["sqs_queue"], bool(info.get("ends_receive")))
     except (KeyError, TypeError):
@@ -66,7 +71,8 @@ class _Finished:
 
 def finish(held: HeldMessage | None, kind: Kind, request_id: str, *args: Any) -> None:
     """A task's last word on its request: the report goes with this pool process's next batch, and the classify
-    message `held` is deleted after it. Without a held message (a task run outside a worker), it is sent now."""
+    message `held` is deleted after it. Without a held message (the transport deletes it when the task returns, or a
+    task run outside a worker), it is sent now."""
     if held is None:
         reports.send(kind, request_id, *args)
         return
@@ -89,7 +95,7 @@ class Outbox:
             if not self._pending:
                 self._oldest = time.monotonic()
             self._pending.append(_Finished(report, message))
-            due = message.ends_receive or len(self._pending) >= MAX_BATCH
+            due = message.ends_receive or len(self._pending) >= SQS_BATCH_SIZE
         if due:
             self.flush()
         else:
@@ -102,8 +108,8 @@ class Outbox:
             if self._flush_due is not None:
                 self._flush_due.cancel()
                 self._flush_due = None
-        for start in range(0, len(batch), MAX_BATCH):
-            self._send(batch[start : start + MAX_BATCH])
+        for part in in_batches(batch):
+            self._send(list(part))
 
     def _flush_later(self) -> None:
         with self._lock:
@@ -152,7 +158,7 @@ class Outbox:
 
     def _client(self) -> Any:
         if self._sqs is None:
-            self._sqs = aws.sqs()
+            self._sqs = sqs_client()
         return self._sqs
 
 

@@ -3,7 +3,7 @@
 billiard's pool loses a job when the pool process that took it from the pool's queue dies before it reported the
 job as accepted (a SIGKILL, the OOM killer, at just that moment). Celery then never hears of the job again: no
 WorkerLostError, no rejection. The request stays reserved, so its prefetch slot stays taken (a worker with
-concurrency 1 consumes nothing more, and never retires), and the visibility heartbeat (project/broker.py) keeps
+concurrency 1 consumes nothing more, and never retires), and the visibility heartbeat (fastpaths/kombu_sqs.py) keeps
 its message hidden. Seen here in about one pool-process kill in five.
 
 Worse, a pool process killed while it waited for work dies holding the lock of the pool's shared job queue (the
@@ -29,7 +29,8 @@ from typing import Any
 
 from celery import bootsteps
 from celery.concurrency import prefork
-from celery.worker import state as worker_state
+
+from fastpaths import celery_worker
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +72,8 @@ class HandBackStranded(bootsteps.StartStopStep):
 
     def look(self, processes: int, now: float) -> list[str]:
         """One look; returns the ids of the requests handed back."""
-        idle = processes - len(worker_state.active_requests)
-        current = {request.id: request for request in list(worker_state.reserved_requests)}
+        idle = processes - celery_worker.running()
+        current = {request.id: request for request in celery_worker.reserved()}
         candidates = {rid: request for rid, request in current.items() if is_stranded_candidate(request, idle)}
         self._since = {rid: self._since.get(rid, now) for rid in candidates}
         stranded = [rid for rid in candidates if now - self._since[rid] >= STRANDED_AFTER]
@@ -84,7 +85,7 @@ class HandBackStranded(bootsteps.StartStopStep):
         for request in current.values():
             if not request.time_start:  # a task that did start finishes, or dies with its pool process
                 request.reject(requeue=True)
-                worker_state.task_ready(request)
+                celery_worker.forget(request)
         self._stop.set()
         self.exit()
         return list(current)

@@ -6,6 +6,7 @@ from django.core.files.base import ContentFile
 
 from classifier import storage
 from common import aws
+from fastpaths.django_storages import OneRequestS3Storage
 from stack.embedded import LOCAL_CREDENTIALS
 
 REQUEST = uuid.UUID("12345678-1234-5678-1234-567812345678")
@@ -60,12 +61,12 @@ def test_the_original_stem_is_the_clients_name_without_extension(name: str, expe
 
 # --- S3 ----------------------------------------------------------------------------------------------------------
 @pytest.fixture
-def s3_storage(endpoint: str) -> tuple[storage.MetadataS3Storage, list[str]]:
+def s3_storage(endpoint: str) -> tuple[OneRequestS3Storage, list[str]]:
     """The service's S3 storage on a new bucket of the module's endpoint, and the S3 operations it makes."""
     bucket = f"storage-{uuid.uuid4().hex[:12]}"
     client = aws.client("s3", endpoint, LOCAL_CREDENTIALS, region="us-east-1")
     client.create_bucket(Bucket=bucket)
-    store = storage.MetadataS3Storage(
+    store = OneRequestS3Storage(
         bucket_name=bucket, region_name="us-east-1", endpoint_url=endpoint, file_overwrite=True, default_acl=None,
         access_key=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], secret_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )  # fmt: skip

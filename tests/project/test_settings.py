@@ -52,7 +52,8 @@ def test_production_needs_hosts_database_and_buckets() -> None:
 
 
 def test_visibility_timeout_may_be_shorter_than_the_task_but_not_shorter_than_a_heartbeat_allows() -> None:
-    """The heartbeat extends held messages (project/broker.py): a task may outlast the timeout; 5 s is too short."""
+    """The heartbeat extends held messages (fastpaths/kombu_sqs.py): a task may outlast the timeout; 5 s is too
+    short."""
     assert _start("settings.SQS_VISIBILITY_TIMEOUT", SQS_VISIBILITY_TIMEOUT="30", TASK_TIME_LIMIT="90").stdout == "30\n"
     assert "SQS_VISIBILITY_TIMEOUT" in _start("settings.DEBUG", SQS_VISIBILITY_TIMEOUT="5").stderr
 

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.management.base import CommandParser
 
 from classifier.results.consumer import ResultsConsumer
-from common import aws
 from common.loop import LoopCommand
+from fastpaths.botocore_sqs import sqs_client
 
 # The pause after a step that failed grows from this (common/loop.py retry_delay); after one that worked, none: the
 # receive's long poll is the wait.
@@ -25,7 +25,7 @@ class Command(LoopCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.consumer = ResultsConsumer(
-            aws.sqs(),
+            sqs_client(),
             settings.SQS_QUEUE_PREFIX + settings.RESULTS_QUEUE,
             wait_seconds=settings.SQS_WAIT_TIME_SECONDS,
             batch_size=settings.RESULTS_BATCH,

@@ -165,7 +165,7 @@ def test_a_batch_that_cannot_be_sent_goes_one_by_one_and_what_still_fails_waits_
         sent.append(row)
 
     monkeypatch.setattr(dispatch, "send_for_classification", send_one)
-    monkeypatch.setattr(dispatch.aws, "client", lambda service: Refusing())
+    monkeypatch.setattr(dispatch, "sqs_client", lambda: Refusing())
     _ClassifyQueue().send(rows)
     assert [row.pk for row in sent] == [rows[0].pk, rows[2].pk]
     assert "sending them one by one" in caplog.text

@@ -19,6 +19,7 @@ from classifier.results.consumer import ResultsConsumer
 from classifier.results.reports import Kind
 from common import aws
 from deploy.provision import QueuePlan, ensure_queues
+from fastpaths.botocore_sqs import sqs_client
 from project.celery import app
 from stack.embedded import LOCAL_CREDENTIALS
 from tests.factories import make_request, result_payload
@@ -179,7 +180,7 @@ def test_the_command_records_what_is_waiting(sqs, settings, capsys) -> None:
 
 
 def test_the_batch_size_is_sqs_s_at_most() -> None:
-    assert ResultsConsumer(None, "results", wait_seconds=0, batch_size=50).batch_size == consumer_module.MAX_BATCH
+    assert ResultsConsumer(None, "results", wait_seconds=0, batch_size=50).batch_size == consumer_module.SQS_BATCH_SIZE
 
 
 @pytest.fixture
@@ -284,7 +285,7 @@ def test_a_worker_s_batch_arrives_as_one_message_and_is_recorded_and_deleted_as_
     held = sqs.receive_message(QueueUrl=classify_url, MaxNumberOfMessages=3, WaitTimeSeconds=1)["Messages"]
     assert len(held) == 3
     done, failed, slow = make_request(), make_request(), make_request()
-    outbox = Outbox(aws.sqs())
+    outbox = Outbox(sqs_client())
     finished = [
         reports.Outgoing(Kind.RESULT, str(done.pk), (result_payload("tabby cat"),)),
         reports.Outgoing(Kind.FAILURE, str(failed.pk), ("unreadable image", "worker-1@host", AT)),

@@ -110,7 +110,14 @@ def test_a_retried_request_s_message_is_only_deleted() -> None:
 
 
 def test_the_held_message_comes_from_the_properties_celery_hands_the_task() -> None:
-    properties = {"delivery_info": {"sqs_message": {"ReceiptHandle": "h"}, "sqs_queue": CLASSIFY, "ends_receive": True}}
-    assert held_message(properties) == HeldMessage("h", CLASSIFY, True)
+    info = {"sqs_message": {"ReceiptHandle": "h"}, "sqs_queue": CLASSIFY, "ends_receive": True, "deleted_by_task": True}
+    assert held_message({"delivery_info": info}) == HeldMessage("h", CLASSIFY, True)
     assert held_message({"delivery_info": {}}) is None
     assert held_message(None) is None
+
+
+def test_a_message_the_transport_deletes_itself_is_not_held_by_the_task() -> None:
+    """kombu's own transport (FAST_PATHS off) deletes a message when its task is acknowledged: the task sends its
+    report before it returns, and leaves the message alone."""
+    info = {"sqs_message": {"ReceiptHandle": "h"}, "sqs_queue": CLASSIFY, "ends_receive": True}
+    assert held_message({"delivery_info": info}) is None

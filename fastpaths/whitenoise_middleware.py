@@ -1,10 +1,12 @@
-"""WhiteNoise's static files, served without taking every request off the event loop.
+"""WhiteNoise's middleware, bent: static files served without taking every request off the event loop.
 
 WhiteNoise's middleware is synchronous only, and one synchronous middleware makes Django run the whole chain below
 it in a thread for every request, then hop back to the event loop for our asynchronous upload views: two thread
-hops and a thread started per request, about a tenth of the web tier's CPU per upload (bench/pipeline.py). This
-subclass answers both ways: the same look-up and the same response headers, with a static file's body read in a
-worker thread as an asynchronous stream.
+hops and a thread started per request (`make bench` prints what this saves). This subclass answers both ways: the
+same look-up and the same response headers, with a static file's body read in a worker thread as an asynchronous
+stream. It re-does WhiteNoise's `__call__` with WhiteNoise's own attributes (`files`, `autorefresh`, `find_file`,
+`static_prefix`, `directories`), held by tests/fastpaths/test_guards.py. With FAST_PATHS off the settings name
+WhiteNoise's own middleware.
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ def connection(endpoint: str, monkeypatch, settings) -> Iterator[Connection]:
         monkeypatch.setenv(name, value)
     settings.AWS_ENDPOINT_URL = endpoint
     options = {"region": "us-east-1", "wait_time_seconds": 1, "visibility_timeout": VISIBILITY}
-    with Connection("sqs://", transport="project.broker:SynchronousSQSTransport", transport_options=options) as conn:
+    with Connection(
+        "sqs://", transport="fastpaths.kombu_sqs:SynchronousSQSTransport", transport_options=options
+    ) as conn:
         yield conn
 
 
@@ -148,7 +150,7 @@ def _visible(endpoint: str, name: str) -> tuple[str, str]:
 
 
 def test_a_worker_shutting_down_takes_nothing_more(connection, endpoint, monkeypatch) -> None:
-    from project import broker
+    from fastpaths import kombu_sqs as broker
 
     monkeypatch.setattr(broker, "_shutting_down", threading.Event())
     broker.stop_receiving()
@@ -164,7 +166,7 @@ def test_what_a_receive_under_way_brings_back_as_the_shutdown_begins_is_handed_b
 ) -> None:
     from kombu.transport import SQS
 
-    from project import broker
+    from fastpaths import kombu_sqs as broker
 
     monkeypatch.setattr(broker, "_shutting_down", threading.Event())
     receive = SQS.Channel._receive_message
@@ -347,7 +349,9 @@ def test_on_a_tasks_delete_queue_an_acknowledgement_deletes_nothing_and_a_receiv
         monkeypatch.setenv(variable, value)
     name = f"own-{uuid.uuid4().hex[:8]}"
     options = {"region": "us-east-1", "wait_time_seconds": 1, "visibility_timeout": VISIBILITY, "tasks_delete": [name]}
-    with Connection("sqs://", transport="project.broker:SynchronousSQSTransport", transport_options=options) as conn:
+    with Connection(
+        "sqs://", transport="fastpaths.kombu_sqs:SynchronousSQSTransport", transport_options=options
+    ) as conn:
         channel, got = _window_of_ten(conn, name, published=3, received=3)
         assert [message.delivery_info.get("ends_receive", False) for message in got] == [False, False, True]
         assert all(message.delivery_info["deleted_by_task"] for message in got)
@@ -375,7 +379,7 @@ def test_with_its_window_full_the_consumer_waits_for_room_instead_of_asking_agai
 
 
 def test_the_acknowledgement_that_makes_room_wakes_the_waiting_consumer_at_once(connection, endpoint) -> None:
-    from project.broker import ROOM_WAIT_SECONDS
+    from fastpaths.kombu_sqs import ROOM_WAIT_SECONDS
 
     name = f"room-{uuid.uuid4().hex[:8]}"
     channel, got = _window_of_ten(connection, name, published=20, received=10)

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import path
 
-from project.asgi_handler import OnTheLoopASGIHandler
+from fastpaths.django_asgi import OnTheLoopASGIHandler
 from tests.project.event_loop import on_the_loop
 
 # --- The views this module serves (ROOT_URLCONF points here) -------------------------------------------------------

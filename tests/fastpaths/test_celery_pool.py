@@ -12,7 +12,8 @@ from billiard.einfo import ExceptionInfo
 from billiard.exceptions import WorkerLostError
 
 from classifier.worker import handover
-from classifier.worker.handover import HandOver, ends_receive, shares
+from fastpaths import celery_pool
+from fastpaths.celery_pool import HandOver, ends_receive, shares
 
 
 class Request:
@@ -26,7 +27,7 @@ class Request:
         self.request_dict = {"id": rid, "properties": {"delivery_info": delivery}}
         self.time_limits = (None, None)
         self.task = SimpleNamespace(time_limit=limit)
-        self._app = SimpleNamespace(use_fast_trace_task=True)
+        self.app = SimpleNamespace(use_fast_trace_task=True)
         self.calls: list[tuple[str, Any]] = []
 
     def on_accepted(self, pid: int, time_accepted: float) -> None:
@@ -49,7 +50,7 @@ class Pool:
 
 def _hand_over(processes: int = 1) -> tuple[HandOver, Pool, list[Any]]:
     pool, alone = Pool(processes), []
-    return HandOver(alone.append, SimpleNamespace(pool=pool)), pool, alone
+    return HandOver(alone.append, SimpleNamespace(pool=pool), handover.TASK, handover.run_requests), pool, alone
 
 
 def _ids(job: dict[str, Any]) -> list[str]:
@@ -122,7 +123,7 @@ def test_requests_not_marked_last_go_within_the_gathering_time() -> None:
     hand_over, pool, _ = _hand_over()
     for rid in ("a", "b"):
         hand_over(Request(rid))  # from the timer (a countdown), say: no receive marks an end
-    deadline = time.monotonic() + handover.GATHER_SECONDS + 5
+    deadline = time.monotonic() + celery_pool.GATHER_SECONDS + 5
     while not pool.jobs and time.monotonic() < deadline:
         time.sleep(0.01)
     assert [_ids(job) for job in pool.jobs] == [["a", "b"]]
@@ -130,9 +131,9 @@ def test_requests_not_marked_last_go_within_the_gathering_time() -> None:
 
 def test_ten_go_without_waiting_for_the_end_of_their_receive() -> None:
     hand_over, pool, _ = _hand_over()
-    for n in range(handover.MAX_JOB):
+    for n in range(celery_pool.MAX_JOB):
         hand_over(Request(f"r{n}"))
-    assert len(pool.jobs) == 1 and len(_ids(pool.jobs[0])) == handover.MAX_JOB
+    assert len(pool.jobs) == 1 and len(_ids(pool.jobs[0])) == celery_pool.MAX_JOB
 
 
 def test_a_receive_is_shared_among_the_pool_s_processes() -> None:
@@ -149,7 +150,7 @@ def test_the_pool_process_classifies_the_job_ahead_then_traces_each_request_then
     monkeypatch,
 ) -> None:
     steps: list[Any] = []
-    monkeypatch.setattr(handover, "fast_trace_task", lambda *arguments: steps.append(arguments[1]) or (0, "ok", 0.1))
+    monkeypatch.setattr(celery_pool, "fast_trace_task", lambda *arguments: steps.append(arguments[1]) or (0, "ok", 0.1))
     monkeypatch.setattr(handover, "outbox", lambda: SimpleNamespace(flush=lambda: steps.append("flush")))
     monkeypatch.setattr(handover, "ahead", SimpleNamespace(
         classify_job=lambda requests, parameters: steps.append(("ahead", [r["id"] for r in requests], parameters)),

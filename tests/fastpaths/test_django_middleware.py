@@ -22,8 +22,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils.module_loading import import_string
 
-from project.asgi_handler import OnTheLoopASGIHandler
-from project.middleware import ON_THE_LOOP, OnTheLoop
+from fastpaths.django_asgi import OnTheLoopASGIHandler
+from fastpaths.django_middleware import ON_THE_LOOP, OnTheLoop
 from tests.project.event_loop import on_the_loop
 
 Hook = tuple[str, str]  # (middleware class, hook)

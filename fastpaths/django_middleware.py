@@ -7,7 +7,7 @@ The subclasses below call them directly, and hop to a thread only where the hook
 storing messages, reading a form body for its CSRF token. They are the same classes otherwise.
 
 MIDDLEWARE keeps Django's names, which its deploy checks look for (security, CSRF, clickjacking, session cookies);
-the ASGI handler (project/asgi_handler.py) loads each as its subclass here. Under WSGI, and in Django's test
+the ASGI handler (fastpaths/django_asgi.py) loads each as its subclass here. Under WSGI, and in Django's test
 clients, nothing changes.
 
 The rule for each is Django's own condition for doing that I/O, read off the pinned version. Should one of them

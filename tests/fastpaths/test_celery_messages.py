@@ -10,7 +10,7 @@ import boto3
 import pytest
 from kombu import Connection, Queue
 
-from common import task_messages
+from fastpaths import celery_messages
 from stack.embedded import LOCAL_CREDENTIALS
 
 
@@ -25,7 +25,7 @@ def _celery_published(endpoint: str, sqs: Any, queue: str, task_id: str, args: l
     from classifier.tasks import classify
 
     options = {"region": "us-east-1", "wait_time_seconds": 1}
-    with Connection(f"sqs://@{endpoint.split('//')[1]}", transport="project.broker:SynchronousSQSTransport",
+    with Connection(f"sqs://@{endpoint.split('//')[1]}", transport="fastpaths.kombu_sqs:SynchronousSQSTransport",
                     transport_options=options) as conn:  # fmt: skip
         conn.transport_options["endpoint_url"] = endpoint
         declared = Queue(queue, routing_key=queue)
@@ -49,7 +49,7 @@ def test_a_message_we_encode_is_the_message_celery_publishes(endpoint, sqs, monk
     theirs = json.loads(base64.b64decode(_celery_published(endpoint, sqs, queue, task_id, args)))
     ours = json.loads(
         base64.b64decode(
-            task_messages.encode(classify.name, task_id, args, queue, **task_messages.options_of(classify))
+            celery_messages.encode(classify.name, task_id, args, queue, **celery_messages.options_of(classify))
         )
     )
 
@@ -65,23 +65,23 @@ def test_a_message_we_encode_is_the_message_celery_publishes(endpoint, sqs, monk
         k: v for k, v in theirs["properties"].items() if k not in unique and k != "delivery_info"
     }
     assert ours["properties"]["correlation_id"] == task_id == theirs["properties"]["correlation_id"]
-    assert task_messages.decode(
-        task_messages.encode(classify.name, task_id, args, queue, **task_messages.options_of(classify))
-    ) == (task_messages.TaskMessage("classifier.classify", task_id, args))
+    assert celery_messages.decode(
+        celery_messages.encode(classify.name, task_id, args, queue, **celery_messages.options_of(classify))
+    ) == (celery_messages.TaskMessage("classifier.classify", task_id, args))
 
 
 # Nothing, not JSON, and an envelope without headers.
 @pytest.mark.parametrize("body", ["", "bm90IGpzb24=", "eyJib2R5IjogImUzMD0ifQ=="])
 def test_what_is_not_a_task_message_is_refused(body: str) -> None:
     with pytest.raises((ValueError, KeyError, IndexError, TypeError)):
-        task_messages.decode(body)
+        celery_messages.decode(body)
 
 
 def _origin_here(_: object = None) -> str:
     import base64
     import json
 
-    envelope = json.loads(base64.b64decode(task_messages.encode("classifier.classify", "t", [], "q")))
+    envelope = json.loads(base64.b64decode(celery_messages.encode("classifier.classify", "t", [], "q")))
     return envelope["headers"]["origin"]
 
 

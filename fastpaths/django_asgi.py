@@ -14,8 +14,8 @@ What those signals do here is close the database connections of the request's ow
 A receiver this module does not know, or a response with resources to close (a file being sent), goes to the thread
 as before.
 
-The middleware named in MIDDLEWARE are loaded as their twins in project/middleware.py, whose hooks stay on the loop
-unless they do I/O. The rest is Django's handler as pinned, unchanged.
+The middleware named in MIDDLEWARE are loaded as their twins in fastpaths/django_middleware.py, whose hooks stay on
+the loop unless they do I/O. The rest is Django's handler as pinned, unchanged.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import set_script_prefix
 
-from project.middleware import twin_of
+from fastpaths.django_middleware import twin_of
 
 # Receivers that touch only the calling thread's connections, caches and URLconf, so on the event loop, which holds
 # none, they do no I/O. Django connects these four; anything else connected to the request signals keeps its thread.

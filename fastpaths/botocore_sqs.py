@@ -1,18 +1,21 @@
-"""SQS's busiest calls spoken directly (its JSON protocol, signed by botocore), everything else through boto3.
+"""botocore, bent: SQS's busiest calls spoken directly (its JSON protocol, signed by botocore), everything else
+through boto3.
 
 Every upload costs the service a few SQS calls: the web tier's send, the worker's report and delete, the results
-consumer's receive and delete. boto3 spends about 2 ms of CPU on each, most of it in its own machinery (event
-hooks, parameter validation, request and response models). `DirectSQS` makes the calls on that path
+consumer's receive and delete. boto3 spends most of each call's CPU in its own machinery (event hooks, parameter
+validation, request and response models). `DirectSQS` makes the calls on that path
 (`send_message_batch`, `delete_message_batch`, `receive_message`) as one signed JSON POST each, with botocore's own
 signer, credentials and error classes, sent over libcurl (common/curl_post.py), and hands every other method to the
-boto3 client it wraps, so callers keep boto3's names, arguments, answers and exceptions. Measured against the
-embedded endpoint: 2.2-2.5 ms of client CPU per SendMessageBatch with boto3, 1.6 ms as one POST through urllib3;
-a ReceiveMessage 0.53-0.56 ms through urllib3, 0.35 ms through libcurl (`make bench` has the stack's figures).
+boto3 client it wraps, so callers keep boto3's names, arguments, answers and exceptions (`make bench` prints what
+the stack saves).
 
 What boto3 would do and this keeps: the client's endpoint, region, credentials (refreshed, as from an instance
 profile), timeouts and retries (its standard mode: connection errors, 5xx, throttling; jittered doubling backoff),
 the trust store for TLS, and the modeled exception for an error code (`sqs.exceptions.QueueDoesNotExist`). Where a
-proxy is configured in the environment every call goes through boto3.
+proxy is configured in the environment every call goes through boto3. It copies botocore's standard retry rule
+(the retried error codes and the backoff) and, for kombu's client, reads the credentials its request signer holds;
+tests/fastpaths/test_guards.py holds both against the pinned botocore. With FAST_PATHS off, `sqs_client` is boto3's
+own client.
 """
 
 from __future__ import annotations
@@ -21,15 +24,19 @@ import json
 import random
 import time
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
+import boto3
 import botocore
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.httpsession import get_cert_path
+from django.conf import settings
 
+from common import aws
 from common.curl_post import Answer, CurlPoster
 
 # The calls this module makes itself, by boto3 method name: SQS's JSON protocol names them in a header.
@@ -56,6 +63,20 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 USER_AGENT = f"classifier-direct-sqs botocore/{botocore.__version__}"  # tells these calls from boto3's in a log
 
 
+def sqs_client(endpoint_url: str | None = None, env: Mapping[str, str] | None = None) -> Any:
+    """An SQS client as `aws.client("sqs")` makes it, for the calls made for every upload: a DirectSQS around it, or
+    the client itself with FAST_PATHS off. `env` may carry a local endpoint's keys, as for `aws.client`."""
+    client = aws.client("sqs", endpoint_url, env)
+    if not settings.FAST_PATHS:
+        return client
+    env = env or {}
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        credentials = Credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+    else:  # boto3's usual chain, as the client resolved it: environment, profile, instance role (refreshed)
+        credentials = boto3.session.Session().get_credentials()
+    return DirectSQS(client, credentials)
+
+
 class DirectSQS:
     """A boto3 SQS client whose three busiest calls skip boto3's per-call machinery (see the module's docstring)."""
 
@@ -72,7 +93,7 @@ class DirectSQS:
 
     @classmethod
     def around(cls, client: Any) -> DirectSQS:
-        """Around a client made elsewhere (kombu's): its own credentials, as kombu itself reads them."""
+        """Around a client made elsewhere (kombu's): the credentials its request signer holds (a private name)."""
         return cls(client, client._request_signer._credentials)
 
     def send_message_batch(self, **params: Any) -> dict[str, Any]:

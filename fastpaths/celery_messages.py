@@ -4,7 +4,7 @@ worker: the web tier's batched classify sends (classifier/dispatch.py) and the r
 
 The format is Celery's task protocol 2 (headers, properties and body from Celery's own `as_task_v2`), serialized as
 JSON and wrapped as kombu's SQS transport wraps it: the body base64-encoded inside a JSON envelope, the envelope
-base64-encoded again. A worker cannot tell these from messages Celery published (tests/common/test_task_messages.py
+base64-encoded again. A worker cannot tell these from messages Celery published (tests/fastpaths/test_celery_messages.py
 holds one against the other).
 """
 

@@ -13,14 +13,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from common import aws
-from common.sqs_direct import MAX_BACKOFF_SECONDS, DirectSQS, backoff_seconds
+from fastpaths.botocore_sqs import MAX_BACKOFF_SECONDS, DirectSQS, backoff_seconds, sqs_client
 from stack.embedded import LOCAL_CREDENTIALS
 from stack.processes import free_port
 
 
 @pytest.fixture
 def clients(endpoint: str) -> tuple[Any, DirectSQS]:
-    return aws.client("sqs", endpoint, LOCAL_CREDENTIALS), aws.sqs(endpoint, LOCAL_CREDENTIALS)
+    return aws.client("sqs", endpoint, LOCAL_CREDENTIALS), sqs_client(endpoint, LOCAL_CREDENTIALS)
 
 
 def test_its_answers_are_boto3s(clients: tuple[Any, DirectSQS]) -> None:
@@ -116,7 +116,7 @@ def _direct(url: str, attempts: int = 3) -> DirectSQS:
 
 @pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("common.sqs_direct.backoff_seconds", lambda attempt, throttled: 0.0)
+    monkeypatch.setattr("fastpaths.botocore_sqs.backoff_seconds", lambda attempt, throttled: 0.0)
 
 
 def test_throttling_and_server_errors_are_tried_again(scripted: Scripted) -> None:

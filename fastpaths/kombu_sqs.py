@@ -57,13 +57,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kombu.transport import SQS
 
 from common.outages import OutageLog
-from common.sqs_batches import delete_finished
-from common.sqs_direct import DirectSQS
+from common.sqs_batches import SQS_BATCH_SIZE, delete_finished, in_batches
+from fastpaths.botocore_sqs import DirectSQS
 
 logger = logging.getLogger(__name__)
 
-# change_message_visibility_batch takes at most this many entries.
-SQS_BATCH = 10
 # The longest the consumer waits for room in its window before Celery's loop goes round again (its own checks: a
 # shutdown, pending operations).
 ROOM_WAIT_SECONDS = 1.0
@@ -161,7 +159,7 @@ class HeartbeatChannel(SQS.Channel):
         self._acknowledged: dict[str, str] = {}
 
     def sqs(self, queue: str | None = None) -> Any:
-        """kombu's client, its receives and batch deletes made directly (common/sqs_direct.py): one of each per
+        """kombu's client, its receives and batch deletes made directly (fastpaths/botocore_sqs.py): one of each per
         receive of up to ten."""
         client = super().sqs(queue)
         if self._direct is None or self._direct_around is not client:
@@ -223,7 +221,7 @@ class HeartbeatChannel(SQS.Channel):
             self._acknowledged[receipt] = queue_url
             self.qos.ack(delivery_tag)
             # Ten make a batch; and the last of a burst goes at once, not after the long poll under way.
-            due = len(self._acknowledged) >= SQS_BATCH or not (self.qos.unacked() or self._received)
+            due = len(self._acknowledged) >= SQS_BATCH_SIZE or not (self.qos.unacked() or self._received)
         if due:
             self.delete_acknowledged()
 
@@ -277,12 +275,12 @@ class HeartbeatChannel(SQS.Channel):
             by_queue[queue_url].append(receipt)
         extended = 0
         for queue_url, receipts in by_queue.items():
-            for start in range(0, len(receipts), SQS_BATCH):
+            for part in in_batches(receipts):
                 if self._heartbeat_stop.is_set():
                     return extended
                 with self.qos.lock:  # only what is still held: not one handed back since the list was made
                     still_held = self.qos.held()
-                    batch = [receipt for receipt in receipts[start : start + SQS_BATCH] if receipt in still_held]
+                    batch = [receipt for receipt in part if receipt in still_held]
                     extended += self._extend(queue_url, batch) if batch else 0
         return extended
 
@@ -316,9 +314,10 @@ class HeartbeatChannel(SQS.Channel):
         return answer
 
     def _hand_back_received(self, queue_url: str, receipts: list[str], why: str) -> None:
-        for start in range(0, len(receipts), SQS_BATCH):
-            entries = [{"Id": str(n), "ReceiptHandle": receipt, "VisibilityTimeout": 0}
-                       for n, receipt in enumerate(receipts[start : start + SQS_BATCH])]  # fmt: skip
+        for part in in_batches(receipts):
+            entries = [
+                {"Id": str(n), "ReceiptHandle": receipt, "VisibilityTimeout": 0} for n, receipt in enumerate(part)
+            ]
             try:
                 try:
                     (self._quick_sqs or self.sqs()).change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from stack import endpoint
+from fastpaths import moto_server as endpoint
 from stack.embedded import LOCAL_CREDENTIALS
 
 

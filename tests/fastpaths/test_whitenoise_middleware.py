@@ -8,7 +8,7 @@ from typing import Any
 
 from django.test import AsyncClient
 
-from project.static_files import AsyncWhiteNoiseMiddleware
+from fastpaths.whitenoise_middleware import AsyncWhiteNoiseMiddleware
 from tests.conftest import ROOT
 
 STYLESHEET = ROOT / "classifier" / "static" / "classifier" / "site.css"

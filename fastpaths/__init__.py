@@ -1,0 +1,18 @@
+"""Where this service bends a library for speed: the only code that reaches into a library's private names, overrides
+its private methods or carries a copy of one of its functions. One module per library bent:
+
+- kombu_sqs: kombu's SQS transport (synchronous receives, the visibility heartbeat, hand-backs at once, batched
+  deletes);
+- celery_messages: Celery task messages as kombu's SQS transport wraps them, for sends made without a producer;
+- celery_pool: Celery's request execution (a receive's requests as one pool job);
+- celery_worker: Celery's worker state (the stranded-task watchdog's view of it);
+- django_asgi and django_middleware: Django's ASGI handler and middleware, without a thread for a request that needs
+  none;
+- botocore_sqs: SQS's busiest calls signed and sent directly;
+- django_storages: an S3 save or read in one request;
+- moto_server: two of moto's per-request costs, for the local endpoint.
+
+Every private name these use is held by tests/fastpaths/test_guards.py against the pinned versions, so an upgrade
+fails there, by name, before anything else. `FAST_PATHS=off` (project/settings.py) runs each library's stock path
+instead: correct, only slower. `make bench` prints both, so each fast path shows what it earns.
+"""

@@ -1,0 +1,73 @@
+"""django-storages' S3 storage, bent: an image or a result is stored or read in one request, and a file's
+`metadata` (a dict) becomes the object's user metadata.
+
+django-storages moves every object through boto3's transfer manager, which is made for large files: each save
+starts a thread pool of its own, each read asks for the object's head twice before getting it, and both build a
+boto3 resource object whose class is put together anew from the resource model every time. For an image of a few kB
+and a one-line result that cost more CPU than the model (`make bench` prints what this saves). Here a save below the
+transfer manager's multipart threshold is one PutObject, and a read one GetObject (django-storages too holds the
+whole object in memory), on the storage's own client (its session, credentials, endpoint, region and retries); a
+larger save, gzip, and every other operation go django-storages' way.
+
+It overrides three of S3Storage's private methods and calls a fourth (`_normalize_name`); tests/fastpaths/
+test_guards.py holds their signatures. With FAST_PATHS off the settings name django-storages' own S3Storage, which
+stores the same objects without the user metadata (the original name, which the database keeps too).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from botocore.exceptions import ClientError
+from django.core.files import File
+from s3transfer.constants import ALLOWED_DOWNLOAD_ARGS
+from storages.backends.s3 import S3Storage
+from storages.utils import clean_name, is_seekable
+
+
+class OneRequestS3Storage(S3Storage):
+    """django-storages' S3 storage, one request per save or read (see the module's docstring)."""
+
+    def _get_write_parameters(self, name: str, content: Any = None) -> dict[str, Any]:
+        params: dict[str, Any] = super()._get_write_parameters(name, content)
+        metadata = getattr(content, "metadata", None)
+        if metadata:
+            params["Metadata"] = {**params.get("Metadata", {}), **metadata}
+        return params
+
+    def _save(self, name: str, content: Any) -> str:
+        size = getattr(content, "size", None)
+        if self.gzip or size is None or size >= self.transfer_config.multipart_threshold:
+            return str(super()._save(name, content))
+        cleaned = clean_name(name)
+        key = self._normalize_name(cleaned)
+        params = self._get_write_parameters(key, content)
+        if is_seekable(content):
+            content.seek(0)
+        body = content.read()
+        self._client().put_object(
+            Bucket=self.bucket_name, Key=key, Body=body.encode() if isinstance(body, str) else body, **params
+        )
+        return cleaned
+
+    def _open(self, name: str, mode: str = "rb") -> File:
+        if mode != "rb" or self.gzip:
+            return super()._open(name, mode)
+        key = self._normalize_name(clean_name(name))
+        params = {
+            option: value
+            for option, value in self.get_object_parameters(key).items()
+            if option in ALLOWED_DOWNLOAD_ARGS  # as django-storages reads an object
+        }
+        try:
+            answer = self._client().get_object(Bucket=self.bucket_name, Key=key, **params)
+        except ClientError as exc:
+            if exc.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+                raise FileNotFoundError(f"File does not exist: {key}") from None
+            raise
+        with answer["Body"] as body:
+            return File(io.BytesIO(body.read()), name=key[len(self.location) :].lstrip("/"))
+
+    def _client(self) -> Any:
+        return self.connection.meta.client  # this thread's, as django-storages keeps its resource per thread
