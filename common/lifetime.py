@@ -26,8 +26,6 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from billiard.process import current_process
-
 logger = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -92,6 +90,16 @@ def dies_with_this_process(signum: int = SUPERVISED_EXIT_SIGNAL) -> Callable[[],
     return partial(die_with_parent, signum, os.getpid())  # this process's pid, taken before the fork
 
 
+# The worker's main process, recorded there before its pool starts; each pool process inherits it with this module.
+_worker_main_pid: int | None = None
+
+
+def remember_worker_main() -> None:
+    """In a Celery worker's main process, before its pool starts (a `worker_init` handler)."""
+    global _worker_main_pid
+    _worker_main_pid = os.getpid()
+
+
 def die_with_worker_main() -> None:
     """In a Celery pool process (a `worker_process_init` handler): SIGKILL it when the worker's main process dies,
     and only then.
@@ -100,9 +108,9 @@ def die_with_worker_main() -> None:
     main process may have died while this one was starting, and a pool process forked by another thread than the
     main one must not be bound to that thread.
     """
-    # billiard records the parent's pid before the fork; os.getppid() here would already name another process if
-    # the main process died while this one was starting.
-    parent = current_process()._parent_pid or os.getppid()
+    # Recorded before the fork (remember_worker_main); os.getppid() here would already name another process if the
+    # main process died while this one was starting.
+    parent = _worker_main_pid or os.getppid()
     if _prctl is None:
         return
     # After a fork Python keeps the forking thread's Thread object: "MainThread" only if the main thread forked.

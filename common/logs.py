@@ -49,6 +49,18 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class QuietProbes(logging.Filter):
+    """Drops django.request's line about an error answer to a health probe (`/readyz`'s 503): a load balancer asks
+    every few seconds, and the outage behind it is logged once by what meets it (common/outages.py)."""
+
+    def __init__(self, paths: tuple[str, ...] = ("/readyz",)) -> None:
+        super().__init__()
+        self.paths = frozenset(paths)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(getattr(record, "request", None), "path", None) not in self.paths
+
+
 class JsonFormatter(logging.Formatter):
     """One object per line: time (UTC, ISO 8601), level, logger, process, message, request_id where there is one,
     and the exception's traceback as one string."""

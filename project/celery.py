@@ -16,6 +16,7 @@ from celery.signals import (
     setup_logging,
     task_postrun,
     task_prerun,
+    worker_init,
     worker_process_init,
     worker_shutting_down,
 )
@@ -23,7 +24,7 @@ from celery.signals import (
 from autoscale.retire import RetireWhenIdle
 from classifier.worker.handover import HandOverClassifyReceives
 from classifier.worker.stranded import HandBackStranded
-from common.lifetime import die_with_worker_main
+from common.lifetime import die_with_worker_main, remember_worker_main
 from common.logs import JsonFormatter, reset_request, set_request
 from fastpaths.kombu_sqs import stop_receiving
 
@@ -93,6 +94,11 @@ def _use_django_logging(**_: Any) -> None:
 
     logging.config.dictConfig(settings.LOGGING)
     logging.captureWarnings(True)
+
+
+@worker_init.connect
+def _remember_the_worker(**_: Any) -> None:
+    remember_worker_main()
 
 
 @worker_process_init.connect

@@ -418,7 +418,10 @@ LOG_FORMAT = env_choice("LOG_FORMAT", ("plain", "json"), "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "common.logs.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "common.logs.RequestIdFilter"},
+        "quiet_probes": {"()": "common.logs.QuietProbes", "paths": ("/readyz",)},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s [%(request_id)s]: %(message)s"},
         "json": {"()": "common.logs.JsonFormatter"},
@@ -439,6 +442,8 @@ LOGGING = {
         # psycopg's pool warns at every reconnect attempt, several a second during an outage; the outage itself is
         # logged once by what meets it (common/outages.py OutageLog) and answered 503 by the web tier.
         "psycopg.pool": {"level": "ERROR"},
+        # A not-ready answer is logged once per outage by the readiness check, not once per probe.
+        "django.request": {"filters": ["quiet_probes"]},
     },
 }
 

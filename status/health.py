@@ -103,6 +103,5 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks = readiness.verdict()
     failed = sorted(name for name, state in checks.items() if state != "ok")
     body = {"ready": not failed, "failed": failed, "checks": checks}
-    response = JsonResponse(body, status=503 if failed else 200, headers={"Cache-Control": "no-store"})
-    response._has_been_logged = True  # type: ignore[attr-defined]  # by the outage log above, not per probe
-    return response
+    # A 503 here is logged once per outage by the checks, not once per probe (common/logs.py QuietProbes).
+    return JsonResponse(body, status=503 if failed else 200, headers={"Cache-Control": "no-store"})

@@ -98,3 +98,75 @@ def test_the_fenced_package_bends_libraries_and_imports_only_the_shared_package(
 def test_classifier_holds_at_most_twelve_modules_directly() -> None:
     modules = sorted(path.name for path in (ROOT / "classifier").glob("*.py"))
     assert len(modules) <= 12, modules
+
+
+# Django documents the model `_meta` API as public (docs: "Model _meta API"); nothing else underscored is ours to read.
+PUBLIC_DESPITE_THE_UNDERSCORE = frozenset({"_meta"})
+FENCED = "fastpaths"
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__") and name not in PUBLIC_DESPITE_THE_UNDERSCORE
+
+
+def _private_reads(path: Path) -> list[str]:
+    """Private names a module reads off objects that are not its own: on anything but `self`/`cls`, on `self` where
+    the module never assigns or defines the name (an inherited one), or imported from another module."""
+    tree = ast.parse(path.read_text(), str(path))
+    own: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            own.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            own.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            own.add(node.id)  # a dataclass's fields, a class attribute
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            on_self = isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"}
+            if not on_self or node.attr not in own:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] not in PACKAGES:
+            found += [
+                f"{path.relative_to(ROOT)}:{node.lineno}: imports {a.name}" for a in node.names if _private(a.name)
+            ]
+    return found
+
+
+def test_only_the_fenced_package_reads_a_library_s_private_names() -> None:
+    """Everything that bends a library lives in fastpaths/, where tests/fastpaths/test_guards.py holds each name."""
+    found = [
+        line for package in PACKAGES if package != FENCED for path in _sources(package) for line in _private_reads(path)
+    ]
+    assert found == []
+
+
+def _private_methods(path: Path) -> dict[str, list[str]]:
+    """Class name -> the private methods its body defines, for the classes at a module's top level."""
+    tree = ast.parse(path.read_text(), str(path))
+    return {
+        node.name: [item.name for item in node.body if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and _private(item.name)]
+        for node in tree.body if isinstance(node, ast.ClassDef)
+    }  # fmt: skip
+
+
+def test_only_the_fenced_package_overrides_a_library_s_private_methods() -> None:
+    import importlib
+
+    found = []
+    for package in PACKAGES:
+        if package == FENCED:
+            continue
+        for path in _sources(package):
+            methods = {name: defined for name, defined in _private_methods(path).items() if defined}
+            if not methods:
+                continue
+            module = importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+            for class_name, defined in methods.items():
+                cls = getattr(module, class_name)
+                libraries = [base for base in cls.__mro__[1:] if base.__module__.split(".")[0] not in PACKAGES]
+                found += [f"{cls.__module__}.{class_name}.{name} over {base.__module__}.{base.__name__}"
+                          for name in defined for base in libraries if name in vars(base)]  # fmt: skip
+    assert found == []

@@ -55,7 +55,7 @@ def long_poll(view: SyncView, wait_seconds: Callable[[HttpRequest], float], poll
         if response.status_code != 200 or not isinstance(data, dict) or data.get("status") not in PENDING_STATUSES:
             return response
         try:
-            wait = wait_seconds(request)
+            wait = wait_seconds(request.GET)
         except ValueError:
             return response  # the view has already validated it; nothing to wait for
         if wait <= 0:

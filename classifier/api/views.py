@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -89,7 +89,7 @@ class ClassificationList(generics.GenericAPIView):
     )
     def post(self, request: Request) -> Response:
         try:
-            check_declared_length(request._request, settings.API_MAX_REQUEST_BYTES)
+            check_declared_length(request.META, settings.API_MAX_REQUEST_BYTES)
             files = request.FILES.getlist(UPLOAD_FIELD)
             if not files:
                 raise UploadRejected(
@@ -144,9 +144,9 @@ def _scope(request: Request) -> str:
     return str(user.pk) if user is not None and user.is_authenticated else ""
 
 
-def wait_seconds(request: HttpRequest) -> float:
-    """The `?wait=` of a request: 0 when absent; ValueError when it is not a number of seconds in range."""
-    raw = request.GET.get("wait")
+def wait_seconds(query: Mapping[str, str]) -> float:
+    """The `?wait=` of a request's query: 0 when absent; ValueError when it is not a number of seconds in range."""
+    raw = query.get("wait")
     if raw is None or raw == "":
         return 0.0
     value = float(raw)
@@ -179,7 +179,7 @@ class ClassificationDetail(generics.RetrieveAPIView):
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
-            wait_seconds(request._request)
+            wait_seconds(request.query_params)
         except ValueError:
             raise ValidationError(
                 {"wait": f"a number of seconds from 0 to {settings.API_MAX_WAIT_SECONDS:g}"}, code="invalid_wait"

@@ -6,8 +6,9 @@ import asyncio
 import logging
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -61,7 +62,7 @@ async def accept_from(request: HttpRequest, *fields: str) -> tuple[str, Classifi
 
     Raises UploadRejected with a status and a message for the client.
     """
-    check_declared_length(request, settings.UPLOAD_MAX_BYTES)
+    check_declared_length(request.META, settings.UPLOAD_MAX_BYTES)
     upload = Upload(request, fields)
     if sync_caller_waits():
         return await run_on_intake_thread(_accept_alone, upload)
@@ -124,10 +125,11 @@ def _parse_and_validate(request: HttpRequest, fields: tuple[str, ...]) -> tuple[
     return field, validate(upload, field)
 
 
-def check_declared_length(request: HttpRequest, max_content_bytes: int) -> None:
-    """Refuse a body that says up front it is too large (files plus their multipart envelope), before it is parsed."""
+def check_declared_length(meta: Mapping[str, Any], max_content_bytes: int) -> None:
+    """Refuse a body that says up front it is too large (files plus their multipart envelope), before it is parsed:
+    `meta` is the request's META."""
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(meta.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise UploadRejected(400, "the Content-Length header is not a number") from None
     if declared > max_content_bytes + ENVELOPE_BYTES:

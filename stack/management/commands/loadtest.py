@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ class Command(BaseCommand):
                 expected = read_expected(options["expected"])
             except OSError as exc:
                 raise CommandError(f"cannot read --expected: {exc}") from None
-        with tqdm(total=options["requests"], unit="req", file=self.stderr._out) as bar:  # type: ignore[attr-defined]
+        # tqdm writes its own line endings: the stream itself (call_command's, or the process's), not Django's wrapper.
+        with tqdm(total=options["requests"], unit="req", file=options.get("stderr") or sys.stderr) as bar:
             report = run(
                 options["url"], images, options["requests"], options["concurrency"], options["protocol"],
                 timeout=options["timeout"], expected=expected, progress=bar.update, token=options["token"],
