@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed-requirements
 # (tests/integration/conftest.py). Each pass prints its slowest tests: the suite must stay under 30 minutes.
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/imageclassifier
 TEST_VAR_DIR := $(CURDIR)/var/test
+# The upload -> result path once more with FAST_PATHS=off: every library's stock path instead of fastpaths/.
+STOCK_PATH_TESTS := tests/integration/test_pipeline.py tests/integration/test_faults.py \
+	tests/integration/test_crash_recovery.py
 
 .PHONY: venv browser run test lint bench soak audit clean
 
@@ -43,6 +46,7 @@ test: venv lint browser
 	rm -rf $(TEST_VAR_DIR)
 	VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest --durations=15
 	VAR_DIR=$(TEST_VAR_DIR) DATABASE_URL=$(POSTGRES_URL) STORAGE_BACKEND=s3 $(PY) -m pytest -m integration --durations=15
+	VAR_DIR=$(TEST_VAR_DIR) FAST_PATHS=off $(PY) -m pytest $(STOCK_PATH_TESTS) --durations=5
 
 bench: venv
 	$(PY) bench/pipeline.py

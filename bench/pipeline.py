@@ -252,10 +252,10 @@ class Drain:
 def results_backlog(count: int) -> Drain:
     """`count` results waiting on the results queue (the consumer stopped meanwhile, as after an outage or behind a
     large fleet), then the consumer started again: how fast it records them, and at what cost."""
+    from classifier.contract import Kind, ResultPayload
     from classifier.models import Classification, Status
-    from classifier.results import reports
-    from classifier.results.reports import Kind
-    from classifier.worker.job import ResultPayload, now_iso
+    from classifier.worker.job import now_iso
+    from classifier.worker.outbox import send_now
     from stack.local import LocalStack
     from stack.processes import free_port
 
@@ -274,7 +274,7 @@ def results_backlog(count: int) -> Drain:
             result = ResultPayload(label="monarch butterfly", class_id=323, top5=top5, model_name="efficientnet_lite0",
                                    model_version="bench", inference_ms=15.0, output_key=f"out/{row.pk}",
                                    worker="bench@host", started_at=at, finished_at=at)  # fmt: skip
-            reports.send(Kind.RESULT, str(row.pk), result)
+            send_now(Kind.RESULT, str(row.pk), result)
         consumer = stack.respawn("results-consumer")
         recorded = Classification.objects.filter(pk__in=[row.pk for row in rows], status=Status.DONE)
         deadline = time.perf_counter() + 300

@@ -15,8 +15,8 @@ from celery import Task, shared_task
 from celery.signals import worker_process_init, worker_process_shutdown
 from django.conf import settings
 
+from classifier.contract import Kind
 from classifier.inference import get_classifier
-from classifier.results.reports import Kind
 from classifier.worker import ahead
 from classifier.worker.failures import Action, verdict
 from classifier.worker.job import classify_stored_image, expired_by, now_iso

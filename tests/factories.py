@@ -7,8 +7,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from classifier.contract import ResultPayload
 from classifier.models import Classification
-from classifier.worker.job import ResultPayload
 
 
 def make_request(*, sent_seconds_ago: float | None = None, **fields: Any) -> Classification:

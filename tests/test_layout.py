@@ -170,3 +170,65 @@ def test_only_the_fenced_package_overrides_a_library_s_private_methods() -> None
                 found += [f"{cls.__module__}.{class_name}.{name} over {base.__module__}.{base.__name__}"
                           for name in defined for base in libraries if name in vars(base)]  # fmt: skip
     assert found == []
+
+
+# --- The worker and the web side: one contract between them ---------------------------------------------------
+WORKER_CODE = ("classifier/worker", "classifier/tasks.py")
+RESULTS_CODE = ("classifier/results",)
+
+
+def _modules_imported(path: Path) -> set[str]:
+    """The dotted names `path` imports (a `from a import b` counts as `a` and, where it is a module of ours, `a.b`)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names |= {
+                f"{node.module}.{alias.name}" for alias in node.names if _module_path(f"{node.module}.{alias.name}")
+            }
+    return names
+
+
+def _module_path(name: str) -> Path | None:
+    base = ROOT / Path(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _reached(paths: list[Path]) -> set[str]:
+    """Every module the given files import, and what those import in turn, through our own modules."""
+    seen: set[str] = set()
+    todo = [name for path in paths for name in _modules_imported(path)]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name.split(".")[0] in PACKAGES and (path := _module_path(name)) is not None:
+            todo += _modules_imported(path)
+    return seen
+
+
+def _files(places: tuple[str, ...]) -> list[Path]:
+    return [
+        path for place in places for path in ([ROOT / place] if place.endswith(".py") else (ROOT / place).rglob("*.py"))
+    ]
+
+
+def test_the_worker_and_the_results_side_never_import_each_other() -> None:
+    worker = {name for path in _files(WORKER_CODE) for name in _modules_imported(path)}
+    results = {name for path in _files(RESULTS_CODE) for name in _modules_imported(path)}
+    assert {name for name in worker if name.startswith("classifier.results")} == set()
+    assert {name for name in results if name.startswith(("classifier.worker", "classifier.tasks"))} == set()
+
+
+def test_worker_code_never_reaches_the_models_or_the_database() -> None:
+    """Workers have no database (ARCHITECTURE.md): nothing they import, however indirectly, is a model (classifying
+    a database error, as common/outages.py does, needs only django.db's exception classes)."""
+    reached = _reached(_files(WORKER_CODE))
+    models = {name for name in reached if name.endswith(".models") or ".models." in name}
+    assert models | {name for name in reached if name.startswith("classifier.results")} == set()

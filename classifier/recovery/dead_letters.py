@@ -1,4 +1,5 @@
-"""The dead-letter queue: classify messages that reached SQS's maxReceiveCount without being answered.
+"""The dead-letter queue: classify messages that reached SQS's maxReceiveCount without being answered, and messages
+the results consumer refused (a report it cannot read, its reason in the letter's attributes: `refusal`).
 
 A message lands there when workers took it maxReceiveCount times and never finished (a crash, a kill, a time
 limit): a poison image, or a broken worker. Two kinds of reader take letters from it, through one `receive`:
@@ -15,7 +16,6 @@ limit): a poison image, or a broken worker. Two kinds of reader take letters fro
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -30,7 +30,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from classifier.models import Classification
-from common.sqs_batches import SQS_BATCH_SIZE
+from common.sqs_batches import SQS_BATCH_SIZE, in_batches
+from fastpaths import celery_messages
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,28 @@ class DeadLetter:
     receive_count: int
     request_id: str | None
     sent_at: datetime | None = None  # when the message was first sent (SQS keeps it when it dead-letters)
+    refused: str | None = None  # "<queue>: <why>" for a message a reader refused; never sent to the classify queue
+
+
+# A refused message's attributes: the queue that refused it, and why.
+REFUSED_FROM = "refused-from"
+REFUSED_BECAUSE = "refused-because"
+
+
+def refusal(queue_name: str, why: str) -> dict[str, dict[str, str]]:
+    """The message attributes of a message `queue_name`'s reader moves here because it cannot read it."""
+    return {
+        REFUSED_FROM: {"DataType": "String", "StringValue": queue_name},
+        REFUSED_BECAUSE: {"DataType": "String", "StringValue": why[:1000] or "unreadable"},
+    }
+
+
+def _refused(message: dict[str, Any]) -> str | None:
+    attributes = message.get("MessageAttributes") or {}
+    if REFUSED_FROM not in attributes:
+        return None
+    why = attributes.get(REFUSED_BECAUSE, {}).get("StringValue", "unreadable")
+    return f"{attributes[REFUSED_FROM].get('StringValue')}: {why}"
 
 
 @dataclass(frozen=True)
@@ -81,15 +104,14 @@ def reason(max_receive_count: int) -> str:
 
 
 def request_id_of(body: str) -> str | None:
-    """The request id inside a kombu/Celery classify message (base64 envelope, base64 JSON body)."""
+    """The request id inside a Celery classify message, or None for anything else."""
     try:
-        envelope = json.loads(base64.b64decode(body))
-        if envelope.get("headers", {}).get("task") != "classifier.classify":
-            return None
-        args = json.loads(base64.b64decode(envelope["body"]))[0]
-        return str(args[0])
+        message = celery_messages.decode(body)
     except (ValueError, KeyError, IndexError, TypeError):
         return None
+    if message.name != "classifier.classify" or not message.args:
+        return None
+    return str(message.args[0])
 
 
 def letters_from(messages: Iterable[dict[str, Any]]) -> list[DeadLetter]:
@@ -104,6 +126,7 @@ def letters_from(messages: Iterable[dict[str, Any]]) -> list[DeadLetter]:
                 int(attributes.get("ApproximateReceiveCount", 0)),
                 request_id_of(message["Body"]),
                 datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None,
+                _refused(message),
             )
         )
     return letters
@@ -135,7 +158,7 @@ def receive(
     while len(letters) < limit:
         messages = sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=min(SQS_BATCH_SIZE, limit - len(letters)), VisibilityTimeout=visibility,
-            WaitTimeSeconds=0, AttributeNames=ATTRIBUTES,
+            WaitTimeSeconds=0, AttributeNames=ATTRIBUTES, MessageAttributeNames=["All"],
         ).get("Messages", [])  # fmt: skip
         if messages:
             letters += letters_from(messages)
@@ -153,9 +176,9 @@ def _held_elsewhere(sqs: Any, url: str, held_here: int) -> int:
 
 def release(sqs: Any, url: str, letters: list[DeadLetter]) -> None:
     """Make received letters visible again at once (they stay in the queue)."""
-    for start in range(0, len(letters), 10):
+    for batch in in_batches(letters):
         entries = [{"Id": str(index), "ReceiptHandle": letter.receipt_handle, "VisibilityTimeout": 0}
-                   for index, letter in enumerate(letters[start:start + 10])]  # fmt: skip
+                   for index, letter in enumerate(batch)]  # fmt: skip
         sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
@@ -205,7 +228,8 @@ def fail(sqs: Any, queues: DeadLetterQueues) -> tuple[list[str], int]:
                 dropped += 1
         else:
             dropped += 1
-            logger.warning("dropping a dead letter that is not a classify message: %.200s", letter.body)
+            logger.warning("dropping a dead letter that is not a classify message (%s): %.200s",
+                           letter.refused or "no request id", letter.body)  # fmt: skip
         sqs.delete_message(QueueUrl=queues.dead_letter, ReceiptHandle=letter.receipt_handle)
     return failed, dropped
 
@@ -218,7 +242,8 @@ def redrive(sqs: Any, queues: DeadLetterQueues, only: Collection[str] | None = N
     """
     redriven = []
     letters = receive(sqs, queues.dead_letter)
-    keep = [letter for letter in letters if only is not None and letter.request_id not in only]
+    # A refused report is no classify message: it stays for an operator to read (`fail` drops it).
+    keep = [letter for letter in letters if letter.refused or (only is not None and letter.request_id not in only)]
     kept = {letter.receipt_handle for letter in keep}
     for letter in letters:
         if letter.receipt_handle in kept:

@@ -20,12 +20,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
+from classifier.contract import Kind, UnreadableReport, backoff_seconds
+from classifier.recovery.dead_letters import refusal
 from classifier.results import recording
-from classifier.results.reports import Kind, Report, UnreadableReport, read
+from classifier.results.reports import Report, read
 from classifier.results.wakeup import Answer, nudge_waiters
-from classifier.worker.failures import backoff_seconds
 from common.logs import about_request
 from common.outages import database_unreachable
 from common.sqs_batches import SQS_BATCH_SIZE, in_batches
@@ -74,7 +76,7 @@ def record(reports: Sequence[Report]) -> list[Answer]:
                 if database_unreachable(single):
                     raise
                 with about_request(report.request_id):
-                    logger.exception("could not record the %s of %s; dropped", report.kind.short, report.request_id)
+                    logger.exception("could not record the %s of %s; dropped", report.kind.value, report.request_id)
         return []
 
 
@@ -98,7 +100,7 @@ def _record_all(reports: Sequence[Report]) -> list[Answer]:
         for report in mine:
             with about_request(report.request_id):
                 if _SINGLE[kind](report.request_id, *report.args):
-                    logger.info("recorded %s %s", report.request_id, kind.short)
+                    logger.info("recorded %s %s", report.request_id, kind.value)
                     complete = complete and kind is Kind.STARTED  # a start finishes nothing
     return answers if complete else []
 
@@ -112,6 +114,7 @@ class ResultsConsumer:
         self.wait_seconds = wait_seconds
         self.batch_size = min(batch_size, SQS_BATCH_SIZE)
         self._url: str | None = None
+        self._dead_letter_url: str | None = None
         self._recorded: list[str] = []  # receipts of reports recorded and not yet deleted
         self._oldest = 0.0  # when the first of them was recorded (time.monotonic)
 
@@ -138,8 +141,8 @@ class ResultsConsumer:
             try:
                 reports += read(message)
             except UnreadableReport as exc:
-                logger.error("dropped a message on %s: %s; body %.200s", self.queue_name, exc, message["Body"])
-                done.append(message["ReceiptHandle"])
+                if self._refuse(message, str(exc)):
+                    done.append(message["ReceiptHandle"])
         try:
             answers = record(reports)
         except Exception as exc:
@@ -174,6 +177,27 @@ class ResultsConsumer:
                 self._delete(url, list(batch))
         except Exception:  # recorded all the same: they come back after their visibility timeout, as duplicates
             logger.warning("could not delete %d recorded reports", len(receipts), exc_info=True)
+
+    def _refuse(self, message: dict[str, Any], why: str) -> bool:
+        """Move a message this consumer cannot read to the dead-letter queue, with the reason in its attributes
+        (classifier/recovery/dead_letters.py shows it and never sends it to the classify queue); whether it went.
+        One that could not go stays, and comes back after its visibility timeout."""
+        logger.error("refused a message on %s to the dead-letter queue: %s; body %.200s", self.queue_name, why,
+                     message["Body"])  # fmt: skip
+        try:
+            if self._dead_letter_url is None:
+                name = settings.SQS_QUEUE_PREFIX + settings.DEAD_LETTER_QUEUE
+                self._dead_letter_url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            self.sqs.send_message(
+                QueueUrl=self._dead_letter_url,
+                MessageBody=message["Body"],
+                MessageAttributes=refusal(self.queue_name, why),
+            )
+        except Exception:
+            self._dead_letter_url = None
+            logger.warning("could not move the refused message to the dead-letter queue", exc_info=True)
+            return False
+        return True
 
     def _queue_url(self) -> str:
         if self._url is None:

@@ -16,10 +16,10 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from classifier.contract import ResultPayload
 from classifier.models import PENDING_STATUSES, Classification, Status
 from classifier.results.waiting import answer_of
 from classifier.results.wakeup import Answer
-from classifier.worker.job import ResultPayload
 from common import metrics
 from common.logs import about_request
 

@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import enum
-import random
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from classifier.contract import backoff_seconds
 from classifier.images import UnreadableImage
 from common.outages import is_transient
 
@@ -68,9 +68,3 @@ def permanent_storage_error(error: BaseException) -> str | None:
         if code in PERMANENT_STORAGE_CODES:
             return f"storage refused the request: {code}"
     return None
-
-
-def backoff_seconds(retries: int, base: float = 2.0, cap: float = 300.0) -> float:
-    """Exponential backoff with full jitter (AWS's recommendation): spread retries so they do not arrive together."""
-    # The exponent stops growing long past any cap: 2 ** 1024 overflows a float, and retries may go on for hours.
-    return random.uniform(0, min(cap, base * 2 ** min(retries, 32)))  # noqa: S311 - jitter, not cryptography

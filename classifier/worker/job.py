@@ -8,29 +8,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
 
 from classifier import storage
+from classifier.contract import ResultPayload
 from classifier.inference import get_classifier
 
 if TYPE_CHECKING:
     from classifier.inference.model import Prediction
-
-
-class ResultPayload(TypedDict):
-    label: str
-    class_id: int
-    top5: list[dict[str, object]]
-    model_name: str
-    model_version: str
-    inference_ms: float
-    model_cpu_ms: NotRequired[float]  # decode, preprocess and forward, the worker's CPU; absent from older workers
-    output_key: str
-    worker: str
-    started_at: str
-    finished_at: str
 
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from classifier.results import reports
-from classifier.results.reports import Kind
+from classifier.contract import Kind
+from classifier.worker.outbox import send_now
 from common.deferred import Deferred, DeferredCalls
 
 # Their own thread: an outbox flush that waits on SQS does not hold back a notice (classifier/worker/outbox.py)
@@ -38,5 +38,5 @@ class StartedNotice:
 
 def started_notice(request_id: str, worker: str, started_at: str) -> StartedNotice:
     """The notice for a request whose work began at `started_at`, sent if it lasts STARTED_NOTICE_SECONDS."""
-    return StartedNotice(lambda: reports.send(Kind.STARTED, request_id, worker, started_at),
+    return StartedNotice(lambda: send_now(Kind.STARTED, request_id, worker, started_at),
                          settings.STARTED_NOTICE_SECONDS)  # fmt: skip

@@ -4,7 +4,7 @@ their classify messages deleted with one DeleteMessageBatch.
 A worker receives up to ten messages at once (fastpaths/kombu_sqs.py, Batches). Sending each report as its task ends,
 and deleting each message as Celery acknowledges it, cost two SQS calls per image; here a received batch costs two
 calls in all, and the results consumer receives and deletes one message for the batch's reports
-(classifier/results/reports.py, `encode`). The order is what keeps at-least-once: a message is deleted only after
+(classifier/contract.py, `encode`). The order is what keeps at-least-once: a message is deleted only after
 its report is on the results queue, by the process that sent it. The worker's main process leaves these messages
 alone when it acknowledges them (the transport's `tasks_delete` option); until the batch goes, a message stays
 hidden on the queue for the visibility timeout, and if this process dies first it comes back to another worker and
@@ -25,8 +25,7 @@ from typing import Any
 
 from django.conf import settings
 
-from classifier.results import reports
-from classifier.results.reports import Kind, Outgoing
+from classifier.contract import Kind, Outgoing, encode
 from common.deferred import Deferred, DeferredCalls
 from common.sqs_batches import SQS_BATCH_SIZE, delete_finished, in_batches
 from fastpaths.botocore_sqs import sqs_client
@@ -74,9 +73,15 @@ def finish(held: HeldMessage | None, kind: Kind, request_id: str, *args: Any) ->
     message `held` is deleted after it. Without a held message (the transport deletes it when the task returns, or a
     task run outside a worker), it is sent now."""
     if held is None:
-        reports.send(kind, request_id, *args)
+        send_now(kind, request_id, *args)
         return
     outbox().finish(held, Outgoing(kind, request_id, args))
+
+
+def send_now(kind: Kind, request_id: str, *args: Any) -> None:
+    """Put one report on the results queue now, on this process's client; raises if it could not be sent."""
+    if not outbox().send_now(Outgoing(kind, request_id, args)):
+        raise RuntimeError(f"the results queue refused the {kind} report of {request_id}")
 
 
 class Outbox:
@@ -100,6 +105,11 @@ class Outbox:
             self.flush()
         else:
             self._flush_later()
+
+    def send_now(self, report: Outgoing) -> bool:
+        """Send one report at once, outside any batch (a notice, a report whose message the transport deletes);
+        whether the queue took it. Raises what the client raised."""
+        return self._send_reports([report]) == [0]
 
     def flush(self) -> None:
         """Send what is waiting now; never raises (what fails comes back by its visibility timeout)."""
@@ -165,7 +175,7 @@ class Outbox:
 def _messages(outgoing: list[Outgoing], indices: range) -> list[tuple[range, str]]:
     """The reports at `indices` as messages, each with the indices it carries: one message unless they would not
     fit in one (a long failure reason, say), then halves, and so on."""
-    body = reports.encode([outgoing[index] for index in indices])
+    body = encode([outgoing[index] for index in indices])
     if len(body) <= MAX_MESSAGE_BYTES or len(indices) == 1:
         return [(indices, body)]
     half = len(indices) // 2

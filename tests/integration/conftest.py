@@ -30,6 +30,12 @@ def first_pass_only(why: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(ON_POSTGRESQL, reason=f"{why}: it ran in the first pass")
 
 
+# It also runs the upload -> result tests (pipeline, faults, crash recovery) once more with FAST_PATHS=off: every
+# library's stock path (fastpaths/). A test of what only a fast path does is skipped there, saying which.
+def fast_path_behaviour(fast_path: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not settings.FAST_PATHS, reason=f"what fastpaths/{fast_path}.py does; FAST_PATHS is off")
+
+
 def database_url(settings_dict: dict) -> str:
     if settings_dict["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{settings_dict['NAME']}"

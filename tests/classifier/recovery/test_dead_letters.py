@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import time
+import uuid
 import zlib
 from datetime import timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from classifier.recovery import dead_letters
 from classifier.recovery.dead_letters import DeadLetterWatch, fail_dead_lettered
 from classifier.results import recording
 from deploy.provision import QueuePlan, ensure_queues
+from fastpaths import celery_messages
 from stack.processes import free_port
 from tests.factories import make_request, result_payload
 
@@ -40,8 +40,7 @@ def sqs(endpoint: str, settings, request) -> Any:
 
 def _body(request_id: str, task: str = "classifier.classify") -> str:
     """A classify message as kombu puts it on SQS: a base64 JSON envelope around a base64 JSON body."""
-    args = base64.b64encode(json.dumps([[request_id, "k/a.jpg", "a.jpg"], {}, {}]).encode()).decode()
-    return base64.b64encode(json.dumps({"headers": {"task": task}, "body": args}).encode()).decode()
+    return celery_messages.encode(task, str(uuid.uuid4()), [request_id, "k/a.jpg", "a.jpg"], "classify")
 
 
 def _dead_letter(sqs: Any, queues: dead_letters.DeadLetterQueues, body: str) -> None:

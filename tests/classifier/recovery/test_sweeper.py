@@ -67,17 +67,13 @@ def test_a_failed_send_is_tried_again_at_the_next_deadline() -> None:
 
 
 def test_dead_letter_bodies_that_are_not_classify_messages_have_no_request_id() -> None:
-    import base64
-    import json
-
     from classifier.recovery.dead_letters import request_id_of
+    from fastpaths import celery_messages
 
-    envelope = {"headers": {"task": "classifier.classify"},
-                "body": base64.b64encode(json.dumps([["abc", "k", "n"], {}, {}]).encode()).decode()}  # fmt: skip
-    assert request_id_of(base64.b64encode(json.dumps(envelope).encode()).decode()) == "abc"
+    assert request_id_of(celery_messages.encode("classifier.classify", "t1", ["abc", "k", "n"], "classify")) == "abc"
     assert request_id_of("not base64 at all!") is None
-    other = {**envelope, "headers": {"task": "classifier.record_result"}}
-    assert request_id_of(base64.b64encode(json.dumps(other).encode()).decode()) is None
+    assert request_id_of(celery_messages.encode("classifier.other", "t2", ["abc"], "classify")) is None
+    assert request_id_of('{"version": 1, "reports": []}') is None  # a refused report
 
 
 def test_behind_a_long_backlog_only_the_missing_messages_are_resent() -> None:

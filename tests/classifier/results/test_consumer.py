@@ -1,26 +1,28 @@
-"""The results consumer against moto's server: reports sent as workers send them (Celery's `send_task` through the
-project's broker), received in batches, recorded, deleted; outages and bad reports."""
+"""The results consumer against moto's server: reports sent as workers send them (classifier/worker/outbox.py, in
+the format of classifier/contract.py), received in batches, recorded, deleted; outages and bad reports."""
 
 from __future__ import annotations
 
+import os
 import time
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError
 
+from classifier import contract
+from classifier.contract import Kind, Outgoing
 from classifier.models import Classification, Status
 from classifier.results import consumer as consumer_module
 from classifier.results import recording, reports, wakeup
 from classifier.results.consumer import ResultsConsumer
-from classifier.results.reports import Kind
+from classifier.worker import outbox as outbox_module
+from classifier.worker.outbox import Outbox, send_now
 from common import aws
 from deploy.provision import QueuePlan, ensure_queues
 from fastpaths.botocore_sqs import sqs_client
-from project.celery import app
 from stack.embedded import LOCAL_CREDENTIALS
 from tests.factories import make_request, result_payload
 
@@ -30,30 +32,17 @@ AT = "2026-11-27T10:00:00+00:00"
 
 
 @pytest.fixture
-def sqs(endpoint: str, settings, monkeypatch, request) -> Iterator[Any]:
-    """Queues of the test's own on the endpoint, and the project's Celery app sending to them."""
+def sqs(endpoint: str, settings, monkeypatch, request) -> Any:
+    """Queues of the test's own on the endpoint; `send_now` sends to them, as a worker's process does."""
     settings.SQS_QUEUE_PREFIX = f"c{zlib.crc32(request.node.name.encode())}-"
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     for name, value in LOCAL_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     client = aws.client("sqs", endpoint, LOCAL_CREDENTIALS)
     ensure_queues(client, QueuePlan(settings.SQS_QUEUE_PREFIX, 30, 5, 0))
-    # The project's Celery app sends, over a connection of the test's own (to this endpoint and these queues): the
-    # app's pooled connections, which the tests after this one use, are left alone.
-    connection = app.connection_for_write(transport_options={"queue_name_prefix": settings.SQS_QUEUE_PREFIX})
-    monkeypatch.setattr(reports, "current_app", _SendingOver(connection))
-    try:
-        yield client
-    finally:
-        connection.close()
-
-
-class _SendingOver:
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-
-    def send_task(self, *args: Any, **kwargs: Any) -> Any:
-        return app.send_task(*args, connection=self.connection, **kwargs)
+    # This process's outbox, new for the test: it looks up the results queue of this test's prefix.
+    monkeypatch.setitem(outbox_module._outboxes, os.getpid(), Outbox(client))
+    return client
 
 
 def _consumer(sqs: Any, settings) -> ResultsConsumer:
@@ -76,10 +65,10 @@ def _drain(consumer: ResultsConsumer, expected: int) -> int:
 
 def test_every_kind_of_report_is_recorded_and_deleted(sqs, settings) -> None:
     done, slow, failed, late = (make_request() for _ in range(4))
-    reports.send(Kind.RESULT, str(done.pk), result_payload("tabby cat"))
-    reports.send(Kind.STARTED, str(slow.pk), "worker-2@host", AT)
-    reports.send(Kind.FAILURE, str(failed.pk), "unreadable image: truncated", "worker-1@host", AT)
-    reports.send(Kind.EXPIRED, str(late.pk), "expired: too late", "worker-1@host", AT)
+    send_now(Kind.RESULT, str(done.pk), result_payload("tabby cat"))
+    send_now(Kind.STARTED, str(slow.pk), "worker-2@host", AT)
+    send_now(Kind.FAILURE, str(failed.pk), "unreadable image: truncated", "worker-1@host", AT)
+    send_now(Kind.EXPIRED, str(late.pk), "expired: too late", "worker-1@host", AT)
 
     assert _drain(_consumer(sqs, settings), 4) == 4
 
@@ -96,7 +85,7 @@ def test_every_kind_of_report_is_recorded_and_deleted(sqs, settings) -> None:
 def test_a_backlog_is_taken_ten_at_a_time_and_recorded_in_one_go(sqs, settings, monkeypatch) -> None:
     rows = [make_request() for _ in range(20)]
     for row in rows:
-        reports.send(Kind.RESULT, str(row.pk), result_payload())
+        send_now(Kind.RESULT, str(row.pk), result_payload())
     batches: list[int] = []
     record_results = recording.record_results
     monkeypatch.setattr(
@@ -112,7 +101,7 @@ def test_a_backlog_is_taken_ten_at_a_time_and_recorded_in_one_go(sqs, settings, 
 
 def test_while_the_database_is_away_a_batch_comes_back_soon_and_is_recorded_after(sqs, settings, monkeypatch) -> None:
     row = make_request()
-    reports.send(Kind.RESULT, str(row.pk), result_payload())
+    send_now(Kind.RESULT, str(row.pk), result_payload())
     consumer = _consumer(sqs, settings)
 
     record_results, database_away = recording.record_results, True
@@ -136,9 +125,9 @@ def test_while_the_database_is_away_a_batch_comes_back_soon_and_is_recorded_afte
 
 def test_a_report_that_cannot_be_recorded_does_not_hold_back_the_others(sqs, settings, caplog) -> None:
     good, bad = make_request(), make_request()
-    reports.send(Kind.RESULT, str(bad.pk), {"label": "no other field"})
-    reports.send(Kind.RESULT, str(good.pk), result_payload())
-    reports.send(Kind.STARTED, "not-a-request-id", "worker-1@host", AT)
+    send_now(Kind.RESULT, str(bad.pk), {"label": "no other field"})
+    send_now(Kind.RESULT, str(good.pk), result_payload())
+    send_now(Kind.STARTED, "not-a-request-id", "worker-1@host", AT)
 
     assert _drain(_consumer(sqs, settings), 3) == 3
 
@@ -149,11 +138,40 @@ def test_a_report_that_cannot_be_recorded_does_not_hold_back_the_others(sqs, set
     assert _queued(sqs, settings) == 0
 
 
-def test_a_message_that_is_not_a_report_is_logged_and_dropped(sqs, settings, caplog) -> None:
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("hello", "not JSON"),
+        ('{"version": 2, "reports": []}', "version 2; this reader knows version 1"),
+        ('{"reports": []}', "no version: not a results message"),
+    ],
+)
+def test_a_message_it_cannot_read_is_refused_to_the_dead_letter_queue_with_the_reason(
+    sqs, settings, caplog, body, why
+) -> None:
+    from classifier.recovery import dead_letters
+
     url = sqs.get_queue_url(QueueName=settings.SQS_QUEUE_PREFIX + "results")["QueueUrl"]
-    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    sqs.send_message(QueueUrl=url, MessageBody=body)
     assert _drain(_consumer(sqs, settings), 1) == 1
-    assert "dropped a message on" in caplog.text and _queued(sqs, settings) == 0
+    assert "refused a message on" in caplog.text and _queued(sqs, settings) == 0
+    queues = dead_letters.find_queues(sqs)
+    letters = dead_letters.receive(sqs, queues.dead_letter, wait_for_held=False)
+    assert [(letter.body, letter.request_id) for letter in letters] == [(body, None)]
+    assert letters[0].refused is not None and letters[0].refused.endswith(why)
+    assert letters[0].refused.startswith(settings.SQS_QUEUE_PREFIX + "results: ")
+    dead_letters.release(sqs, queues.dead_letter, letters)
+    # Never re-driven to the classify queue, where no worker could read it: it stays for an operator.
+    assert dead_letters.redrive(sqs, queues) == []
+    classify = sqs.get_queue_attributes(QueueUrl=queues.classify, AttributeNames=["ApproximateNumberOfMessages"])
+    assert classify["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert len(dead_letters.receive(sqs, queues.dead_letter, wait_for_held=False)) == 1
+
+
+def test_a_report_without_its_fields_is_refused_too() -> None:
+    body = '{"version": 1, "reports": [{"kind": "failure", "request_id": "a", "reason": "x"}]}'
+    with pytest.raises(contract.UnreadableReport, match="without its fields"):
+        reports.read({"Body": body, "ReceiptHandle": "h"})
 
 
 def test_a_queue_that_went_away_is_looked_up_again(sqs, settings) -> None:
@@ -165,14 +183,14 @@ def test_a_queue_that_went_away_is_looked_up_again(sqs, settings) -> None:
         consumer.step()
     ensure_queues(sqs, QueuePlan(settings.SQS_QUEUE_PREFIX, 30, 5, 0))
     row = make_request()
-    reports.send(Kind.RESULT, str(row.pk), result_payload())
+    send_now(Kind.RESULT, str(row.pk), result_payload())
     assert _drain(consumer, 1) == 1
 
 
 def test_the_command_records_what_is_waiting(sqs, settings, capsys) -> None:
     settings.SQS_WAIT_TIME_SECONDS = 1
     row = make_request()
-    reports.send(Kind.RESULT, str(row.pk), result_payload())
+    send_now(Kind.RESULT, str(row.pk), result_payload())
     deadline = time.monotonic() + 20
     while Classification.objects.get(pk=row.pk).status != Status.DONE and time.monotonic() < deadline:
         call_command("consume_results", "--once")
@@ -199,7 +217,7 @@ def test_under_a_trickle_recorded_reports_are_deleted_ten_at_a_time_or_when_the_
     consumer = _consumer(sqs, settings)
     rows = [make_request() for _ in range(13)]
     for row in rows:  # one report per receive, as when results arrive one by one
-        reports.send(Kind.RESULT, str(row.pk), result_payload())
+        send_now(Kind.RESULT, str(row.pk), result_payload())
         assert consumer.step() == 1
     assert deletes == [10] and _queued(sqs, settings) == 3  # recorded, still held for the next delete
     assert Classification.objects.filter(status=Status.DONE).count() == 13
@@ -212,7 +230,7 @@ def test_under_load_reports_are_deleted_in_full_batches_and_the_rest_waits_for_t
     consumer = _consumer(sqs, settings)
     for _ in range(2):  # two receives of seven
         for row in [make_request() for _ in range(7)]:
-            reports.send(Kind.RESULT, str(row.pk), result_payload())
+            send_now(Kind.RESULT, str(row.pk), result_payload())
         assert consumer.step() == 7
     assert deletes == [10] and _queued(sqs, settings) == 4
     assert consumer.step() == 0
@@ -222,7 +240,7 @@ def test_under_load_reports_are_deleted_in_full_batches_and_the_rest_waits_for_t
 def test_the_command_deletes_what_it_recorded_when_it_stops(sqs, settings) -> None:
     settings.SQS_WAIT_TIME_SECONDS = 1
     row = make_request()
-    reports.send(Kind.RESULT, str(row.pk), result_payload())
+    send_now(Kind.RESULT, str(row.pk), result_payload())
     while Classification.objects.get(pk=row.pk).status != Status.DONE:
         call_command("consume_results", "--once")
     assert _queued(sqs, settings) == 0
@@ -231,10 +249,10 @@ def test_the_command_deletes_what_it_recorded_when_it_stops(sqs, settings) -> No
 def test_a_recorded_report_waits_at_most_about_a_second_for_its_delete(sqs, settings) -> None:
     consumer = _consumer(sqs, settings)
     first, second = make_request(), make_request()
-    reports.send(Kind.RESULT, str(first.pk), result_payload())
+    send_now(Kind.RESULT, str(first.pk), result_payload())
     assert consumer.step() == 1 and _queued(sqs, settings) == 1
     time.sleep(consumer_module.DELETE_WITHIN_SECONDS)
-    reports.send(Kind.RESULT, str(second.pk), result_payload())
+    send_now(Kind.RESULT, str(second.pk), result_payload())
     assert consumer.step() == 1 and _queued(sqs, settings) == 0
 
 
@@ -246,7 +264,7 @@ def test_the_waiting_web_processes_are_told_the_answers_of_each_recorded_batch(s
     settings.RESULT_WAKEUP_DIR = str(tmp_path)
     rows = [make_request(original_name=f"{index}.jpg") for index in range(3)]
     for index, row in enumerate(rows):
-        reports.send(Kind.RESULT, str(row.pk), result_payload(f"label {index}"))
+        send_now(Kind.RESULT, str(row.pk), result_payload(f"label {index}"))
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as web_process:
         web_process.bind(str(tmp_path / f"1-0{wakeup.SUFFIX}"))
         web_process.settimeout(5)
@@ -277,7 +295,7 @@ def test_a_batch_that_failed_a_request_asks_the_web_processes_to_look_instead() 
 
 def test_a_worker_s_batch_arrives_as_one_message_and_is_recorded_and_deleted_as_one(sqs, settings, deletes) -> None:
     """The outbox's message of several reports (classifier/worker/outbox.py), through the endpoint and back."""
-    from classifier.worker.outbox import HeldMessage, Outbox
+    from classifier.worker.outbox import HeldMessage
 
     classify_url = sqs.get_queue_url(QueueName=settings.SQS_QUEUE_PREFIX + "classify")["QueueUrl"]
     for _ in range(3):
@@ -287,9 +305,9 @@ def test_a_worker_s_batch_arrives_as_one_message_and_is_recorded_and_deleted_as_
     done, failed, slow = make_request(), make_request(), make_request()
     outbox = Outbox(sqs_client())
     finished = [
-        reports.Outgoing(Kind.RESULT, str(done.pk), (result_payload("tabby cat"),)),
-        reports.Outgoing(Kind.FAILURE, str(failed.pk), ("unreadable image", "worker-1@host", AT)),
-        reports.Outgoing(Kind.EXPIRED, str(slow.pk), ("expired: too late", "worker-1@host", AT)),
+        Outgoing(Kind.RESULT, str(done.pk), (result_payload("tabby cat"),)),
+        Outgoing(Kind.FAILURE, str(failed.pk), ("unreadable image", "worker-1@host", AT)),
+        Outgoing(Kind.EXPIRED, str(slow.pk), ("expired: too late", "worker-1@host", AT)),
     ]
     for index, (message, report) in enumerate(zip(held, finished, strict=True)):
         outbox.finish(HeldMessage(message["ReceiptHandle"], classify_url, index == 2), report)
@@ -306,13 +324,13 @@ def test_a_worker_s_batch_arrives_as_one_message_and_is_recorded_and_deleted_as_
 
 
 def test_a_message_of_several_reports_is_read_as_each_of_them_and_one_of_none_is_refused() -> None:
-    body = reports.encode([reports.Outgoing(Kind.RESULT, "a", ({"label": "x"},)),
-                           reports.Outgoing(Kind.STARTED, "b", ("worker-1@host", AT))])  # fmt: skip
+    body = contract.encode([Outgoing(Kind.RESULT, "a", ({"label": "x"},)),
+                           Outgoing(Kind.STARTED, "b", ("worker-1@host", AT))])  # fmt: skip
     read = reports.read({"Body": body, "ReceiptHandle": "h", "Attributes": {"ApproximateReceiveCount": "2"}})
     assert read == [reports.Report(Kind.RESULT, "a", ({"label": "x"},), "h", 2),
                     reports.Report(Kind.STARTED, "b", ("worker-1@host", AT), "h", 2)]  # fmt: skip
-    with pytest.raises(reports.UnreadableReport):
-        reports.read({"Body": reports.encode([]), "ReceiptHandle": "h"})
+    with pytest.raises(contract.UnreadableReport, match="no reports"):
+        reports.read({"Body": '{"version": 1, "reports": []}', "ReceiptHandle": "h"})
 
 
 def test_during_an_outage_a_message_of_several_reports_is_put_back_once(sqs, settings, monkeypatch) -> None:
@@ -322,8 +340,8 @@ def test_during_an_outage_a_message_of_several_reports_is_put_back_once(sqs, set
                              lambda params, **_: put_back.append(len(params["Entries"])))  # fmt: skip
     url = sqs.get_queue_url(QueueName=settings.SQS_QUEUE_PREFIX + "results")["QueueUrl"]
     rows = [make_request() for _ in range(3)]
-    sqs.send_message(QueueUrl=url, MessageBody=reports.encode(
-        [reports.Outgoing(Kind.RESULT, str(row.pk), (result_payload(),)) for row in rows]))  # fmt: skip
+    sqs.send_message(QueueUrl=url, MessageBody=contract.encode(
+        [Outgoing(Kind.RESULT, str(row.pk), (result_payload(),)) for row in rows]))  # fmt: skip
 
     def away(results: Any) -> list[str]:
         raise OperationalError("connection refused")

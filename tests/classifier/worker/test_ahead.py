@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from classifier import tasks
+from classifier.contract import Kind
 from classifier.images import CorruptImage
-from classifier.results import reports
-from classifier.results.reports import Kind
 from classifier.worker import ahead, job
+from classifier.worker import outbox as outbox_module
 
 PARAMETERS = ("request_id", "input_key", "original_name", "expires_at")
 
@@ -57,7 +57,7 @@ def model(monkeypatch) -> list[str]:
 @pytest.fixture
 def sent(monkeypatch) -> list[tuple[Kind, tuple[Any, ...]]]:
     sent: list[tuple[Kind, tuple[Any, ...]]] = []
-    monkeypatch.setattr(reports, "send", lambda kind, *args: sent.append((kind, args)))
+    monkeypatch.setattr(outbox_module, "send_now", lambda kind, *args: sent.append((kind, args)))
     return sent
 
 

@@ -7,15 +7,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from classifier import tasks
+from classifier.contract import Kind
 from classifier.models import Status
-from classifier.results import recording, reports
-from classifier.results.reports import Kind
+from classifier.results import recording
+from classifier.worker import outbox as outbox_module
 from tests.factories import make_request
 
 
 def test_an_expired_request_is_reported_not_classified(monkeypatch) -> None:
     reported, classified = [], []
-    monkeypatch.setattr(reports, "send", lambda kind, *args: reported.append((kind, args)))
+    monkeypatch.setattr(outbox_module, "send_now", lambda kind, *args: reported.append((kind, args)))
     monkeypatch.setattr(tasks, "classify_stored_image", lambda *args: classified.append(args))
     past = (datetime.now(UTC) - timedelta(seconds=3)).isoformat()
     tasks.classify.run("req-1", "k/a.JPEG", "a.JPEG", past)
@@ -27,7 +28,7 @@ def test_an_expired_request_is_reported_not_classified(monkeypatch) -> None:
 
 def test_a_request_within_its_time_to_live_is_classified(monkeypatch) -> None:
     reported, classified = [], []
-    monkeypatch.setattr(reports, "send", lambda kind, *args: reported.append(kind))
+    monkeypatch.setattr(outbox_module, "send_now", lambda kind, *args: reported.append(kind))
     monkeypatch.setattr(tasks, "classify_stored_image", lambda *args: classified.append(args) or {"label": "x"})
     tasks.classify.run("req-2", "k/a.JPEG", "a.JPEG", (datetime.now(UTC) + timedelta(seconds=30)).isoformat())
     tasks.classify.run("req-3", "k/a.JPEG", "a.JPEG")  # no time to live at all

@@ -4,9 +4,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from classifier import tasks
+from classifier.contract import Kind, ResultPayload
 from classifier.images import CorruptImage
-from classifier.results import reports
-from classifier.results.reports import Kind
+from classifier.worker import outbox as outbox_module
 from classifier.worker.failures import (
     TRANSIENT_RETRIES,
     Action,
@@ -14,7 +14,6 @@ from classifier.worker.failures import (
     permanent_storage_error,
     verdict,
 )
-from classifier.worker.job import ResultPayload
 
 
 def _client_error(code: str) -> ClientError:
@@ -54,7 +53,9 @@ def test_a_storage_refusal_fails_the_request_at_once(monkeypatch) -> None:
         raise _client_error("AccessDenied")
 
     monkeypatch.setattr(tasks, "classify_stored_image", refuse)
-    monkeypatch.setattr(reports, "send", lambda kind, *args: failures.append(args) if kind is Kind.FAILURE else None)
+    monkeypatch.setattr(
+        outbox_module, "send_now", lambda kind, *args: failures.append(args) if kind is Kind.FAILURE else None
+    )
     tasks.classify.run("request-1", "request-1/a.JPEG", "a.JPEG")
     assert [(request_id, reason) for request_id, reason, *_ in failures] == [
         ("request-1", "storage refused the request: AccessDenied")

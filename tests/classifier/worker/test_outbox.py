@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from classifier.results import reports
-from classifier.results.reports import Kind, Outgoing
+from classifier import contract
+from classifier.contract import Kind, Outgoing
 from classifier.worker import outbox as outbox_module
 from classifier.worker.outbox import FLUSH_WITHIN_SECONDS, HeldMessage, Outbox, held_message
 
@@ -44,7 +44,7 @@ class RecordingSQS:
 
 
 def _requests_in(body: str) -> list[str]:
-    return [report.request_id for report in reports.read({"Body": body, "ReceiptHandle": "h"})]
+    return [report.request_id for report in contract.decode(body)]
 
 
 def _held(n: int, last: bool = False) -> HeldMessage:
@@ -96,7 +96,7 @@ def test_reports_too_large_for_one_message_go_as_several_and_each_message_s_requ
     sqs = RecordingSQS(fail_requests=frozenset({"r3"}))
     outbox = Outbox(sqs)
     for n in range(4):
-        outbox.finish(_held(n, last=n == 3), _result(n, "x" * 800, "worker", "at"))
+        outbox.finish(_held(n, last=n == 3), _result(n, {"label": "x" * 800}))
     sends = [ids for kind, ids in sqs.calls if kind == "send"]
     assert [request for call in sends for message in call for request in message] == ["r0", "r1", "r2", "r3"]
     assert all(len(call) == 1 for call in sends) and len(sends) > 1  # one message per call once they are split
