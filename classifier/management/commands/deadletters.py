@@ -28,6 +28,7 @@ class Command(BaseCommand):
                 # Held ones are being looked at (the sweeper peeks each pass): still in the queue.
                 name = queues.dead_letter.rsplit("/", 1)[-1]
                 self.stdout.write(f"{waiting + held} message(s) in {name} ({held} held for a moment)")
+                self._list_refused(sqs, queues.dead_letter)
             elif options["action"] == "fail":
                 failed, dropped = dead_letters.fail(sqs, queues)
                 self.stdout.write(f"failed {len(failed)} request(s): {' '.join(failed) or '-'}")
@@ -38,3 +39,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"re-drove {len(redriven)} request(s): {' '.join(redriven) or '-'}")
         except (BotoCoreError, ClientError) as exc:
             raise CommandError(f"cannot reach the queues: {exc}") from None
+
+    def _list_refused(self, sqs: Any, url: str) -> None:
+        """The messages a reader refused (not classify messages), each with why: a quick look, then given back."""
+        letters = dead_letters.receive(sqs, url, limit=dead_letters.PEEK_LIMIT, visibility=dead_letters.PEEK_VISIBILITY,
+                                       wait_for_held=False)  # fmt: skip
+        dead_letters.release(sqs, url, letters)
+        for letter in letters:
+            if letter.refused:
+                self.stdout.write(f"refused by {letter.refused}: {letter.body[:200]}")

@@ -3,6 +3,7 @@ the format of classifier/contract.py), received in batches, recorded, deleted; o
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import zlib
@@ -161,6 +162,9 @@ def test_a_message_it_cannot_read_is_refused_to_the_dead_letter_queue_with_the_r
     assert letters[0].refused is not None and letters[0].refused.endswith(why)
     assert letters[0].refused.startswith(settings.SQS_QUEUE_PREFIX + "results: ")
     dead_letters.release(sqs, queues.dead_letter, letters)
+    listed = io.StringIO()
+    call_command("deadletters", "list", stdout=listed)
+    assert f"refused by {settings.SQS_QUEUE_PREFIX}results: {why}" in listed.getvalue()
     # Never re-driven to the classify queue, where no worker could read it: it stays for an operator.
     assert dead_letters.redrive(sqs, queues) == []
     classify = sqs.get_queue_attributes(QueueUrl=queues.classify, AttributeNames=["ApproximateNumberOfMessages"])
