@@ -5,7 +5,8 @@ The message carries the request's id and its input key, never the row: workers h
 Uploads go out through one sender thread per web process, in batches (common/batch_sender.py): a burst of uploads
 costs one SendMessageBatch per ten instead of one SendMessage (and a Celery publish) each, on the request's thread.
 A message the batch could not send goes the one-at-a-time way, with Celery's publish retries; if that fails too, the
-row stays queued and the sweeper sends it again: the database is the truth.
+row stays queued and the sweeper sends it again: the database is the truth. The batch's messages are Celery task
+messages built here (fastpaths/celery_messages.py); with that fast path off, every send is Celery's own publish.
 """
 
 from __future__ import annotations
@@ -52,6 +53,22 @@ class _ClassifyQueue:
         self._url: str | None = None
 
     def send(self, rows: Sequence[Classification]) -> None:
+        # With the celery_messages fast path off, each goes through Celery's own publish (from this thread still).
+        unsent = self._send_batch(rows) if "celery_messages" in settings.FAST_PATHS else set(range(len(rows)))
+        for index, row in enumerate(rows):
+            if index not in unsent:
+                with about_request(row.id):
+                    logger.info("queued %s (%s)", row.id, row.original_name)
+                continue
+            try:
+                send_for_classification(row)
+            except Exception:
+                with about_request(row.id):
+                    logger.warning("could not send %s; it stays queued for the sweeper", row.id, exc_info=True)
+
+    def _send_batch(self, rows: Sequence[Classification]) -> set[int]:
+        """One SendMessageBatch of Celery task messages built here (fastpaths/celery_messages.py); the indices of
+        the rows it did not send."""
         options = celery_messages.options_of(classify)
         entries = [
             {"Id": str(index), "MessageBody": celery_messages.encode(classify.name, str(row.id), _arguments(row),
@@ -65,22 +82,12 @@ class _ClassifyQueue:
                 name = settings.SQS_QUEUE_PREFIX + settings.CLASSIFY_QUEUE
                 self._url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
             answer = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
-            unsent = {int(failure["Id"]) for failure in answer.get("Failed", [])}
         except Exception as exc:
             logger.warning("could not send a batch of %d classify message(s) (%s); sending them one by one",
                            len(rows), exc)  # fmt: skip
             self._url = None  # the endpoint may have restarted without the queue: look it up again next time
-            unsent = set(range(len(rows)))
-        for index, row in enumerate(rows):
-            if index not in unsent:
-                with about_request(row.id):
-                    logger.info("queued %s (%s)", row.id, row.original_name)
-                continue
-            try:
-                send_for_classification(row)
-            except Exception:
-                with about_request(row.id):
-                    logger.warning("could not send %s; it stays queued for the sweeper", row.id, exc_info=True)
+            return set(range(len(rows)))
+        return {int(failure["Id"]) for failure in answer.get("Failed", [])}
 
 
 # Under load a batch may wait up to 20 ms to fill: at 30 concurrent uploads batches grew from 3.0 to 3.8 messages

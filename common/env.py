@@ -102,3 +102,18 @@ def _check_range(name: str, value: float, minimum: float | None, maximum: float 
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {value}")
+
+
+def env_subset(
+    name: str, choices: tuple[str, ...], default: str = "on", environ: Mapping[str, str] | None = None
+) -> frozenset[str]:
+    """Which of `choices` are switched on: `on` (all), `off` (none), or a comma-separated list of them."""
+    value = env_str(name, default, environ).strip().lower()
+    if value in {"on", "off"}:
+        return frozenset(choices) if value == "on" else frozenset()
+    picked = {item.strip() for item in value.split(",") if item.strip()}
+    unknown = sorted(picked - set(choices))
+    if unknown or not picked:
+        raise ImproperlyConfigured(f"{name} must be on, off, or a comma-separated list of {', '.join(choices)}; "
+                                   f"got {value!r}")  # fmt: skip
+    return frozenset(picked)

@@ -14,5 +14,6 @@ its private methods or carries a copy of one of its functions. One module per li
 
 Every private name these use is held by tests/fastpaths/test_guards.py against the pinned versions, so an upgrade
 fails there, by name, before anything else. `FAST_PATHS=off` (project/settings.py) runs each library's stock path
-instead: correct, only slower. `make bench` prints both, so each fast path shows what it earns.
+instead: correct, only slower; a comma-separated list switches on only those named (FAST_PATH_NAMES). `make bench`
+prints the stack with all of them on and with all off, so the fast paths show what they earn.
 """

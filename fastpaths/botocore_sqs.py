@@ -67,7 +67,7 @@ def sqs_client(endpoint_url: str | None = None, env: Mapping[str, str] | None = 
     """An SQS client as `aws.client("sqs")` makes it, for the calls made for every upload: a DirectSQS around it, or
     the client itself with FAST_PATHS off. `env` may carry a local endpoint's keys, as for `aws.client`."""
     client = aws.client("sqs", endpoint_url, env)
-    if not settings.FAST_PATHS:
+    if "botocore_sqs" not in settings.FAST_PATHS:
         return client
     env = env or {}
     if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):

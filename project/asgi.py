@@ -15,7 +15,7 @@ from fastpaths.django_asgi import OnTheLoopASGIHandler  # noqa: E402
 from project.body_limit import BodyLimit  # noqa: E402
 
 # Django's own handler with FAST_PATHS off (what django.core.asgi.get_asgi_application returns).
-django_application = OnTheLoopASGIHandler() if settings.FAST_PATHS else ASGIHandler()
+django_application = OnTheLoopASGIHandler() if "django_asgi" in settings.FAST_PATHS else ASGIHandler()
 
 
 def body_limit(path: str) -> int:

@@ -73,13 +73,13 @@ app.steps["consumer"].add(RetireWhenIdle)
 app.steps["consumer"].add(HandBackStranded)
 
 
-def _fast_paths() -> bool:
+def _hand_over_receives() -> bool:
     from django.conf import settings
 
-    return bool(settings.FAST_PATHS)
+    return "celery_pool" in settings.FAST_PATHS
 
 
-if _fast_paths():
+if _hand_over_receives():
     # The classify requests of one receive go to a pool process as one job, not one job each (fastpaths/).
     app.steps["consumer"].add(HandOverClassifyReceives)
 

@@ -15,7 +15,7 @@ from django.core.management.utils import get_random_secret_key
 from kombu import Queue
 
 from classifier.inference import BACKENDS, DEFAULT_MODEL_CACHE_DIR
-from common.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from common.env import env_bool, env_choice, env_float, env_int, env_list, env_str, env_subset
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SERVICE_MODE = env_choice("SERVICE_MODE", ("local", "production"), "local")
@@ -63,16 +63,30 @@ INSTALLED_APPS = [
 ]
 
 # --- Fast paths -----------------------------------------------------------------------------------------------
-# `on`: the few places where a library is bent for speed (fastpaths/, each private name held by a guard test). `off`:
-# every library's stock path instead (Django's ASGI handler and middleware, boto3's clients, kombu's SQS transport,
-# Celery's request execution, django-storages and moto as shipped): correct, only slower.
-FAST_PATHS = env_choice("FAST_PATHS", ("on", "off"), "on") == "on"
+# Where a library is bent for speed (fastpaths/, each private name held by a guard test). `on`: all of them; `off`:
+# every library's stock path instead (Django's ASGI handler and middleware, WhiteNoise's, Celery's publishing and
+# request execution, boto3's clients, kombu's SQS transport, django-storages and moto as shipped): correct, only
+# slower; or a comma-separated list of the ones on, to see what one earns (`make bench` prints each).
+FAST_PATH_NAMES = (
+    "django_asgi",  # with django_middleware.py
+    "whitenoise_middleware",
+    "celery_messages",  # the web tier's classify sends, batched
+    "botocore_sqs",
+    "kombu_sqs",
+    "celery_pool",
+    "django_storages",
+    "moto_server",
+)
+FAST_PATHS = env_subset("FAST_PATHS", FAST_PATH_NAMES)
+_WHITENOISE = (
+    "fastpaths.whitenoise_middleware.AsyncWhiteNoiseMiddleware"
+    if "whitenoise_middleware" in FAST_PATHS
+    else "whitenoise.middleware.WhiteNoiseMiddleware"
+)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "fastpaths.whitenoise_middleware.AsyncWhiteNoiseMiddleware"
-    if FAST_PATHS
-    else "whitenoise.middleware.WhiteNoiseMiddleware",
+    _WHITENOISE,
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -181,7 +195,8 @@ def _s3_storage(bucket: str) -> dict[str, object]:
         "querystring_auth": True,
     }
     # No endpoint_url here: boto3 reads AWS_ENDPOINT_URL itself when it builds the client, as kombu's does.
-    backend = "fastpaths.django_storages.OneRequestS3Storage" if FAST_PATHS else "storages.backends.s3.S3Storage"
+    on = "django_storages" in FAST_PATHS
+    backend = "fastpaths.django_storages.OneRequestS3Storage" if on else "storages.backends.s3.S3Storage"
     return {"BACKEND": backend, "OPTIONS": options}
 
 
@@ -308,7 +323,7 @@ SQS_VISIBILITY_TIMEOUT = env_int("SQS_VISIBILITY_TIMEOUT", 10, minimum=10, maxim
 # The endpoint and credentials come from boto3's usual sources (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, an instance
 # profile). The URL is deliberately not named BROKER_URL: the celery command reads that variable itself.
 CELERY_BROKER_URL = env_str("CELERY_BROKER", "sqs://")
-CELERY_BROKER_TRANSPORT = "fastpaths.kombu_sqs:SynchronousSQSTransport" if FAST_PATHS else "sqs"
+CELERY_BROKER_TRANSPORT = "fastpaths.kombu_sqs:SynchronousSQSTransport" if "kombu_sqs" in FAST_PATHS else "sqs"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "region": AWS_REGION,
     "queue_name_prefix": SQS_QUEUE_PREFIX,
@@ -320,7 +335,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # the same value from `manage.py provision` (kombu would use it only for a queue it created).
     "visibility_timeout": SQS_VISIBILITY_TIMEOUT,
 }
-if FAST_PATHS:
+if "kombu_sqs" in FAST_PATHS:
     # A classify task deletes its message itself, after its report has gone out (classifier/worker/outbox.py).
     CELERY_BROKER_TRANSPORT_OPTIONS["tasks_delete"] = [CLASSIFY_QUEUE]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -23,7 +23,7 @@ def start_endpoint(port: int = 0, log_path: Path | None = None) -> tuple[Managed
     from django.conf import settings
 
     port = port or free_port(HOST)
-    server = "stack.endpoint" if settings.FAST_PATHS else "moto.server"
+    server = "stack.endpoint" if "moto_server" in settings.FAST_PATHS else "moto.server"
     process = ManagedProcess(
         "aws-endpoint", [PYTHON, "-m", server, "-H", HOST, "-p", str(port)], log_path=log_path, cwd=REPOSITORY
     ).start()

@@ -103,7 +103,7 @@ class LocalStack:
             "AWS_DEFAULT_REGION": settings.AWS_REGION,
             "VAR_DIR": str(settings.VAR_DIR),
             "STORAGE_BACKEND": settings.STORAGE_BACKEND,
-            "FAST_PATHS": "on" if settings.FAST_PATHS else "off",
+            "FAST_PATHS": ",".join(sorted(settings.FAST_PATHS)) or "off",
             "METRICS_DIR": str(self.metrics_dir),
         }
         for name, value in LOCAL_CREDENTIALS.items():

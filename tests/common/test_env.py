@@ -41,3 +41,15 @@ def test_values_are_parsed() -> None:
 def test_bad_values_name_the_variable(call, message: str) -> None:
     with pytest.raises(ImproperlyConfigured, match=message):
         call()
+
+
+def test_a_subset_is_on_off_or_a_list_of_the_choices() -> None:
+    from common.env import env_subset
+
+    choices = ("a", "b", "c")
+    assert env_subset("X", choices, environ={}) == {"a", "b", "c"}  # on by default
+    assert env_subset("X", choices, environ={"X": "OFF"}) == frozenset()
+    assert env_subset("X", choices, environ={"X": " a, c "}) == {"a", "c"}
+    for bad in ("a,z", ",", "maybe"):
+        with pytest.raises(ImproperlyConfigured, match="X must be on, off, or a comma-separated list of a, b, c"):
+            env_subset("X", choices, environ={"X": bad})

@@ -66,6 +66,36 @@ def test_on_runs_each_fast_path() -> None:
     assert seen["sqs"] == "fastpaths.botocore_sqs"
 
 
+def test_each_fast_path_has_its_own_switch() -> None:
+    seen = _seen("kombu_sqs,django_storages")
+    assert seen["transport"] == "fastpaths.kombu_sqs:SynchronousSQSTransport" and seen["tasks_delete"] == ["classify"]
+    assert seen["inputs"] == "fastpaths.django_storages"
+    assert seen["asgi"] == "django.core.handlers.asgi" and seen["sqs"] == "botocore.client"
+    assert "HandOverClassifyReceives" not in seen["steps"]
+
+
+def test_a_fast_path_that_does_not_exist_is_refused_at_start() -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "SERVICE_MODE"))}
+    env |= {"DJANGO_SETTINGS_MODULE": "project.settings", "FAST_PATHS": "kombu_sqs,warp_drive"}
+    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode != 0 and "FAST_PATHS must be on, off, or a comma-separated list of" in result.stderr
+
+
+def test_with_celery_messages_off_the_web_tier_publishes_through_celery(settings, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from classifier import dispatch
+
+    settings.FAST_PATHS = frozenset(settings.FAST_PATH_NAMES) - {"celery_messages"}
+    published: list[str] = []
+    monkeypatch.setattr(dispatch, "send_for_classification", lambda row: published.append(row.id))
+    monkeypatch.setattr(dispatch, "sqs_client", lambda: pytest.fail("the batched send was used"))
+    rows = [SimpleNamespace(id=f"r{n}", original_name="a.JPEG") for n in range(3)]
+    dispatch._ClassifyQueue().send(rows)  # type: ignore[arg-type]
+    assert published == ["r0", "r1", "r2"]
+
+
 @pytest.mark.parametrize(("fast_paths", "server"), [("on", "stack.endpoint"), ("off", "moto.server")])
 def test_the_local_endpoint_is_moto_s_own_server_with_fast_paths_off(
     fast_paths: str, server: str, settings, monkeypatch
@@ -84,7 +114,7 @@ def test_the_local_endpoint_is_moto_s_own_server_with_fast_paths_off(
         def start(self) -> Process:
             raise Started
 
-    settings.FAST_PATHS = fast_paths == "on"
+    settings.FAST_PATHS = frozenset(settings.FAST_PATH_NAMES) if fast_paths == "on" else frozenset()
     monkeypatch.setattr(embedded, "ManagedProcess", Process)
     with pytest.raises(Started):
         embedded.start_endpoint(port=1)
