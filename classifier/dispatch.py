@@ -90,8 +90,8 @@ class _ClassifyQueue:
         return {int(failure["Id"]) for failure in answer.get("Failed", [])}
 
 
-# Under load a batch may wait up to 20 ms to fill: at 30 concurrent uploads batches grew from 3.0 to 3.8 messages
-# (fewer calls, less web CPU), and 20 ms is small beside a request's wait in a queue that deep; an upload after a
-# quiet spell still goes at once. The thread starts with the first upload: importing this module starts nothing.
+# Under load a batch may wait up to 20 ms to fill: batches grow (fewer calls, less web CPU; bench/README.md has the
+# measurement), and 20 ms is small beside a request's wait in a queue that deep; an upload after a quiet spell still
+# goes at once. The thread starts with the first upload: importing this module starts nothing.
 SEND_LINGER_SECONDS = 0.02
 _batches = BatchSender(_ClassifyQueue().send, name="classify-sender", linger=SEND_LINGER_SECONDS)

@@ -42,7 +42,7 @@ class ClassificationQuerySet(models.QuerySet["Classification"]):
         """These requests, found by their ids alone, in no order: ask for their status in Python, not in the same
         WHERE. Given `pk IN (...)` and a status condition together, SQLite's planner (and PostgreSQL's, before its
         statistics are in) reads the status index, and so every finished or every pending row: the result poller's
-        query cost 7.7 ms at 20,000 finished rows, and grew with the table; by id alone it costs 0.5 ms at any size.
+        query grew with the table; by id alone its cost does not.
         """
         return self.filter(pk__in=ids).order_by()
 
@@ -62,7 +62,8 @@ class ClassificationQuerySet(models.QuerySet["Classification"]):
         """pending -> done for several requests at once, each with its own result and counted as a delivery:
         `complete` for a batch (the rows are `results`' keys). One UPDATE, prepared once and executed per row
         (executemany): the ORM would build and compile a query per row, or one CASE per column per row, and either
-        cost the results consumer more than a millisecond per result (bench/pipeline.py's backlog row)."""
+        cost the results consumer more CPU per result than all the rest of its work (bench/pipeline.py's backlog
+        row)."""
         if not results:
             return 0
         database = connections[self.db]

@@ -2,8 +2,8 @@
 the next call.
 
 An item after a quiet spell leaves at once (a caller waiting for its answer pays nothing). Under load (the last
-send ended less than `linger` ago) the next batch may wait up to `linger` to fill: each call costs the sender about
-2 ms of CPU (building, signing, HTTP), whatever it carries. Either way each request's thread only appends to a list
+send ended less than `linger` ago) the next batch may wait up to `linger` to fill: each call costs the sender much
+the same CPU (building, signing, HTTP), whatever it carries. Either way each request's thread only appends to a list
 instead of making an HTTP call of its own.
 """
 

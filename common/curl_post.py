@@ -1,8 +1,8 @@
 """HTTP POSTs over libcurl (pycurl, which kombu's SQS transport already needs), for the SQS calls of every upload.
 
 urllib3 sends through http.client, which parses every answer's status line and headers in Python (with the email
-package) and wraps each call in its pool's and retry objects' bookkeeping: 0.53-0.56 ms of client CPU per
-ReceiveMessage against the embedded endpoint, where libcurl, doing the same in C, took 0.33 ms. The headers of an
+package) and wraps each call in its pool's and retry objects' bookkeeping; libcurl does the same in C for a good
+deal less client CPU per call (bench/README.md has the measurement). The headers of an
 answer are only read when the caller asks for them (an error's code and request id).
 
 Each thread of each process has its own curl handle (a handle is not thread-safe, and a forked child must not use

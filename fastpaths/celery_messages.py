@@ -48,7 +48,7 @@ def encode(
         soft_time_limit=soft_time_limit,
         ignore_result=ignore_result,
         # What as_task_v2 would work out for itself, through two lookups in Celery's configuration and the host's
-        # name: most of the cost of a message (97 us, now 39 us), paid by the web tier and the workers per request.
+        # name: most of the cost of a message, paid by the web tier per request.
         argsrepr=argsrepr
         if argsrepr is not None
         else saferepr(arguments, amqp.argsrepr_maxsize, maxlevels=constants.repr_maxlevels),

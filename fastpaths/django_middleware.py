@@ -1,8 +1,9 @@
 """Django's own middleware, with the hooks that do no I/O run on the event loop instead of in a thread.
 
 Under ASGI, Django calls every hook of a MiddlewareMixin middleware through `sync_to_async`: one thread hop per
-hook. The default chain makes thirteen per request, about a quarter of a millisecond each here, which was a third
-of the web tier's CPU per upload (bench/pipeline.py). Most of these hooks only read settings, cookies and headers.
+hook. The default chain makes thirteen per request, a large share of the web tier's CPU per upload (`make bench`
+prints what this module and fastpaths/django_asgi.py save together). Most of these hooks only read settings,
+cookies and headers.
 The subclasses below call them directly, and hop to a thread only where the hook would do I/O: saving a session,
 storing messages, reading a form body for its CSRF token. They are the same classes otherwise.
 

@@ -1,9 +1,9 @@
 """The SQS transport our workers consume with: synchronous receives, a visibility heartbeat, hand-backs at once.
 
 Synchronous: kombu's SQS transport declares itself asynchronous, so Celery drives it from its event loop with pycurl.
-Measured here against the embedded endpoint, that loop stalled about 115 ms on half of its receives and one worker
-drained 7.4 images/s; consumed synchronously (boto3 long polls, Celery's plain loop) the same worker drained 14.8/s.
-Publishing is unchanged: the web tier always sends with boto3.
+Against the embedded endpoint that loop stalled on half of its receives, and a worker consumed synchronously
+(boto3 long polls, Celery's plain loop) drained about twice as many images (bench/README.md). Publishing is
+unchanged.
 
 Heartbeat: the queues' visibility timeout is short (SQS_VISIBILITY_TIMEOUT, 10 s), so a message held by a worker
 that died is visible again within that time. While the process that holds a message is alive, a thread extends the
@@ -23,7 +23,7 @@ receive already under way brings back is handed back at once instead of started.
 
 Waking: while the prefetch window is full (the pool is running what it holds) kombu's loop finds nothing it may
 take and asks again after `polling_interval` (10 ms): a hundred wake-ups a second, each taking a core from the
-model for a moment, about a quarter of the worker main process's CPU under load. Here the consumer waits instead
+model for a moment, a large share of the worker main process's CPU under load. Here the consumer waits instead
 for the acknowledgement or rejection that makes room in the window (the pool's result thread makes it), at most
 ROOM_WAIT_SECONDS at a time, so that Celery's loop still goes round for its own checks.
 

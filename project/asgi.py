@@ -30,7 +30,6 @@ application = BodyLimit(django_application, body_limit)
 
 # What is loaded by now lives as long as the process: Django, the URLconf and every view's imports, loaded here
 # rather than at the first request. gc.freeze() leaves it out of the collector's passes, which otherwise walk it again
-# each time enough objects have come and gone; driven in-process, collections cost an upload 0.25-0.3 ms before, and
-# 0.1-0.14 ms after.
+# each time enough objects have come and gone, a cost every upload paid (bench/README.md has the measurement).
 get_resolver().url_patterns  # noqa: B018  (a cached property: the import is the point)
 gc.freeze()

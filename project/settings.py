@@ -224,7 +224,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Uploads stored at once per web process, each on one of as many intake threads (classifier/intake/threads.py);
 # keep it below DATABASE_POOL_SIZE (the result poller needs a connection). Storing to S3 waits on the network, so
 # eight wait at once; storing to this machine's disk hardly waits, and threads beyond two only take turns at the GIL
-# (two cost 0.2 ms less CPU per upload than eight, at 30 concurrent uploads, `make bench`'s load).
+# (two cost less CPU per upload than eight under `make bench`'s load).
 INTAKE_CONCURRENCY = env_int("INTAKE_CONCURRENCY", 8 if STORAGE_BACKEND == "s3" else 2, minimum=1)
 # Uploads an intake thread stores and commits as one group when they wait together (classifier/intake/
 # group_commit.py). A group stores its images one after another, so with S3, where each store waits on the network,

@@ -12,7 +12,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The service itself first: `POST /` is the hot path, and every list it has to fall through costs it a raised
-    # Resolver404 (a quarter of a millisecond behind the status URLs). No path is in both.
+    # Resolver404 behind the status URLs. No path is in both.
     path("", include("classifier.urls")),
     # The service as a whole (queues, fleet, requests): the status page and GET /api/status.
     path("", include("status.urls")),

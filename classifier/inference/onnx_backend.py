@@ -1,7 +1,7 @@
 """ONNX Runtime on the graph exported from the same weights (`classifier.inference.export`): no torch in the worker.
 
-Measured on this project's 2-core machine, one thread per process: 1.4-1.8 times the images per second of torch
-eager, the model loaded in 0.2 s, and a third of its memory (`make bench` prints the figures).
+More images per second than torch eager on one thread per process, a much faster load, and a fraction of its
+memory (`make bench` prints the figures).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Under ASGI every request gets a thread of its own for its synchronous work, and with it a new database connection
 (CONN_MAX_AGE is 0: connections kept per request thread would pile up). For an upload that connection cost more
-than its insert, on SQLite a third of the intake's CPU. INTAKE_CONCURRENCY threads do the intake instead and keep
+than its insert, on SQLite a good share of the intake's CPU. INTAKE_CONCURRENCY threads do the intake instead and keep
 their connections between uploads where opening one is dear (SQLite); a pooled PostgreSQL connection goes back to
 the pool after each upload, as before.
 """

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 
 # What a waiter's row carries: what an answer is made of. Reading another field of it would be a query on the event
-# loop, which Django refuses (SynchronousOnlyOperation); loading the whole row cost the poller 40% more per query.
+# loop, which Django refuses (SynchronousOnlyOperation); loading the whole row cost the poller much more per query.
 ANSWER_FIELDS = ("id", "status", "label", "error", "original_name")
 # The same fields in the model's order, as Model.from_db takes them.
 _ANSWER_ATTNAMES = [field.attname for field in Classification._meta.concrete_fields if field.name in ANSWER_FIELDS]

@@ -4,7 +4,7 @@ Synchronous callers wait on a poller (classifier/results/waiting.py). Each web p
 datagram socket of its own in RESULT_WAKEUP_DIR; after every recorded batch the consumer sends one datagram to each
 socket there. It carries the batch's answers (the fields a waiter answers with, as committed), so a waiter is
 answered without a query; an empty one says "look in the database" (the batch recorded something else too, a
-failure say). Under load the poller's queries had cost the web tier half a millisecond per upload.
+failure say). Under load the poller's queries had cost the web tier a share of each upload's CPU.
 
 Answers are taken only from a sender running as this process's user (the kernel vouches for it: SO_PASSCRED, Linux);
 anything else, and every datagram where the kernel cannot say who sent it (macOS), only makes the poller look. A

@@ -2,9 +2,9 @@
 
 A job of several requests (fastpaths/celery_pool.py) used to run each request whole, in turn: its input read,
 the model, its output written, its report, and Celery's tracer and signals around them. A forward pass sweeps the
-CPU's caches, so all the Python between two of them ran cold. Measured in one process beside the ONNX model (one
-thread), the worker's own steps for a request (read, keys, write, report fields) took 0.53-0.59 ms of CPU between
-two forward passes against 0.16-0.25 ms back to back. So a job first reads all its inputs, then classifies its
+CPU's caches, so all the Python between two of them ran cold: the worker's own steps for a request (read, keys,
+write, report fields) cost several times more CPU between two forward passes than back to back (bench/README.md has
+the measurement). So a job first reads all its inputs, then classifies its
 images one after another, and then its requests run through the tracer as before, each task taking its prediction
 from here (`take`) instead of running the model.
 

@@ -3,7 +3,7 @@
 Every message costs an SQS round trip on both ends (send, receive, delete). Most classifications finish in tens of
 milliseconds, too soon for anyone to see a `running` state, so the notice goes out only when the work is still
 going after STARTED_NOTICE_SECONDS: slow or stuck requests show `running` and the worker that holds them, quick ones
-go straight from queued to done. On the development machine this is 15% of the stack's throughput.
+go straight from queued to done: a notice per request would cost the stack a good share of its throughput.
 """
 
 from __future__ import annotations

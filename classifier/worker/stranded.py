@@ -4,7 +4,7 @@ billiard's pool loses a job when the pool process that took it from the pool's q
 job as accepted (a SIGKILL, the OOM killer, at just that moment). Celery then never hears of the job again: no
 WorkerLostError, no rejection. The request stays reserved, so its prefetch slot stays taken (a worker with
 concurrency 1 consumes nothing more, and never retires), and the visibility heartbeat (fastpaths/kombu_sqs.py) keeps
-its message hidden. Seen here in about one pool-process kill in five.
+its message hidden. It happens in a fair share of pool-process kills.
 
 Worse, a pool process killed while it waited for work dies holding the lock of the pool's shared job queue (the
 plain billiard pool that Celery uses without an event loop, as with our synchronous transport): its replacement
