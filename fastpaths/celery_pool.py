@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, ClassVar
@@ -39,7 +38,8 @@ from celery import bootsteps
 from celery.app.trace import fast_trace_task, trace_task_ret
 from celery.concurrency import prefork
 
-from common.deferred import Deferred, DeferredCalls
+from common.deferred import DeferredCalls
+from common.gathering import Gathering
 from common.sqs_batches import SQS_BATCH_SIZE
 
 logger = logging.getLogger(__name__)
@@ -81,32 +81,23 @@ class HandOver:
         self._consumer = consumer
         self._task_name = task_name
         self._job = job
-        self._waiting: list[Any] = []
-        self._lock = threading.Lock()
-        self._deferred = DeferredCalls("handover")
-        self._gather: Deferred | None = None  # the flush of requests whose receive has not been seen to end
+        self._gathering: Gathering[Any] = Gathering(
+            self._hand_over, within=GATHER_SECONDS, name="handover", size=MAX_JOB
+        )
+        self._deferred = DeferredCalls("handover-again")
 
     def __call__(self, request: Any) -> None:
         if request.task_name != self._task_name:
             self._hand(request)
             return
-        with self._lock:
-            self._waiting.append(request)
-            due = ends_receive(request) or len(self._waiting) >= MAX_JOB
-            if not due and self._gather is None:
-                self._gather = self._deferred.later(GATHER_SECONDS, self.flush)
-        if due:
-            self.flush()
+        self._gathering.add(request, completes=ends_receive(request))
 
     def flush(self) -> None:
-        with self._lock:
-            waiting, self._waiting = self._waiting, []
-            if self._gather is not None:
-                self._gather.cancel()
-                self._gather = None
-        if waiting:
-            for share in shares(waiting, self._consumer.pool.num_processes):
-                self._apply(share)
+        self._gathering.flush()
+
+    def _hand_over(self, waiting: Sequence[Any]) -> None:
+        for share in shares(waiting, self._consumer.pool.num_processes):
+            self._apply(share)
 
     def _apply(self, requests: list[Any]) -> None:
         if len(requests) == 1:

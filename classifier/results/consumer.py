@@ -16,7 +16,6 @@ its request stays pending, and the sweeper sends it again.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ from classifier.recovery.dead_letters import refusal
 from classifier.results import recording
 from classifier.results.reports import Report, read
 from classifier.results.wakeup import Answer, nudge_waiters
+from common.gathering import Gathering
 from common.logs import about_request
 from common.outages import database_unreachable
 from common.sqs_batches import SQS_BATCH_SIZE, in_batches
@@ -115,8 +115,11 @@ class ResultsConsumer:
         self.batch_size = min(batch_size, SQS_BATCH_SIZE)
         self._url: str | None = None
         self._dead_letter_url: str | None = None
-        self._recorded: list[str] = []  # receipts of reports recorded and not yet deleted
-        self._oldest = 0.0  # when the first of them was recorded (time.monotonic)
+        # Receipts of reports recorded and not yet deleted: ten make a batch; the rest goes within
+        # DELETE_WITHIN_SECONDS of the oldest, when a receive comes back empty, and when the consumer stops.
+        self._recorded: Gathering[str] = Gathering(
+            self._delete_all, within=DELETE_WITHIN_SECONDS, name="results-deletes"
+        )
 
     def step(self) -> int:
         """Receive (long polling), record, delete what is due. Returns how many messages it handled."""
@@ -150,25 +153,16 @@ class ResultsConsumer:
                 self._put_back_soon(url, reports)
             raise
         nudge_waiters(answers)
-        if not self._recorded:
-            self._oldest = time.monotonic()
-        self._recorded += done + _receipts(reports)
-        if time.monotonic() - self._oldest >= DELETE_WITHIN_SECONDS:
-            self.flush()
-        elif len(self._recorded) >= SQS_BATCH_SIZE:
-            # Full batches only: receives of seven deleted as they came cost two calls per fourteen, not one per ten.
-            # The rest waits for the next ten, or the clock (its oldest report keeps its age).
-            whole = len(self._recorded) - len(self._recorded) % SQS_BATCH_SIZE
-            self._delete_all(self._recorded[:whole])
-            self._recorded = self._recorded[whole:]
+        # Full batches: receives of seven deleted as they came cost two calls per fourteen, not one per ten.
+        for receipt in done + _receipts(reports):
+            self._recorded.add(receipt)
         return len(messages)
 
     def flush(self) -> None:
         """Delete every recorded report now (the command calls this when it stops)."""
-        receipts, self._recorded = self._recorded, []
-        self._delete_all(receipts)
+        self._recorded.flush()
 
-    def _delete_all(self, receipts: list[str]) -> None:
+    def _delete_all(self, receipts: Sequence[str]) -> None:
         if not receipts:
             return
         try:

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
 from classifier.contract import Kind, Outgoing, encode
-from common.deferred import Deferred, DeferredCalls
-from common.sqs_batches import SQS_BATCH_SIZE, delete_finished, in_batches
+from common.gathering import Gathering
+from common.sqs_batches import delete_finished, in_batches
 from fastpaths.botocore_sqs import sqs_client
 
 logger = logging.getLogger(__name__)
@@ -88,23 +87,13 @@ class Outbox:
     def __init__(self, sqs: Any = None) -> None:
         self._sqs = sqs
         self._results_url: str | None = None
-        self._pending: list[_Finished] = []
-        self._oldest = 0.0
-        self._lock = threading.Lock()  # the task's thread and the deferred flush's
-        self._flush_due: Deferred | None = None
-        self._flushes = DeferredCalls("outbox-flush")
+        self._gathering: Gathering[_Finished] = Gathering(
+            self._send_all, within=FLUSH_WITHIN_SECONDS, name="outbox-flush"
+        )
 
     def finish(self, message: HeldMessage, report: Outgoing | None) -> None:
         """`report` goes to the results queue, then `message` is deleted (see the module's docstring)."""
-        with self._lock:
-            if not self._pending:
-                self._oldest = time.monotonic()
-            self._pending.append(_Finished(report, message))
-            due = message.ends_receive or len(self._pending) >= SQS_BATCH_SIZE
-        if due:
-            self.flush()
-        else:
-            self._flush_later()
+        self._gathering.add(_Finished(report, message), completes=message.ends_receive)
 
     def send_now(self, report: Outgoing) -> bool:
         """Send one report at once, outside any batch (a notice, a report whose message the transport deletes);
@@ -113,20 +102,11 @@ class Outbox:
 
     def flush(self) -> None:
         """Send what is waiting now; never raises (what fails comes back by its visibility timeout)."""
-        with self._lock:
-            batch, self._pending = self._pending, []
-            if self._flush_due is not None:
-                self._flush_due.cancel()
-                self._flush_due = None
-        for part in in_batches(batch):
-            self._send(list(part))
+        self._gathering.flush()
 
-    def _flush_later(self) -> None:
-        with self._lock:
-            if self._flush_due is not None or not self._pending:
-                return
-            delay = max(0.0, self._oldest + FLUSH_WITHIN_SECONDS - time.monotonic())
-            self._flush_due = self._flushes.later(delay, self.flush)
+    def _send_all(self, finished: Sequence[_Finished]) -> None:
+        for part in in_batches(finished):
+            self._send(list(part))
 
     def _send(self, batch: list[_Finished]) -> None:
         reporting = [finished for finished in batch if finished.report is not None]
