@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import logging.config
 import os
-import sys
-from functools import cached_property
 from typing import Any
 
-from celery import Celery
-from celery.apps import worker as celery_worker_program
-from celery.apps.worker import Worker as CeleryWorker
 from celery.signals import (
     celeryd_init,
     setup_logging,
@@ -25,46 +20,14 @@ from autoscale.retire import RetireWhenIdle
 from classifier.worker.handover import HandOverClassifyReceives
 from classifier.worker.stranded import HandBackStranded
 from common.lifetime import die_with_worker_main, remember_worker_main
-from common.logs import JsonFormatter, reset_request, set_request
+from common.logs import reset_request, set_request
+from fastpaths.celery_worker import JsonLoggingCelery
 from fastpaths.kombu_sqs import stop_receiving
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 
-class _Worker(CeleryWorker):
-    """Celery's worker program, writing nothing but log records with LOG_FORMAT=json: its banner and the notices of
-    its signal handlers are plain text otherwise."""
-
-    def on_before_init(self, *args: Any, **kwargs: Any) -> None:
-        from django.conf import settings
-
-        if settings.LOG_FORMAT == "json":
-            celery_worker_program.safe_say = _say_as_json
-        super().on_before_init(*args, **kwargs)
-
-    def emit_banner(self) -> None:
-        from django.conf import settings
-
-        if settings.LOG_FORMAT != "json":
-            super().emit_banner()
-            return
-        logging.getLogger(__name__).info("%s%s", self.startup_info(artlines=False), self.extra_info() or "")
-
-
-def _say_as_json(message: str, file: Any = sys.__stderr__) -> None:
-    """What Celery's signal handlers print ("worker: Warm shutdown"), as one JSON line. Written with os.write as
-    Celery's own `safe_say` does, never through logging: a signal may arrive while a thread holds logging's locks."""
-    record = logging.LogRecord("celery.apps.worker", logging.WARNING, __file__, 0, message.strip(), None, None)
-    os.write((file or sys.__stderr__).fileno(), (JsonFormatter().format(record) + "\n").encode())
-
-
-class _App(Celery):
-    @cached_property
-    def Worker(self) -> Any:  # noqa: N802 (Celery's name)
-        return self.subclass_with_self(_Worker)
-
-
-app = _App("project")
+app = JsonLoggingCelery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Scale-in: a worker with nothing to do for WORKER_IDLE_SECONDS shuts itself down (when WORKER_RETIRE is set).

@@ -76,6 +76,12 @@ GUARDS = (
     Guard("celery.worker.state", "reserved_requests", "celery_worker"),
     Guard("celery.worker.state", "active_requests", "celery_worker"),
     Guard("celery.worker.state", "task_ready", "celery_worker", None, "ad25f2985520adf2"),
+    # Celery's worker program, its output as log records: fastpaths/celery_worker.py swaps one, re-does another
+    Guard("celery.apps.worker", "safe_say", "celery_worker", None, "2a997ad5affebd35"),
+    Guard("celery.apps.worker.Worker", "emit_banner", "celery_worker", None, "7bac1d9be2605694"),
+    Guard("celery.apps.worker.Worker", "on_before_init", "celery_worker", "(self, quiet=False, **kwargs)"),
+    Guard("celery.apps.worker.Worker", "startup_info", "celery_worker", "(self, artlines=True)"),
+    Guard("celery.apps.worker.Worker", "extra_info", "celery_worker", "(self)"),
     # Django's ASGI handler: fastpaths/django_asgi.py
     Guard("django.core.handlers.asgi.ASGIHandler", "handle", "django_asgi", None, "98faeb5bef800331"),
     Guard("django.core.handlers.asgi.ASGIHandler", "load_middleware", "django_asgi", None, "a1fb7ee5f8586195"),
