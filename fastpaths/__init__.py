@@ -5,9 +5,11 @@ its private methods or carries a copy of one of its functions. One module per li
   deletes);
 - celery_messages: Celery task messages as kombu's SQS transport wraps them, for sends made without a producer;
 - celery_pool: Celery's request execution (a receive's requests as one pool job);
-- celery_worker: Celery's worker state (the stranded-task watchdog's view of it);
+- celery_worker: Celery's worker state (the stranded-task watchdog's view of it) and its program's output as JSON
+  log lines (both stay on with FAST_PATHS off: a repair and a format, not speed-ups);
 - django_asgi and django_middleware: Django's ASGI handler and middleware, without a thread for a request that needs
   none;
+- whitenoise_middleware: WhiteNoise's middleware, asynchronous, so static files keep the chain off threads;
 - botocore_sqs: SQS's busiest calls signed and sent directly;
 - django_storages: an S3 save or read in one request;
 - moto_server: two of moto's per-request costs, for the local endpoint.
