@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.private_names import is_private, private_uses
 
 # Ours; tests, bench and migrations are not part of the graph.
 PACKAGES = ("project", "common", "fastpaths", "classifier", "autoscale", "status", "deploy", "stack")
@@ -100,38 +101,11 @@ def test_classifier_holds_at_most_twelve_modules_directly() -> None:
     assert len(modules) <= 12, modules
 
 
-# Django documents the model `_meta` API as public (docs: "Model _meta API"); nothing else underscored is ours to read.
-PUBLIC_DESPITE_THE_UNDERSCORE = frozenset({"_meta"})
 FENCED = "fastpaths"
 
 
-def _private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__") and name not in PUBLIC_DESPITE_THE_UNDERSCORE
-
-
 def _private_reads(path: Path) -> list[str]:
-    """Private names a module reads off objects that are not its own: on anything but `self`/`cls`, on `self` where
-    the module never assigns or defines the name (an inherited one), or imported from another module."""
-    tree = ast.parse(path.read_text(), str(path))
-    own: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            own.add(node.name)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-            own.add(node.attr)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            own.add(node.id)  # a dataclass's fields, a class attribute
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and _private(node.attr):
-            on_self = isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"}
-            if not on_self or node.attr not in own:
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] not in PACKAGES:
-            found += [
-                f"{path.relative_to(ROOT)}:{node.lineno}: imports {a.name}" for a in node.names if _private(a.name)
-            ]
-    return found
+    return [f"{path.relative_to(ROOT)}:{use.line}: {use.code}" for use in private_uses(path, PACKAGES)]
 
 
 def test_only_the_fenced_package_reads_a_library_s_private_names() -> None:
@@ -147,7 +121,7 @@ def _private_methods(path: Path) -> dict[str, list[str]]:
     tree = ast.parse(path.read_text(), str(path))
     return {
         node.name: [item.name for item in node.body if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
-                    and _private(item.name)]
+                    and is_private(item.name)]
         for node in tree.body if isinstance(node, ast.ClassDef)
     }  # fmt: skip
 

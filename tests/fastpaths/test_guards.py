@@ -8,7 +8,6 @@ signature; a private attribute by its existence (on the class, or assigned in th
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import importlib
 import inspect
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.private_names import is_private, private_uses
 
 # The versions the fast paths were read against. requirements.txt pins the same (test below); botocore, billiard and
 # asgiref come with boto3, celery and Django, and are pinned there too for this reason.
@@ -216,29 +216,8 @@ def test_the_copied_retry_rule_is_botocore_s_own() -> None:
 # --- Every private name fastpaths/ uses is guarded above ---------------------------------------------------------
 
 
-def _private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__")
-
-
 def _names_used(path: Path) -> set[str]:
-    """Private names a module reads off objects that are not its own: on anything but `self`/`cls`, or on `self` where
-    the module never assigns or defines that name (an inherited one)."""
-    tree = ast.parse(path.read_text(), str(path))
-    own: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            own.add(node.name)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-            own.add(node.attr)
-    used: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and _private(node.attr):
-            on_self = isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"}
-            if not on_self or node.attr not in own:
-                used.add(node.attr)
-        elif isinstance(node, ast.ImportFrom):
-            used |= {alias.name for alias in node.names if _private(alias.name)}
-    return used
+    return {use.name for use in private_uses(path, ("fastpaths",))}
 
 
 def _overridden(module: Any) -> set[str]:
@@ -247,7 +226,7 @@ def _overridden(module: Any) -> set[str]:
     for cls in vars(module).values():
         if not (inspect.isclass(cls) and cls.__module__ == module.__name__):
             continue
-        for name in filter(_private, vars(cls)):
+        for name in filter(is_private, vars(cls)):
             if any(name in vars(base) for base in cls.__mro__[1:] if not base.__module__.startswith("fastpaths")):
                 found.add(name)
     return found
