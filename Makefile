@@ -48,8 +48,10 @@ test: venv lint browser
 	VAR_DIR=$(TEST_VAR_DIR) DATABASE_URL=$(POSTGRES_URL) STORAGE_BACKEND=s3 $(PY) -m pytest -m integration --durations=15
 	VAR_DIR=$(TEST_VAR_DIR) FAST_PATHS=off $(PY) -m pytest $(STOCK_PATH_TESTS) --durations=5
 
+# Both columns (every fast path on, FAST_PATHS off), then each fast path off on its own. BENCH_ARGS= for the table only.
+BENCH_ARGS ?= --each
 bench: venv
-	$(PY) bench/pipeline.py
+	$(PY) bench/pipeline.py $(BENCH_ARGS)
 
 # Ten minutes of mixed load while workers are SIGKILLed, the results consumer restarted, the database cut and the
 # embedded endpoint restarted (needs this machine's PostgreSQL); exits 1 on any loss. SOAK_MINUTES=2 for a short one.

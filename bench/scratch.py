@@ -21,3 +21,9 @@ def scratch_folder(prefix: str) -> Path:
     base = Path(os.environ.get("VAR_DIR") or ROOT / "var") / "bench"
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+
+def stack_folder() -> Path:
+    """A new folder for one more stack of the same run (its logs, the endpoint's access log that the SQS calls are
+    counted from), under the run's VAR_DIR: each stack reads only its own processes' lines."""
+    return Path(tempfile.mkdtemp(prefix="stack-", dir=os.environ["VAR_DIR"]))

@@ -1,5 +1,7 @@
 """`make bench` in small: the benchmark runs end to end and its table says what it should (not how fast: these
-machines are shared, so figures are read by a person from the full run, never asserted in a test)."""
+machines are shared, so figures are read by a person from the full run, never asserted in a test). The stack runs
+four times: every fast path on, FAST_PATHS off, and two fast paths each off on its own (`--each-only`), the rest of
+`--each` being the same loop."""
 
 from __future__ import annotations
 
@@ -22,11 +24,18 @@ def _figure(table: str, name: str) -> str:
     return found.group(1)
 
 
+def _both(table: str, name: str) -> tuple[float, float]:
+    """A stack row's two figures: with every fast path on, and with FAST_PATHS off."""
+    found = re.search(rf"^{re.escape(name)}  +([0-9.]+)(?: \S+)?  +([0-9.]+)", table, re.MULTILINE)
+    assert found, f"no {name!r} row with two figures in:\n{table}"
+    return float(found.group(1)), float(found.group(2))
+
+
 @first_pass_only("the benchmark brings its own SQLite database")
 def test_the_benchmark_prints_its_table() -> None:
     done = subprocess.run(
         [sys.executable, "bench/pipeline.py", "--images", "20", "--requests", "40", "--concurrency", "10",
-         "--rounds", "1", "--from-zero", "10", "--backlog", "50"],
+         "--rounds", "1", "--from-zero", "10", "--backlog", "50", "--each-only", "kombu_sqs,celery_pool"],
         cwd=ROOT, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -34,13 +43,30 @@ def test_the_benchmark_prints_its_table() -> None:
     for name in ("bare best, torch eager", "bare best, onnx", "stack, sync at concurrency 10", "SQS calls per image"):
         assert float(_figure(table, name)) > 0, name
     assert "workers on onnxruntime-" in table  # the stack ran the backend `auto` picks here
-    in_stack = re.search(r"the model's own step took ([0-9.]+) ms of CPU in the stack", table)
+    assert re.search(r"^ +fast paths on +off$", table, re.MULTILINE), table
+    for name in ("stack, sync at concurrency 10", "CPU ms per image: web", "  workers", "our CPU / the model's",
+                 "SQS calls per image", "one worker's memory"):  # fmt: skip
+        on, off = _both(table, name)
+        assert on > 0 and off > 0, name
+    in_stack = re.search(r"the model's own step took ([0-9.]+)(?: / ([0-9.]+))? ms of CPU in the stack", table)
     assert in_stack and float(in_stack.group(1)) > 0, table  # read back from the stack's metrics
+    assert float(in_stack.group(2) or in_stack.group(1)) > 0, table
+    earned = re.search(r"^The fast paths together earn (-?[0-9.]+) ms of our CPU per image: ([0-9.]+) ms with "
+                       r"FAST_PATHS off, ([0-9.]+) ms with every one on, (-?\d+) % of the off figure",
+                       table, re.MULTILINE)  # fmt: skip
+    assert earned and float(earned[2]) > 0 and float(earned[3]) > 0, table
     assert float(_figure(table, "  the model's as measured in the stack")) > 0
-    agreeing = re.search(r"^labels as the bare torch model +(\d+) +of (\d+)", table, re.MULTILINE)
-    assert agreeing and agreeing[2] == "20" and int(agreeing[1]) >= 19, table
+    agreeing = re.search(r"^labels as the bare torch model +(\d+) +(\d+) +of (\d+)", table, re.MULTILINE)
+    assert agreeing and agreeing[3] == "20" and int(agreeing[1]) >= 19 and int(agreeing[2]) >= 19, table
     assert 0 < float(_figure(table, "one worker's memory")) < 4000
     assert float(_figure(table, "cold start, onnx")) > 0
     assert float(_figure(table, "cold start, torch")) > 0
     assert float(_figure(table, "from zero, 10 images")) > 0
     assert float(_figure(table, "results consumer, 50 waiting")) > 0
+    assert re.search(r"^fast path +our CPU per image with it off", table, re.MULTILINE), table
+    for name in ("kombu_sqs", "celery_pool"):  # each with the other seven on
+        row = re.search(rf"^{name} +([0-9.]+) ms +(-?[0-9.]+) ms \((-?\d+) %\) +([0-9.]+) +([0-9.]+) ms", table,
+                        re.MULTILINE)  # fmt: skip
+        assert row and float(row[1]) > 0 and float(row[4]) > 0, f"{name}:\n{table}"
+    assert not re.search(r"^(django_asgi|moto_server) ", table, re.MULTILINE)  # --each-only ran those two only
+    assert re.search(r"^(Saves less than 5 %|Every fast path measured saves)", table, re.MULTILINE), table
