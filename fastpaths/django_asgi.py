@@ -1,4 +1,5 @@
-"""Django's ASGI handler, with no thread made for a request that needs none.
+"""Django's ASGI handler, bent: no thread made for a request that needs none. With FAST_PATHS off (or `django_asgi`
+not in it) project/asgi.py serves through Django's own ASGIHandler and middleware.
 
 Django's handler runs three things of every request through `sync_to_async`: the request_started signal, the
 request_finished signal (from `response.close()`), and, in its middleware chain, every hook of a MiddlewareMixin.
@@ -15,7 +16,12 @@ A receiver this module does not know, or a response with resources to close (a f
 as before.
 
 The middleware named in MIDDLEWARE are loaded as their twins in fastpaths/django_middleware.py, whose hooks stay on
-the loop unless they do I/O. The rest is Django's handler as pinned, unchanged.
+the loop unless they do I/O. MIDDLEWARE keeps Django's names, which its deploy checks look for, so the list is
+swapped for the twins' only while this handler builds its chain, once, at start-up (Django's `load_middleware` reads
+the setting and offers no other way in). The rest is Django's handler as pinned: `handle` is a copy with two calls
+changed, and tests/fastpaths/test_guards.py holds the source of both against the pinned Django, with the private
+names used here (`Signal._live_receivers`, `HttpResponseBase._resource_closers`, asgiref's
+`context_to_thread_executor`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""The SQS transport our workers consume with: synchronous receives, a visibility heartbeat, hand-backs at once.
+"""kombu's SQS transport, bent: the transport our workers consume with, with synchronous receives, a visibility
+heartbeat, hand-backs at once and batched deletes. With FAST_PATHS off (or `kombu_sqs` not in it) the settings name
+kombu's own `sqs` transport instead, which deletes each message when its task is acknowledged.
+
+It subclasses kombu's QoS, Channel and Transport: the private names it reads or overrides (the QoS's deliveries,
+the channel's receive, restore and message decoding) are held by tests/fastpaths/test_guards.py.
 
 Synchronous: kombu's SQS transport declares itself asynchronous, so Celery drives it from its event loop with pycurl.
 Against the embedded endpoint that loop stalled on half of its receives, and a worker consumed synchronously
@@ -42,7 +47,7 @@ that dies first leaves them to come back after the visibility timeout and be cla
 the second result (at-least-once, as before). On the queues named by the `tasks_delete` transport option the tasks
 delete their own messages, after their reports are sent (classifier/worker/outbox.py): an acknowledgement there
 only frees the prefetch slot. The last message of each receive is marked (`ends_receive` in its delivery info), so
-a task knows when no more of its batch is coming.
+a task knows when no more of its batch is coming (`deleted_by_task` marks the messages the task deletes itself).
 """
 
 from __future__ import annotations
