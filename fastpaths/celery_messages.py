@@ -1,11 +1,13 @@
-"""Celery task messages as SQS message bodies, both ways, for the paths that talk to SQS without a Celery producer or
-worker: the web tier's batched classify sends (classifier/dispatch.py) and the results consumer's reads
-(classifier/results/reports.py).
+"""Celery and kombu, bent: Celery task messages as SQS message bodies, both ways, without a Celery producer. The web
+tier's batched classify sends build them here (classifier/dispatch.py; with FAST_PATHS off, or `celery_messages` not
+in it, each send is Celery's own `apply_async`), and the dead-letter tools read the request id back
+(classifier/recovery/dead_letters.py).
 
 The format is Celery's task protocol 2 (headers, properties and body from Celery's own `as_task_v2`), serialized as
 JSON and wrapped as kombu's SQS transport wraps it: the body base64-encoded inside a JSON envelope, the envelope
-base64-encoded again. A worker cannot tell these from messages Celery published (tests/fastpaths/test_celery_messages.py
-holds one against the other).
+base64-encoded again. That wrapping is a copy of what kombu does on a publish; tests/fastpaths/test_guards.py holds
+the source it was read from, and tests/fastpaths/test_celery_messages.py holds a message built here against one
+Celery published: a worker cannot tell them apart.
 """
 
 from __future__ import annotations

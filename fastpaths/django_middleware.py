@@ -1,4 +1,5 @@
-"""Django's own middleware, with the hooks that do no I/O run on the event loop instead of in a thread.
+"""Django's middleware, bent: its own classes, with the hooks that do no I/O run on the event loop instead of in a
+thread (loaded by fastpaths/django_asgi.py only; FAST_PATHS off serves Django's own).
 
 Under ASGI, Django calls every hook of a MiddlewareMixin middleware through `sync_to_async`: one thread hop per
 hook. The default chain makes thirteen per request, a large share of the web tier's CPU per upload (`make bench`
