@@ -31,11 +31,7 @@ def first_pass_only(why: str) -> pytest.MarkDecorator:
 
 
 # It also runs the upload -> result tests (pipeline, faults, crash recovery) once more with FAST_PATHS=off: every
-# library's stock path (fastpaths/). A test of what only a fast path does is skipped there, saying which.
-def fast_path_behaviour(fast_path: str) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(
-        fast_path not in settings.FAST_PATHS, reason=f"what fastpaths/{fast_path}.py does, and it is off (FAST_PATHS)"
-    )
+# library's stock path (fastpaths/). A test of what only a fast path does asserts it only where that one is on.
 
 
 def database_url(settings_dict: dict) -> str:

@@ -30,7 +30,6 @@ from tests.conftest import IMAGES_DIR
 from tests.integration.conftest import (
     ON_POSTGRESQL,
     database_url,
-    fast_path_behaviour,
     first_pass_only,
     manage,
     start_stack,
@@ -159,10 +158,12 @@ def _in_flight(stack: LocalStack) -> int:
 
 
 @first_pass_only("what a worker does when it is killed or stopped")
-@fast_path_behaviour("kombu_sqs")  # kombu's own transport restores them, at its own pace
 def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_once(fault_stack) -> None:
     """SIGTERM (systemd stopping the unit, a spot interruption): the running task finishes, and what the worker
-    had prefetched is visible again at once, not after the visibility timeout."""
+    had prefetched is visible again at once, not after the visibility timeout. That last part is
+    fastpaths/kombu_sqs.py's; with kombu's own transport (FAST_PATHS off) the worker still exits cleanly and nothing
+    is lost, which is what is asserted then."""
+    fast = "kombu_sqs" in settings.FAST_PATHS
     started = time.monotonic()
     # What this test measures is the queue's in-flight count, so it starts from none: a worker killed by an earlier
     # test may still hold a message whose request is done (its result went out before the kill), invisible until
@@ -179,9 +180,10 @@ def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_o
         _wait_until_busy("greedy")
         _wait_until(lambda: _in_flight(fault_stack) >= 3, 30)  # one running, the rest prefetched
         greedy.send_signal(signal.SIGTERM)
-        _wait_until(lambda: greedy.exit_code() is not None, 30)
+        _wait_until(lambda: greedy.exit_code() is not None, 30 if fast else 60)
         assert greedy.exit_code() == 0
-        _wait_until(lambda: _in_flight(fault_stack) == 0, 5)  # nothing left held by the worker that went
+        if fast:
+            _wait_until(lambda: _in_flight(fault_stack) == 0, 5)  # nothing left held by the worker that went
     except AssertionError:
         print("queue:", _queue_counts(fault_stack))
         print("requests:", sorted((row.status, row.worker) for row in Classification.objects.filter(pk__in=ids)))
@@ -193,7 +195,8 @@ def test_warm_shutdown_finishes_its_task_and_hands_prefetched_messages_back_at_o
         fault_stack.respawn(name)
     _wait_finished(ids, 60)
     counts = _report("SIGTERM a worker holding prefetched messages", ids, started)
-    assert (counts["done"], counts["lost"], counts["duplicated"]) == (30, 0, 0)
+    assert (counts["done"], counts["lost"]) == (30, 0)
+    assert counts["duplicated"] == 0 or not fast
 
 
 @first_pass_only("what a worker does when it is killed or stopped")
