@@ -122,6 +122,10 @@ GUARDS = (
     Guard("django.utils.functional.LazyObject", "_wrapped", "django_middleware"),
     # WhiteNoise's middleware: fastpaths/whitenoise_middleware.py re-does its __call__
     Guard("whitenoise.middleware.WhiteNoiseMiddleware", "__call__", "whitenoise_middleware", None, "538b06958308b801"),
+    *(
+        Guard("whitenoise.middleware.WhiteNoiseMiddleware", name, "whitenoise_middleware")
+        for name in ("files", "autorefresh", "find_file", "static_prefix", "directories")
+    ),
     # botocore: fastpaths/botocore_sqs.py
     Guard("botocore.client.BaseClient", "_request_signer", "botocore_sqs"),
     Guard("botocore.signers.RequestSigner", "_credentials", "botocore_sqs"),
