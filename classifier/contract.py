@@ -11,6 +11,11 @@ version it does not know (or that is not JSON of this shape) with `UnreadableRep
 results consumer then moves it to the dead-letter queue with that reason (classifier/results/consumer.py). A new
 version is added beside the old one, read by the web tier before any worker sends it.
 
+Version 0 is what workers sent before this format: Celery task messages (`classifier.record_<kind>`, or
+`classifier.record_reports` carrying several). The web tier still reads it, so a deployment that updates the web
+hosts first loses no report from workers of the previous release still draining the queue; workers send version 1
+only. It goes once no worker of that release can be running.
+
 The backoff rule both sides use (a worker's retry countdown, the consumer's put-back during a database outage) is
 here too: one rule, one place.
 """
@@ -89,7 +94,7 @@ def decode(body: str) -> list[Outgoing]:
     try:
         message = json.loads(body)
     except ValueError:
-        raise UnreadableReport("not JSON") from None
+        return _version_0(body)
     if not isinstance(message, dict) or "version" not in message:
         raise UnreadableReport("no version: not a results message")
     if message["version"] != VERSION:
@@ -106,6 +111,24 @@ def _report(entry: Any) -> Outgoing:
         return Outgoing(kind, str(entry["request_id"]), tuple(entry[name] for name in FIELDS[kind]))
     except (KeyError, TypeError, ValueError) as exc:
         raise UnreadableReport(f"a report without its fields ({exc!r})") from None
+
+
+# Version 0's task names: one report per message, or several in a `classifier.record_reports` message.
+_V0_KINDS = {f"classifier.record_{kind.value}": kind for kind in Kind}
+_V0_SEVERAL = "classifier.record_reports"
+
+
+def _version_0(body: str) -> list[Outgoing]:
+    from fastpaths.celery_messages import decode as decode_task_message
+
+    try:
+        task = decode_task_message(body)
+        calls = task.args[0] if task.name == _V0_SEVERAL else [[task.name, *task.args]]
+        if not isinstance(calls, list) or not calls:
+            raise TypeError("no reports")
+        return [Outgoing(_V0_KINDS[name], str(request_id), tuple(rest)) for name, request_id, *rest in calls]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise UnreadableReport("not JSON, nor a report of version 0") from None
 
 
 def backoff_seconds(retries: int, base: float = 2.0, cap: float = 300.0) -> float:

@@ -1,9 +1,9 @@
 """The Celery task of app-tier workers: `classify`, a thin wrapper that takes ids and keys, never model objects.
 
-What it learns goes back as reports on the results queue (classifier/results/reports.py), which the results
+What it learns goes back as reports on the results queue (in classifier/contract.py's format), which the results
 consumer on the web host records: workers have no database. A task's final report leaves with its pool process's
 next batch, and its classify message is deleted after it (classifier/worker/outbox.py). The task's Celery id is its
-request's id, and a report's is `<id>.result` and so on, so Celery's own log lines about either name the request.
+request's id, so Celery's own log lines about it name the request.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ in one place.
 A batch is taken whole when it holds `size` items, when the item just added says its batch is complete (a receive's
 last message), when `flush()` is called, and at the latest `within` seconds after its oldest item arrived (on a timer
 thread of its own). Whoever takes it gets the items in arrival order and does the sending; nothing here waits on I/O
-while holding the lock. Used by a pool process's outbox (classifier/worker/outbox.py) and by the hand-over of a
-receive's requests to the pool (fastpaths/celery_pool.py).
+while holding the lock. Used by a pool process's outbox (classifier/worker/outbox.py), the hand-over of a receive's
+requests to the pool (fastpaths/celery_pool.py) and the results consumer's deletes (classifier/results/consumer.py).
 """
 
 from __future__ import annotations

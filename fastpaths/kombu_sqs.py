@@ -59,6 +59,7 @@ from collections import defaultdict
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 from kombu.transport import SQS
 
 from common.outages import OutageLog
@@ -73,6 +74,20 @@ ROOM_WAIT_SECONDS = 1.0
 
 # Set once in a worker's main process when its warm shutdown begins; never cleared (the process is ending).
 _shutting_down = threading.Event()
+
+
+def held_by_task(properties: dict[str, Any] | None) -> tuple[str, str, bool] | None:
+    """The SQS message behind a running task (from the properties Celery hands it), where this transport left its
+    deletion to the task (`tasks_delete`): its receipt handle, its queue's URL, and whether it ends its receive. None
+    where the transport deletes it on acknowledgement (kombu's own) or outside a worker. The layout is kombu's
+    (`Channel._envelope_payload`, held by the guards)."""
+    info = (properties or {}).get("delivery_info") or {}
+    if not info.get("deleted_by_task"):
+        return None
+    try:
+        return info["sqs_message"]["ReceiptHandle"], info["sqs_queue"], bool(info.get("ends_receive"))
+    except (KeyError, TypeError):
+        return None
 
 
 def stop_receiving() -> None:
@@ -167,6 +182,8 @@ class HeartbeatChannel(SQS.Channel):
         """kombu's client, its receives and batch deletes made directly (fastpaths/botocore_sqs.py): one of each per
         receive of up to ten."""
         client = super().sqs(queue)
+        if "botocore_sqs" not in settings.FAST_PATHS:
+            return client
         if self._direct is None or self._direct_around is not client:
             self._direct, self._direct_around = DirectSQS.around(client), client
         return self._direct

@@ -39,7 +39,9 @@ app.steps["consumer"].add(HandBackStranded)
 def _hand_over_receives() -> bool:
     from django.conf import settings
 
-    return "celery_pool" in settings.FAST_PATHS
+    # The hand-over runs on threads of its own: only the synchronous consumer (kombu_sqs) leaves the pool to them;
+    # under kombu's own transport Celery's event loop owns it.
+    return {"celery_pool", "kombu_sqs"} <= settings.FAST_PATHS
 
 
 if _hand_over_receives():

@@ -319,6 +319,13 @@ TASK_TIME_LIMIT = env_int("TASK_TIME_LIMIT", 90, minimum=1)
 # running task's message go to a second worker. 10 s, not SQS's 30: a worker killed during a long poll leaves the
 # poll to the endpoint, which hands it the next messages, and those wait out one whole timeout.
 SQS_VISIBILITY_TIMEOUT = env_int("SQS_VISIBILITY_TIMEOUT", 10, minimum=10, maximum=43200)
+if PRODUCTION and "kombu_sqs" not in FAST_PATHS and SQS_VISIBILITY_TIMEOUT <= TASK_TIME_LIMIT:
+    # kombu's own transport has no heartbeat: a message held longer than the timeout would go to a second worker
+    # while the first still runs it, and count a receive towards the dead-letter queue each time.
+    raise ImproperlyConfigured(
+        "with kombu_sqs off (FAST_PATHS) nothing extends a held message: SQS_VISIBILITY_TIMEOUT must exceed "
+        "TASK_TIME_LIMIT when SERVICE_MODE=production"
+    )
 
 # The endpoint and credentials come from boto3's usual sources (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, an instance
 # profile). The URL is deliberately not named BROKER_URL: the celery command reads that variable itself.

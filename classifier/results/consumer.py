@@ -1,5 +1,5 @@
 """The results consumer: the workers' reports, received up to ten messages at a time (a message carries one report or
-a worker's batch of them, classifier/results/reports.py), recorded together, deleted together.
+a worker's batch of them, in classifier/contract.py's format), recorded together, deleted together.
 
 One receive, one transaction and one DeleteMessageBatch per batch, where a Celery worker on this queue made a
 receive, a task and a DeleteMessage of each report: under load the queue's round trips and Celery's per-task work,
@@ -146,6 +146,8 @@ class ResultsConsumer:
             except UnreadableReport as exc:
                 if self._refuse(message, str(exc)):
                     done.append(message["ReceiptHandle"])
+        for receipt in done:  # refused: delete it even if recording the rest fails (no second letter)
+            self._recorded.add(receipt)
         try:
             answers = record(reports)
         except Exception as exc:
@@ -154,7 +156,7 @@ class ResultsConsumer:
             raise
         nudge_waiters(answers)
         # Full batches: receives of seven deleted as they came cost two calls per fourteen, not one per ten.
-        for receipt in done + _receipts(reports):
+        for receipt in _receipts(reports):
             self._recorded.add(receipt)
         return len(messages)
 

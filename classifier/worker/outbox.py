@@ -28,6 +28,7 @@ from classifier.contract import Kind, Outgoing, encode
 from common.gathering import Gathering
 from common.sqs_batches import delete_finished, in_batches
 from fastpaths.botocore_sqs import sqs_client
+from fastpaths.kombu_sqs import held_by_task
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +50,11 @@ class HeldMessage:
 
 def held_message(properties: dict[str, Any] | None) -> HeldMessage | None:
     """The message behind a running task, from the message properties Celery hands the task (`request.properties`),
-    where the transport left its deletion to the task (`deleted_by_task`). None where the transport deletes it on
-    acknowledgement (kombu's own, FAST_PATHS off) or outside a worker: the task's report must then go before the task
-    returns."""
-    info = (properties or {}).get("delivery_info") or {}
-    if not info.get("deleted_by_task"):
-        return None
-    try:
-        return HeldMessage(info["sqs_message"]["ReceiptHandle"], info["sqs_queue"], bool(info.get("ends_receive")))
-    except (KeyError, TypeError):
-        return None
+    where the transport left its deletion to the task (fastpaths/kombu_sqs.py). None where the transport deletes it
+    on acknowledgement (kombu's own, FAST_PATHS off) or outside a worker: the task's report must then go before the
+    task returns."""
+    held = held_by_task(properties)
+    return HeldMessage(*held) if held is not None else None
 
 
 @dataclass(frozen=True)

@@ -67,11 +67,41 @@ GUARDS = (
     Guard("kombu.transport.virtual.base.Channel", "_restore", "kombu_sqs", "(self, message)"),
     Guard("kombu.transport.SQS.Channel", "basic_ack", "kombu_sqs", None, "ea203438531fa1e0"),
     Guard("kombu.transport.SQS.Channel", "drain_events", "kombu_sqs", "(self, timeout=None, callback=None, **kwargs)"),
+    # What calls the overrides above, and the delivery info a task reads its message from (`held_by_task`).
+    Guard("kombu.transport.SQS.Channel", "_get_bulk", "kombu_sqs", None, "bfafc08017df203d"),
+    Guard("kombu.transport.SQS.Channel", "_get", "kombu_sqs", None, "7840f251d1f057f2"),
+    Guard("kombu.transport.SQS.Channel", "_envelope_payload", "kombu_sqs", None, "2a17ebfd10df6acd"),
     # Celery's messages as kombu's SQS transport wraps them: fastpaths/celery_messages.py
     Guard("kombu.transport.SQS.Channel", "_put", "celery_messages", None, "abbc7aaeaa2c49c8"),
     Guard("kombu.transport.virtual.base.Channel", "prepare_message", "celery_messages", None, "40e1ae6d7753b659"),
     # Celery's request execution: fastpaths/celery_pool.py re-does it for a job of several requests
     Guard("celery.worker.request.Request", "execute_using_pool", "celery_pool", None, "7979562da58f4266"),
+    Guard("celery.app.trace", "fast_trace_task", "celery_pool", None, "52c76aab90e1656f"),
+    Guard("celery.app.trace", "trace_task_ret", "celery_pool", None, "edf3530c917cd4b6"),
+    Guard(
+        "billiard.pool.Pool",
+        "apply_async",
+        "celery_pool",
+        "(self, func, args=(), kwds={}, callback=None, error_callback=None, accept_callback=None, "
+        "timeout_callback=None, waitforslot=None, soft_timeout=None, timeout=None, lost_worker_timeout=None, "
+        "callbacks_propagate=(), correlation_id=None)",
+    ),
+    Guard("celery.worker.consumer.consumer.Consumer", "on_task_request", "celery_pool"),
+    *(
+        Guard("celery.worker.request.Request", name, "celery_pool")
+        for name in (
+            "app",
+            "request_dict",
+            "type",
+            "body",
+            "content_type",
+            "content_encoding",
+            "time_limits",
+            "task",
+            "on_accepted",
+            "on_success",
+        )
+    ),
     # Celery's worker state: fastpaths/celery_worker.py
     Guard("celery.worker.state", "reserved_requests", "celery_worker"),
     Guard("celery.worker.state", "active_requests", "celery_worker"),
@@ -88,6 +118,8 @@ GUARDS = (
     Guard("django.dispatch.Signal", "_live_receivers", "django_asgi", "(self, sender)"),
     Guard("django.http.response.HttpResponseBase", "_resource_closers", "django_asgi"),
     Guard("asgiref.sync.SyncToAsync", "context_to_thread_executor", "django_asgi"),
+    Guard("asgiref.sync.SyncToAsync", "thread_sensitive_context", "django_asgi"),
+    Guard("asgiref.sync.AsyncToSync", "executors", "django_asgi"),
     # Django's middleware: fastpaths/django_middleware.py (each twin's rule is read off the hook it wraps)
     Guard("django.utils.deprecation.MiddlewareMixin", "__acall__", "django_middleware", None, "adf8cbcaf9f11e45"),
     Guard(

@@ -74,6 +74,12 @@ def test_each_fast_path_has_its_own_switch() -> None:
     assert "HandOverClassifyReceives" not in seen["steps"]
 
 
+def test_the_pool_hand_over_needs_the_synchronous_transport() -> None:
+    """Under kombu's own transport Celery's event loop owns the pool: the hand-over's threads must not touch it."""
+    assert "HandOverClassifyReceives" not in _seen("celery_pool")["steps"]
+    assert "HandOverClassifyReceives" in _seen("celery_pool,kombu_sqs")["steps"]
+
+
 def test_a_fast_path_that_does_not_exist_is_refused_at_start() -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "SERVICE_MODE"))}
     env |= {"DJANGO_SETTINGS_MODULE": "project.settings", "FAST_PATHS": "kombu_sqs,warp_drive"}

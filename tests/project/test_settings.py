@@ -49,6 +49,10 @@ def test_production_needs_hosts_database_and_buckets() -> None:
     result = _start("(settings.STORAGE_BACKEND, settings.SESSION_COOKIE_SECURE, settings.API_AUTH)", **base)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "('s3', True, True)"  # the API and POST / need a token in production
+    # kombu's own transport has no visibility heartbeat: production then needs a timeout beyond the task's limit.
+    stock = _start("settings.DEBUG", **base, FAST_PATHS="off")
+    assert "SQS_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT" in stock.stderr
+    assert _start("settings.DEBUG", **base, FAST_PATHS="off", SQS_VISIBILITY_TIMEOUT="120").returncode == 0
 
 
 def test_visibility_timeout_may_be_shorter_than_the_task_but_not_shorter_than_a_heartbeat_allows() -> None:

@@ -143,7 +143,7 @@ def test_a_report_that_cannot_be_recorded_does_not_hold_back_the_others(sqs, set
 @pytest.mark.parametrize(
     ("body", "why"),
     [
-        ("hello", "not JSON"),
+        ("hello", "not JSON, nor a report of version 0"),
         ('{"version": 2, "reports": []}', "version 2; this reader knows version 1"),
         ('{"reports": []}', "no version: not a results message"),
     ],
@@ -171,6 +171,25 @@ def test_a_message_it_cannot_read_is_refused_to_the_dead_letter_queue_with_the_r
     classify = sqs.get_queue_attributes(QueueUrl=queues.classify, AttributeNames=["ApproximateNumberOfMessages"])
     assert classify["Attributes"]["ApproximateNumberOfMessages"] == "0"
     assert len(dead_letters.receive(sqs, queues.dead_letter, wait_for_held=False)) == 1
+
+
+def test_reports_of_version_0_from_workers_of_the_previous_release_are_still_read() -> None:
+    """Celery task messages, as workers sent them before the JSON format: one report, or a batch of them."""
+    from fastpaths import celery_messages
+
+    one = celery_messages.encode("classifier.record_started", "a.started", ["a", "worker-1@host", AT], "results")
+    several = celery_messages.encode("classifier.record_reports", "reports-1", [[
+        ["classifier.record_result", "b", {"label": "x"}],
+        ["classifier.record_failure", "c", "unreadable image", "worker-1@host", AT],
+    ]], "results")  # fmt: skip
+    assert contract.decode(one) == [Outgoing(Kind.STARTED, "a", ("worker-1@host", AT))]
+    assert contract.decode(several) == [
+        Outgoing(Kind.RESULT, "b", ({"label": "x"},)),
+        Outgoing(Kind.FAILURE, "c", ("unreadable image", "worker-1@host", AT)),
+    ]
+    unknown = celery_messages.encode("classifier.record_something", "d", ["d"], "results")
+    with pytest.raises(contract.UnreadableReport, match="nor a report of version 0"):
+        contract.decode(unknown)
 
 
 def test_a_report_without_its_fields_is_refused_too() -> None:
