@@ -30,7 +30,7 @@ def results_backlog(count: int) -> Drain:
     from stack.processes import free_port
 
     scratch = stack_folder()
-    stack = LocalStack(web_port=free_port(), workers=0, log_dir=scratch, extra_env={"LOG_LEVEL": "WARNING"})
+    stack = LocalStack(web_port=free_port(), workers=0, log_dir=scratch)
     stack.start()
     try:
         stack.process("results-consumer").stop()

@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
 
     scratch = scratch_folder("load-")
-    os.environ.update(DJANGO_SETTINGS_MODULE="project.settings", VAR_DIR=str(scratch), LOG_LEVEL="WARNING",
+    os.environ.update(DJANGO_SETTINGS_MODULE="project.settings", VAR_DIR=str(scratch),
                       DATABASE_URL=f"sqlite:///{scratch / 'load.sqlite3'}", SYNC_WAIT_SECONDS="600")  # fmt: skip
     os.environ.pop("AWS_ENDPOINT_URL", None)
     import django

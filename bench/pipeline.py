@@ -85,6 +85,11 @@ def each_names(args: argparse.Namespace, known: tuple[str, ...]) -> list[str]:
     return picked or (list(known) if args.each else [])
 
 
+def _shown(path: Path) -> str:
+    """A path as the table prints it: from the repository's folder, so a pasted table names no machine's folders."""
+    return os.path.relpath(path, ROOT)
+
+
 def main() -> None:
     args = arguments()
     scratch = scratch_folder("bench-")
@@ -92,7 +97,6 @@ def main() -> None:
         DJANGO_SETTINGS_MODULE="project.settings",
         VAR_DIR=str(scratch),
         DATABASE_URL=f"sqlite:///{scratch / 'bench.sqlite3'}",
-        LOG_LEVEL="WARNING",
         CLASSIFIER_BACKEND=args.backend,
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -107,7 +111,8 @@ def main() -> None:
     every, here = frozenset(settings.FAST_PATH_NAMES), settings.FAST_PATHS
     paths = sorted(IMAGES.glob("*.JPEG"))[: args.images]
     backend = choose_backend(args.backend)
-    print(f"images: {len(paths)} from {IMAGES}; {cores()} cores ({measure.cpu_model()}); scratch {scratch}", flush=True)
+    where = f"images: {len(paths)} from {_shown(IMAGES)}; scratch {_shown(scratch)}"
+    print(f"{where}; {cores()} cores ({measure.cpu_model()}); the shipped log level", flush=True)
     bare = {"torch": bare_best("torch", args.processes, len(paths), args.rounds)}
     for name in dict.fromkeys([backend, "torchscript", "onnx"]):
         bare[name] = bare.get(name) or bare_best(name, args.processes, len(paths), args.rounds)

@@ -76,75 +76,63 @@ def run_stack(
     from django.test import override_settings
 
     with override_settings(FAST_PATHS=fast_paths):
-        return _run(fast_paths, processes, concurrency, requests, backend, paths, latency)
+        from django.core.management import call_command
 
+        from stack.local import LocalStack
+        from stack.processes import free_port
 
-def _run(
-    fast_paths: frozenset[str],
-    processes: int,
-    concurrency: int,
-    requests: int,
-    backend: str,
-    paths: list[Path],
-    latency: bool,
-) -> StackRun:
-    from django.core.management import call_command
+        call_command("migrate", verbosity=0)
+        log_dir = stack_folder()  # its own endpoint log: the SQS calls counted are this stack's only
+        stack = LocalStack(
+            web_port=free_port(),
+            workers=processes,
+            log_dir=log_dir,
+            extra_env={"CLASSIFIER_BACKEND": backend},
+        )
+        stack.start()
+        caller = SyncCaller(stack.web_url, concurrency, paths)
+        send = caller.send
 
-    from stack.local import LocalStack
-    from stack.processes import free_port
-
-    call_command("migrate", verbosity=0)
-    log_dir = stack_folder()  # its own endpoint log: the SQS calls counted are this stack's only
-    stack = LocalStack(
-        web_port=free_port(),
-        workers=processes,
-        log_dir=log_dir,
-        extra_env={"CLASSIFIER_BACKEND": backend, "LOG_LEVEL": "WARNING"},
-    )
-    stack.start()
-    caller = SyncCaller(stack.web_url, concurrency, paths)
-    send = caller.send
-
-    try:
-        warm = [path.name for path in paths[: processes * 4]]
-        for _ in range(2):  # connections, and every worker's first requests (its model is loaded at start)
-            with ThreadPoolExecutor(max_workers=processes * 2) as pool:
-                list(pool.map(send, warm))
-        time.sleep(1)
-        names = [paths[i % len(paths)].name for i in range(requests)]
-        endpoint_log = log_dir / "aws-endpoint.log"
-        calls_before, cpu_before = measure.sqs_calls(endpoint_log), role_cpu(stack)
-        model_before = measure.histogram_totals(stack.metrics_dir, "classifier_model_cpu_seconds")
-        callers_before = time.process_time()  # this process: the callers' threads
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            answers = list(pool.map(send, names))
-        wall = time.perf_counter() - started
-        cpu_after, calls_after = role_cpu(stack), measure.sqs_calls(endpoint_log)
-        model_after = measure.histogram_totals(stack.metrics_dir, "classifier_model_cpu_seconds")
-        callers_ms = (time.process_time() - callers_before) * 1000 / len(names)
-        sequential = [send(path.name)[2] for path in paths] if latency else []
-        memory = [measure.memory_mib(measure.tree(p.pid)) for p in stack.processes if p.name.startswith("worker-")]
-        worker_backend = _worker_backend()
-    finally:
-        caller.close()
-        stack.stop()
-    cpu = {role: (cpu_after[role] - cpu_before[role]) * 1000 / len(names) for role in ROLES}
-    labels = {name: label for name, label, _ in answers}
-    rss, pss = max(memory, key=lambda pair: pair[1])
-    return StackRun(
-        fast_paths,
-        len(names) / wall,
-        cpu,
-        (calls_after - calls_before) / len(names),
-        labels,
-        sequential,
-        callers_ms,
-        rss,
-        pss,
-        worker_backend,
-        (model_after[1] - model_before[1]) * 1000 / max(1.0, model_after[0] - model_before[0]),
-    )
+        try:
+            warm = [path.name for path in paths[: processes * 4]]
+            for _ in range(2):  # connections, and every worker's first requests (its model is loaded at start)
+                with ThreadPoolExecutor(max_workers=processes * 2) as pool:
+                    list(pool.map(send, warm))
+            time.sleep(1)
+            names = [paths[i % len(paths)].name for i in range(requests)]
+            endpoint_log = log_dir / "aws-endpoint.log"
+            calls_before, cpu_before = measure.sqs_calls(endpoint_log), role_cpu(stack)
+            model_before = measure.histogram_totals(stack.metrics_dir, "classifier_model_cpu_seconds")
+            callers_before = time.process_time()  # this process: the callers' threads
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                answers = list(pool.map(send, names))
+            wall = time.perf_counter() - started
+            cpu_after, calls_after = role_cpu(stack), measure.sqs_calls(endpoint_log)
+            model_after = measure.histogram_totals(stack.metrics_dir, "classifier_model_cpu_seconds")
+            callers_ms = (time.process_time() - callers_before) * 1000 / len(names)
+            sequential = [send(path.name)[2] for path in paths] if latency else []
+            memory = [measure.memory_mib(measure.tree(p.pid)) for p in stack.processes if p.name.startswith("worker-")]
+            worker_backend = _worker_backend()
+        finally:
+            caller.close()
+            stack.stop()
+        cpu = {role: (cpu_after[role] - cpu_before[role]) * 1000 / len(names) for role in ROLES}
+        labels = {name: label for name, label, _ in answers}
+        rss, pss = max(memory, key=lambda pair: pair[1])
+        return StackRun(
+            fast_paths,
+            len(names) / wall,
+            cpu,
+            (calls_after - calls_before) / len(names),
+            labels,
+            sequential,
+            callers_ms,
+            rss,
+            pss,
+            worker_backend,
+            (model_after[1] - model_before[1]) * 1000 / max(1.0, model_after[0] - model_before[0]),
+        )
 
 
 def _worker_backend() -> str:

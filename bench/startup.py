@@ -22,7 +22,7 @@ def cold_start(backend: str) -> float:
     from stack.local import LocalStack
     from stack.processes import free_port
 
-    stack = LocalStack(web_port=free_port(), workers=0, extra_env={"LOG_LEVEL": "WARNING"}, log_dir=stack_folder())
+    stack = LocalStack(web_port=free_port(), workers=0, log_dir=stack_folder())
     stack.start()
     caller = SyncCaller(stack.web_url, 1, [IMAGES / "test_2.JPEG"])
     try:
@@ -45,8 +45,7 @@ def from_zero(count: int) -> float:
     from stack.local import LocalStack
     from stack.processes import free_port
 
-    stack = LocalStack(web_port=free_port(), workers=0, autoscale=True, log_dir=stack_folder(),
-                       extra_env={"LOG_LEVEL": "WARNING"})  # fmt: skip
+    stack = LocalStack(web_port=free_port(), workers=0, autoscale=True, log_dir=stack_folder())
     stack.start()
     paths = sorted(IMAGES.glob("*.JPEG"))[:count]
     caller = SyncCaller(stack.web_url, 100, paths)
