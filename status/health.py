@@ -42,16 +42,16 @@ def check_sqs() -> None:
 
 
 def check_storage() -> None:
+    """The store uploads go to: the one the web tier writes and reads (the workers alone write the outputs). On S3,
+    HeadBucket, which AWS authorises as s3:ListBucket on that bucket (deploy/iam/web-host-policy.json)."""
     if settings.STORAGE_BACKEND == "s3":
         s3 = aws.client("s3", settings.AWS_ENDPOINT_URL or None, config=QUICK)
-        for bucket in (settings.S3_INPUT_BUCKET, settings.S3_OUTPUT_BUCKET):
-            s3.head_bucket(Bucket=bucket)
+        s3.head_bucket(Bucket=settings.S3_INPUT_BUCKET)
         return
-    for name in ("inputs", "outputs"):
-        folder = Path(settings.STORAGES[name]["OPTIONS"]["location"])
-        folder.mkdir(parents=True, exist_ok=True)  # made on first use anyway; a folder that cannot be made fails
-        if not os.access(folder, os.W_OK):
-            raise PermissionError(f"{folder} is not writable")
+    folder = Path(settings.STORAGES["inputs"]["OPTIONS"]["location"])
+    folder.mkdir(parents=True, exist_ok=True)  # made on first use anyway; a folder that cannot be made fails
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{folder} is not writable")
 
 
 CHECKS: dict[str, Check] = {"database": check_database, "sqs": check_sqs, "storage": check_storage}

@@ -10,10 +10,10 @@ leaves its Auto Scaling group (autoscale/leave.py terminates the instance throug
 ends the instance the way its shutdown behaviour says (terminate, or a stopped instance that is counted as a fault).
 
 What stands in for what, and nothing else: the instance's folder for its disk (/etc/classifier, /var/lib/classifier),
-this checkout and this Python for /opt/classifier and its virtual environment, the moto endpoint and local
-credentials for the region's endpoints and the instance profile, INSTANCE_ID for the metadata service, and the
-instance id for the host name (`%h`) Celery names the worker after. The worker sees no other variable of this
-machine, as a unit sees none of the shell's.
+this checkout and this Python for /opt/classifier and its virtual environment, the moto endpoint for the region's
+endpoints, local credentials or (given a source of them) a session of the instance's role for the instance profile,
+INSTANCE_ID for the metadata service, and the instance id for the host name (`%h`) Celery names the worker after.
+The worker sees no other variable of this machine, as a unit sees none of the shell's.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class PlayedInstance:
     instance_id: str
     folder: Path
     environment: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)  # as it booted (a group's tag goes when it leaves)
     worker: ManagedProcess | None = None
     exit_code: int | None = None
     ending: str = ""  # "left its group", "powered off", "crashed (exit N)", "stopped with its instance"
@@ -76,11 +78,15 @@ class PlayedInstance:
 class InstancePlayer:
     """Polls EC2 for the fleet's running instances and plays each one, on a thread of its own, until stop()."""
 
-    def __init__(self, ec2: Any, fleet: str, folder: Path, here: dict[str, str], poll_seconds: float = 0.5) -> None:
+    def __init__(self, ec2: Any, fleet: str, folder: Path, here: dict[str, str], poll_seconds: float = 0.5,
+                 credentials: Callable[[str], dict[str, str]] | None = None) -> None:  # fmt: skip
         self.ec2 = ec2
         self.fleet = fleet
         self.folder = folder
         self.here = here  # the stand-ins: endpoint, credentials, short idle time
+        # The instance profile's credentials for one instance, by its id (over `here`'s), as the metadata service
+        # would hand them to that instance.
+        self.credentials = credentials
         self.poll_seconds = poll_seconds
         self.unit = read_unit(WORKER_UNIT)
         self.played: dict[str, PlayedInstance] = {}
@@ -143,6 +149,8 @@ class InstancePlayer:
         with self._lock:
             self.played[instance_id] = played
         try:
+            described = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+            played.tags = {tag["Key"]: tag["Value"] for tag in described.get("Tags", [])}
             played.environment = self._run_user_data(played)
             played.worker = self._start_worker(played)
         except Exception as exc:
@@ -181,7 +189,8 @@ class InstancePlayer:
         subprocess.run(shlex.split(self._here(unit["ExecStartPre"], played)), check=True, timeout=10)
         unit_environment = dict(pair.split("=", 1) for pair in shlex.split(self._here(unit["Environment"], played)))
         # systemd: values from EnvironmentFile= override Environment=; then this machine's stand-ins.
-        env = {**SYSTEMD_BASE, **unit_environment, **played.environment, **self.here,
+        profile = self.credentials(played.instance_id) if self.credentials else {}
+        env = {**SYSTEMD_BASE, **unit_environment, **played.environment, **self.here, **profile,
                "INSTANCE_ID": played.instance_id}  # fmt: skip
         argv = shlex.split(self._here(unit["ExecStart"], played))
         argv = [arg.replace("@%h", f"@{played.instance_id}") for arg in argv]  # the instance's host name

@@ -61,8 +61,9 @@ class LaunchTemplate:
             "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
             "BlockDeviceMappings": [{"DeviceName": self.root_device(), "Ebs": {
                 "Encrypted": True, "VolumeSize": ROOT_VOLUME_GIB, "VolumeType": "gp3", "DeleteOnTermination": True}}],
+            # Volumes carry the fleet tag too: the web host's role may tag at launch only what carries it.
             "TagSpecifications": [{"ResourceType": "instance", "Tags": instance_tags},
-                                  {"ResourceType": "volume", "Tags": self._tag_list()}],
+                                  {"ResourceType": "volume", "Tags": instance_tags}],
             "UserData": base64.b64encode(self.user_data.encode()).decode(),
         }  # fmt: skip
 

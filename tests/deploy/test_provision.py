@@ -93,7 +93,7 @@ def test_provision_makes_everything_with_its_attributes_and_a_second_run_changes
 
     iam = client(endpoint, "iam")
     expected_statements = {
-        f"{prefix}-worker": {"ReadInputs", "TerminateOnlyItself"},
+        f"{prefix}-worker": {"ReadInputs", "LeaveItsGroupWhenIdle"},
         f"{prefix}-web-host": {"PassOnlyTheWorkerRole", "AutoscalerLaunchesTaggedWorkers"},
     }
     for role, sids in expected_statements.items():

@@ -17,6 +17,9 @@ from urllib.parse import urlparse
 from tests.iam.evaluator import Request
 from tests.iam.recording_endpoint import Call
 
+# What RunInstances makes and may tag (a launch template's TagSpecifications take only these).
+LAUNCH_TAGGED = ("instance", "volume", "network-interface", "spot-instances-request")
+
 
 class World(Protocol):
     """What the authorisation of a call depends on beyond the call itself (read from the account at check time)."""
@@ -181,21 +184,28 @@ class Authorization:
         groups = _flat(params, "SecurityGroupId") or list(data.get("SecurityGroupIds", []))
         subnet = str(params.get("SubnetId") or "default-subnet")
         tags: dict[str, dict[str, str]] = {}
-        for spec in data.get("TagSpecifications", []):
+        # A template tags only what an instance launch makes (moto also lists the template's own tags there).
+        for spec in [s for s in data.get("TagSpecifications", []) if s["ResourceType"] in LAUNCH_TAGGED]:
             tags.setdefault(spec["ResourceType"], {}).update({t["Key"]: t["Value"] for t in spec.get("Tags", [])})
         for kind, pairs in _query_tags(params).items():
             tags.setdefault(kind, {}).update(pairs)
-        request_tags = {key: value for pairs in tags.values() for key, value in pairs.items()}
-        context = {**_tag_context("aws:RequestTag", request_tags), "aws:TagKeys": sorted(request_tags)}
-        resources = [self.arn("ec2", "instance/*"), self.arn("ec2", "volume/*"), self.arn("ec2", "network-interface/*"),
-                     self.arn("ec2", f"image/{image}", account=False), self.arn("ec2", f"subnet/{subnet}"),
-                     *(self.arn("ec2", f"security-group/{group}") for group in groups)]  # fmt: skip
+
+        # The tag conditions hold only where the request makes and tags a resource (instance, volume, network
+        # interface), each with its own tags; the image, subnet, security groups and template it uses have none.
+        def made(kind: str) -> dict[str, list[str]]:
+            pairs = tags.get(kind, {})
+            return {**_tag_context("aws:RequestTag", pairs), "aws:TagKeys": sorted(pairs)} if pairs else {}
+
+        found = [self.request(call, "ec2:RunInstances", self.arn("ec2", f"{kind}/*"), **made(kind))
+                 for kind in ("instance", "volume", "network-interface")]  # fmt: skip
+        used = [self.arn("ec2", f"image/{image}", account=False), self.arn("ec2", f"subnet/{subnet}"),
+                *(self.arn("ec2", f"security-group/{group}") for group in groups)]  # fmt: skip
         if template:
-            resources.append(self.arn("ec2", f"launch-template/{template['LaunchTemplateId']}"))
-        found = [self.request(call, "ec2:RunInstances", resource, **context) for resource in resources]
+            used.append(self.arn("ec2", f"launch-template/{template['LaunchTemplateId']}"))
+        found += [self.request(call, "ec2:RunInstances", resource) for resource in used]
         for kind in tags:
             found.append(self.request(call, "ec2:CreateTags", self.arn("ec2", f"{kind}/*"),
-                                      **{**context, "ec2:CreateAction": ["RunInstances"]}))  # fmt: skip
+                                      **{**made(kind), "ec2:CreateAction": ["RunInstances"]}))  # fmt: skip
         profile = {k.split(".", 1)[1]: str(v) for k, v in params.items() if k.startswith("IamInstanceProfile.")}
         profile = profile or dict(data.get("IamInstanceProfile", {}))
         if profile:

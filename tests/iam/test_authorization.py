@@ -78,7 +78,13 @@ def test_run_instances_touches_each_resource_tags_what_it_makes_and_passes_the_r
     tags = [r for r in requests if r.action == "ec2:CreateTags"]
     assert {r.resource.rsplit(":", 1)[1] for r in tags} == {"instance/*", "volume/*"}
     assert all(r.key("ec2:CreateAction") == ["RunInstances"] for r in tags)
-    assert all(r.key("aws:RequestTag/autoscale:fleet") == ["box"] for r in requests if r.action != "iam:PassRole")
+    instance = [r for r in requests if r.resource.endswith(":instance/*")]
+    assert all(r.key("aws:RequestTag/autoscale:fleet") == ["box"] for r in instance) and len(instance) == 2
+    volume = [r for r in requests if r.resource.endswith(":volume/*")]  # its own tags, from the template
+    assert all(r.key("aws:RequestTag/owner") == ["box"] and not r.key("aws:RequestTag/autoscale:fleet")
+               for r in volume)  # fmt: skip
+    image = [r for r in requests if ":image/" in r.resource]  # used, not made: no request tags
+    assert [r.key("aws:TagKeys") for r in image] == [None]
     passed = [r for r in requests if r.action == "iam:PassRole"]
     assert [(r.resource, r.key("iam:PassedToService")) for r in passed] == [
         (f"arn:aws:iam::{ACCOUNT}:role/box-worker", ["ec2.amazonaws.com"])]  # fmt: skip

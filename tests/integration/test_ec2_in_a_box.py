@@ -35,6 +35,9 @@ from stack.embedded import HOST, LOCAL_CREDENTIALS
 from stack.processes import ManagedProcess, free_port, stop_together, wait_for_port
 from tests.conftest import IMAGES_DIR, ROOT
 from tests.deploy.account import client, leftovers, printed_environment
+from tests.iam.account import AccountWorld, RoleCredentials
+from tests.iam.check import Tier, judge
+from tests.iam.recording_endpoint import read as read_calls
 from tests.instance_player import APP, SYSTEMD_BASE, InstancePlayer, PlayedInstance, read_unit, wait_until
 from tests.integration.conftest import database_url, first_pass_only
 
@@ -98,6 +101,52 @@ class WebHost:
                          for log in sorted(self.folder.glob("*.log")))  # fmt: skip
 
 
+# Permissions of the shipped policies this run does not exercise, each with the path that needs it. Everything else
+# each policy grants must be needed by some call of the run (_check_least_privilege).
+_WEB, _WORKER = "PREFIX-web-host", "PREFIX-worker"
+_SQS, _EC2 = "arn:aws:sqs:us-east-1:123456789012:PREFIX-", "arn:aws:ec2:us-east-1:123456789012"
+NOT_EXERCISED_HERE: dict[str, str] = {
+    f"{_WEB}: FindQueuesOnKombusOwnTransport: sqs:ListQueues on arn:aws:sqs:us-east-1:123456789012:*":
+        "with FAST_PATHS=off, Celery's sends go through kombu's transport, which finds the queues by prefix",
+    f"{_WEB}: StoreAndShowUploads: s3:GetObject on arn:aws:s3:::PREFIX-inputs/*":
+        "a request's image page and thumbnail read its upload (pages, not the API this run uses)",
+    f"{_WEB}: ForgetRefusedUploads: s3:DeleteObject on arn:aws:s3:::PREFIX-inputs/*":
+        "an upload refused after its image was stored takes the image back (classifier/intake/acceptance.py)",
+    f"{_WEB}: ConsumeResults: sqs:ChangeMessageVisibility on {_SQS}results":
+        "the results consumer hands back what it could not record (a database outage)",
+    f"{_WEB}: RefuseListAndRedriveDeadLetters: sqs:DeleteMessage on {_SQS}classify-dead-letter":
+        "`deadletters fail` and `redrive` take the letters they dealt with out of the queue",
+    f"{_WEB}: AutoscalerTerminatesOnlyItsFleet: ec2:TerminateInstances on {_EC2}:instance/*":
+        "the ec2 provider ends a launch that never booted, and retires workers itself when told not to retire",
+    f"{_WEB}: AutoscalerSizesItsGroup: autoscaling:TerminateInstanceInAutoScalingGroup on "
+    "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/PREFIX-workers":
+        "the asg provider ends a launch that never booted",
+    f"{_WORKER}: ConsumeAndRetryClassify: sqs:ChangeMessageVisibility on {_SQS}classify":
+        "a long task's visibility is extended, and a warm shutdown hands prefetched messages back",
+    f"{_WORKER}: ConsumeAndRetryClassify: sqs:SendMessage on {_SQS}classify":
+        "a task retried after a transient failure is sent to the queue again (classifier/tasks.py)",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def calls_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("aws-calls") / "calls.jsonl"
+
+
+@pytest.fixture(scope="module")
+def endpoint(calls_file: Path) -> Iterator[str]:
+    """This module's moto server records every call with who signed it (tests/iam/recording_endpoint.py)."""
+    port = free_port()
+    server = ManagedProcess("recording-endpoint", [sys.executable, "-m", "tests.iam.recording_endpoint", "-H", HOST,
+                                                   "-p", str(port), "--record", str(calls_file)],
+                            log_path=calls_file.with_name("endpoint.log"), cwd=ROOT).start()  # fmt: skip
+    try:
+        wait_for_port(HOST, port, timeout=30, process=server)
+        yield f"http://{HOST}:{port}"
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def account(endpoint: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A provisioned deployment with an Auto Scaling group; deprovisioned at the end, whatever happened."""
@@ -151,13 +200,58 @@ def _group(endpoint: str, name: str) -> dict[str, Any]:
         AutoScalingGroupNames=[name])["AutoScalingGroups"][0])  # fmt: skip
 
 
-def test_from_an_empty_account_to_a_fleet_that_follows_the_queue_and_back(endpoint, account, tmp_path) -> None:
+def _operate_as_the_web_host(host: WebHost, web_url: str, endpoint: str, prefix: str) -> None:
+    """What else the web host's role is for, done under it: a scrape of /metrics (every queue's depth), an unreadable
+    report refused to the dead-letter queue by the results consumer, and `manage.py deadletters list` on the host."""
+    metrics = httpx.get(f"{web_url}/metrics", headers={"Authorization": f"Bearer {host.env_file['METRICS_TOKEN']}",
+                                                       "X-Forwarded-Proto": "https"})  # fmt: skip
+    assert metrics.status_code == 200 and "classifier_queue_messages" in metrics.text, metrics.text[:500]
+    sqs = client(endpoint, "sqs")
+    results = sqs.get_queue_url(QueueName=f"{prefix}-results")["QueueUrl"]
+    sqs.send_message(QueueUrl=results, MessageBody="not a report")
+    dead_letter = sqs.get_queue_url(QueueName=f"{prefix}-classify-dead-letter")["QueueUrl"]
+
+    def refused() -> bool:
+        counts = sqs.get_queue_attributes(QueueUrl=dead_letter, AttributeNames=["ApproximateNumberOfMessages"])
+        return counts["Attributes"]["ApproximateNumberOfMessages"] == "1"
+
+    wait_until(refused, 30, "the unreadable report in the dead-letter queue")
+    on_the_host = {**SYSTEMD_BASE, **host.env_file, "VAR_DIR": str(host.folder)}
+    listed = subprocess.run([sys.executable, "manage.py", "deadletters", "list"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, env=on_the_host)  # fmt: skip
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "refused by" in listed.stdout and "not a report" in listed.stdout, listed.stdout
+
+
+def _check_least_privilege(endpoint: str, prefix: str, roles: RoleCredentials, calls_file: Path,
+                           player: InstancePlayer) -> None:  # fmt: skip
+    """Every AWS call each tier made is allowed by its role's policy as the account holds it, and every permission
+    of that policy is needed: taken away alone, some call of this run is denied (or it is listed, with the path
+    that needs it, in NOT_EXERCISED_HERE)."""
+    groups = {i: p.tags["aws:autoscaling:groupName"] for i, p in player.played.items()
+              if "aws:autoscaling:groupName" in p.tags}  # fmt: skip
+    world = AccountWorld(endpoint, groups)
+    tiers = {role: Tier(role, world.role_policy(role)) for role in (f"{prefix}-web-host", f"{prefix}-worker")}
+    judged = judge(read_calls(str(calls_file)), roles.principals, tiers, world, "us-east-1")
+    for role, verdict in judged.items():
+        assert verdict.requests, f"no call was signed with {role}'s credentials"
+        denied = verdict.denials()
+        assert not denied, "\n".join(map(str, denied))
+    unneeded = {f"{role}: {permission}" for role, verdict in judged.items() for permission in verdict.unneeded()}
+    expected = {key.replace("PREFIX", prefix) for key in NOT_EXERCISED_HERE}
+    assert unneeded == expected, "granted, yet no call of this run needs it:\n" + "\n".join(sorted(unneeded - expected))
+
+
+def test_from_an_empty_account_to_a_fleet_that_follows_the_queue_and_back(endpoint, account, tmp_path,
+                                                                          calls_file) -> None:  # fmt: skip
     from django.contrib.auth.models import User
     from django.db import connection
     from rest_framework.authtoken.models import Token
 
     prefix, hosts, ec2 = account["prefix"], account["hosts"], account["ec2"]
     assert (hosts["AUTOSCALE_PROVIDER"], hosts["AUTOSCALE_GROUP"]) == ("asg", f"{prefix}-workers")
+    # Each tier with its own role's credentials, as its instance profile would give them.
+    roles = RoleCredentials(endpoint)
     token = Token.objects.create(user=User.objects.create_user("load-generator")).key
     # /etc/classifier/web.env as README's step 4 writes it, then what stands in for AWS here: the endpoint of each
     # service (production refuses AWS_ENDPOINT_URL, so the per-service variables boto3 also reads) and credentials
@@ -166,12 +260,16 @@ def test_from_an_empty_account_to_a_fleet_that_follows_the_queue_and_back(endpoi
     env_file = {
         **hosts, "SERVICE_MODE": "production", "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
         "DJANGO_ALLOWED_HOSTS": HOST, "DATABASE_URL": database_url(connection.settings_dict),
-        "METRICS_TOKEN": secrets.token_urlsafe(20), **LOCAL_CREDENTIALS, **endpoints,
+        "METRICS_TOKEN": secrets.token_urlsafe(20), **roles.environment(f"{prefix}-web-host", "web-host"), **endpoints,
         "AUTOSCALE_POLICY": "step", "AUTOSCALE_MAX": "3", "AUTOSCALE_INTERVAL": "2",
     }  # fmt: skip
     host = WebHost(env_file, tmp_path / "web-host")
-    player = InstancePlayer(ec2, prefix, tmp_path / "instances", {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint,
-                                                                  "WORKER_IDLE_SECONDS": IDLE_SECONDS})  # fmt: skip
+
+    def instance_profile(instance: str) -> dict[str, str]:
+        return roles.environment(f"{prefix}-worker", session=instance, instance_id=instance)
+
+    here = {"AWS_ENDPOINT_URL": endpoint, "WORKER_IDLE_SECONDS": IDLE_SECONDS}
+    player = InstancePlayer(ec2, prefix, tmp_path / "instances", here, credentials=instance_profile)
     images = sorted(IMAGES_DIR.glob("*.JPEG"))
     try:
         port = free_port()
@@ -180,6 +278,9 @@ def test_from_an_empty_account_to_a_fleet_that_follows_the_queue_and_back(endpoi
         wait_for_port(HOST, port, timeout=60, process=web)
         web_url = f"http://{HOST}:{port}"
         assert httpx.post(f"{web_url}/api/classifications", headers={"X-Forwarded-Proto": "https"}).status_code == 401
+        # What a load balancer's health check asks (its calls, under the host's role, are checked like the rest).
+        ready = httpx.get(f"{web_url}/readyz", headers={"X-Forwarded-Proto": "https"})
+        assert ready.status_code == 200, ready.text
         player.start()
 
         answered: dict[str, list[dict[str, Any]]] = {}
@@ -230,6 +331,7 @@ def test_from_an_empty_account_to_a_fleet_that_follows_the_queue_and_back(endpoi
             counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
             left = (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"])
             assert left == ("0", "0"), queue
+        _operate_as_the_web_host(host, web_url, endpoint, prefix)
     except BaseException:
         print(host.logs())
         for played in player.played.values():
@@ -239,6 +341,7 @@ def test_from_an_empty_account_to_a_fleet_that_follows_the_queue_and_back(endpoi
         player.stop()
         host.stop_all()
 
+    _check_least_privilege(endpoint, prefix, roles, calls_file, player)
     removed = _operator(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
     account["deprovisioned"] = True
     assert f"deleted       Auto Scaling group {prefix}-workers" in removed.stdout
