@@ -25,6 +25,7 @@ from django.db import transaction
 from classifier.contract import Kind, UnreadableReport, backoff_seconds
 from classifier.recovery.dead_letters import refusal
 from classifier.results import recording
+from classifier.results.announce import announce
 from classifier.results.reports import Report, read
 from classifier.results.wakeup import Answer, nudge_waiters
 from common.gathering import Gathering
@@ -60,9 +61,13 @@ def record(reports: Sequence[Report]) -> list[Answer]:
     Returns the answers for the waiting web processes: every request the batch finished, once committed. Empty
     where that is not known (the batch finished some other way too, or went one report at a time): they look in
     the database then."""
+    finishes = any(report.kind is not Kind.STARTED for report in reports)
     try:
         with transaction.atomic():
-            return _record_all(reports)
+            answers = _record_all(reports)
+            if finishes:  # to the web processes of every host, once this commits
+                announce(answers)
+            return answers
     except Exception as exc:
         if database_unreachable(exc):
             raise
@@ -77,6 +82,8 @@ def record(reports: Sequence[Report]) -> list[Answer]:
                     raise
                 with about_request(report.request_id):
                     logger.exception("could not record the %s of %s; dropped", report.kind.value, report.request_id)
+        if finishes:
+            announce([])  # committed one at a time: every host's pollers look
         return []
 
 

@@ -5,9 +5,10 @@ them: with the answers the results consumer pushes after each recorded batch (cl
 asking the database, in a single query, which of the awaited requests have finished. 200 waiters cost one small
 query per look, not 200 threads.
 
-It looks when a nudge asks it to, and on a timer: every RESULT_POLL_SECONDS at first, less often while the pushes
-cover everything (PollPace). That timed look is what finds a result no push brought (a lost nudge, a consumer on
-another host, a request the sweeper expired).
+Pushes come from the consumer on this host (a datagram) and from every host's (PostgreSQL's NOTIFY,
+classifier/results/announce.py). It looks when a push asks it to, and on a timer: every RESULT_POLL_SECONDS at
+first, less often while the pushes cover everything (PollPace). That timed look is what finds a result no push
+brought (a lost nudge, a request the sweeper expired).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS
 
 from classifier.models import Classification
+from classifier.results.announce import DatabaseListener
 from classifier.results.wakeup import Answer, Listener
 from common.connections import keep_unless_broken
 
@@ -93,6 +95,7 @@ class ResultWaiter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="result-poller")
         self._query = sync_to_async(_finished_rows, thread_sensitive=False, executor=self._executor)
         self._nudges = Listener()
+        self._announcements = DatabaseListener(self._nudges)  # from the other hosts' results consumers
         self.pace = PollPace(poll_seconds)
 
     async def wait(self, request_id: uuid.UUID, timeout: float) -> Classification | None:
@@ -101,6 +104,7 @@ class ResultWaiter:
         self._waiters[request_id].append(future)
         if self._poller is None or self._poller.done():
             self._nudges.start()
+            self._announcements.start()
             self._poller = asyncio.create_task(self._poll(), context=contextvars.Context())
         try:
             return await asyncio.wait_for(future, timeout)

@@ -8,8 +8,9 @@ failure say). Under load the poller's queries had cost the web tier a share of e
 
 Answers are taken only from a sender running as this process's user (the kernel vouches for it: SO_PASSCRED, Linux);
 anything else, and every datagram where the kernel cannot say who sent it (macOS), only makes the poller look. A
-nudge may be lost (a full socket buffer, a web tier on another host): the timed look stays, so a lost nudge costs
-at most its wait (RESULT_POLL_SECONDS, up to a second while pushes arrive).
+nudge may be lost (a full socket buffer): the timed look stays, so a lost nudge costs at most its wait
+(RESULT_POLL_SECONDS, up to a second while pushes arrive). Web processes on other hosts hear of the same answers from
+the database (classifier/results/announce.py).
 """
 
 from __future__ import annotations
@@ -121,6 +122,18 @@ class Listener:
     def path(self) -> str | None:
         return self._socket.getsockname() if self._socket is not None else None
 
+    @property
+    def listening(self) -> bool:
+        return self._socket is not None
+
+    def deliver(self, answers: list[Answer] | None) -> None:
+        """Answers pushed by some sender (None: look in the database), then wake the poller."""
+        if answers is None:
+            self._look = True
+        else:
+            self._answers += answers
+        self.woken.set()
+
     def close(self) -> None:
         """Stop listening, and take the socket's name out of the folder."""
         if self._socket is None:
@@ -137,11 +150,7 @@ class Listener:
         with contextlib.suppress(BlockingIOError):
             while True:
                 data, ancillary, _, _ = self._socket.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(_CREDENTIALS.size))
-                answers = _answers_in(data) if _VOUCHED and _sent_by_our_user(ancillary) else None
-                if answers is None:
-                    self._look = True
-                else:
-                    self._answers += answers
+                self.deliver(_answers_in(data) if _VOUCHED and _sent_by_our_user(ancillary) else None)
         self.woken.set()
 
 

@@ -1,0 +1,54 @@
+"""A synchronous caller answered promptly when another host's results consumer recorded its result.
+
+The web tier here stands for one host; the results consumer for another: a wake-up folder of its own, so its
+datagram nudges reach no web process of ours. Only PostgreSQL's NOTIFY (classifier/results/announce.py) can then
+answer the caller before the poller's timed look, which the web tier is told to make only every 5 s (the longest
+RESULT_POLL_SECONDS allows; shipped: 0.05 s). Each caller must be answered well inside that.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from stack.local import LocalStack, results_consumer_argv
+from tests.conftest import IMAGES_DIR
+from tests.integration.conftest import ON_POSTGRESQL, start_stack
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not ON_POSTGRESQL, reason="results are announced across hosts through PostgreSQL"),
+]
+
+TIMED_LOOK_SECONDS = 5.0
+
+
+@pytest.fixture(scope="module")
+def two_hosts(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LocalStack]:
+    log_dir = tmp_path_factory.mktemp("two-hosts")
+    stack = start_stack(log_dir, workers=1, extra_env={"RESULT_POLL_SECONDS": str(TIMED_LOOK_SECONDS)})
+    try:
+        stack.process("results-consumer").stop(timeout=30)
+        other_host = {**stack.child_env(), "RESULT_WAKEUP_DIR": str(log_dir / "other-host-run")}
+        stack.spawn("other-host-results", results_consumer_argv(), other_host)
+        yield stack
+    finally:
+        stack.stop()
+        print(f"logs: {log_dir}")
+
+
+def test_a_result_recorded_on_another_host_wakes_its_caller_here(two_hosts: LocalStack) -> None:
+    images = sorted(IMAGES_DIR.glob("*.JPEG"))[:6]
+    waits = []
+    with httpx.Client(timeout=60) as client:
+        for path in images:
+            started = time.monotonic()
+            answer = client.post(two_hosts.web_url + "/", files={"myfile": (path.name, path.read_bytes())})
+            waits.append(time.monotonic() - started)
+            assert answer.status_code == 200 and answer.text.strip(), answer.text
+    # The first may wait on a worker's cold start; every later one must beat the timed look by far.
+    assert max(waits[1:]) < TIMED_LOOK_SECONDS / 2, waits
