@@ -8,7 +8,6 @@ metadata service, a refused call): exit 1, and the unit powers the instance off 
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
 import sys
@@ -16,23 +15,14 @@ from typing import Any
 
 import boto3
 
-METADATA_HOST = "169.254.169.254"
+from common import instance_metadata
+
 logger = logging.getLogger("autoscale.leave")
 
 
-def this_instance(timeout: float = 2.0) -> str:
-    """The instance id, asked of the metadata service the IMDSv2 way (the launch template requires tokens)."""
-    connection = http.client.HTTPConnection(METADATA_HOST, timeout=timeout)
-    try:
-        connection.request("PUT", "/latest/api/token", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
-        token = connection.getresponse().read().decode()
-        connection.request("GET", "/latest/meta-data/instance-id", headers={"X-aws-ec2-metadata-token": token})
-        answer = connection.getresponse()
-        if answer.status != 200:
-            raise LookupError(f"the metadata service answered {answer.status}")
-        return answer.read().decode()
-    finally:
-        connection.close()
+def this_instance() -> str:
+    """The instance id, from the metadata service."""
+    return instance_metadata.read("instance-id")
 
 
 def leave(instance_id: str, autoscaling: Any) -> None:

@@ -43,9 +43,12 @@ def worker_environment(deployment: dict[str, str], *, retires: bool) -> dict[str
     return {**deployment, "WORKER_RETIRE": "true" if retires else "false"}
 
 
-def render_user_data(environment: dict[str, str]) -> str:
+def render_user_data(environment: dict[str, str], template: Path = USER_DATA_TEMPLATE,
+                     marker: str = "@WORKER_ENVIRONMENT@") -> str:  # fmt: skip
+    """A user data script with `environment` written into its environment file's heredoc (the web hosts' template,
+    deploy/web/user-data.sh, takes @HOST_ENVIRONMENT@)."""
     for key, value in environment.items():
         if not key.isidentifier() or any(character in value for character in "\n\"'\\$` "):
             raise ValueError(f"{key}={value!r} cannot go into an environment file as it is")
     lines = "\n".join(f"{key}={value}" for key, value in environment.items())
-    return USER_DATA_TEMPLATE.read_text().replace("@WORKER_ENVIRONMENT@", lines)
+    return template.read_text().replace(marker, lines)

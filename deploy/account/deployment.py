@@ -6,21 +6,29 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from autoscale.providers.ec2 import FLEET_TAG
 from autoscale.providers.ec2_boot import deployment_environment, render_user_data, worker_environment
+from deploy.account import database
+from deploy.account.balancer import Listeners, LoadBalancer, TargetGroup
 from deploy.account.buckets import Bucket
+from deploy.account.configuration import DATABASE_PASSWORD, GENERATED, Parameters, Secret, database_password
+from deploy.account.database import DatabaseInstance, DatabaseSubnetGroup
 from deploy.account.group import AutoScalingGroup
 from deploy.account.iam import InstanceProfile, Role, render_policy
 from deploy.account.launch_template import LaunchTemplate
 from deploy.account.names import Names
-from deploy.account.network import SecurityGroup, default_vpc, web_ingress
+from deploy.account.network import SecurityGroup, default_vpc, ingress_from, web_ingress
 from deploy.account.queues import Queue
 from deploy.account.reconcile import Ledger, Outcome, Resource, ensure, remove
 from deploy.provision import QueuePlan, queue_attributes
+
+WEB_USER_DATA = Path(settings.BASE_DIR) / "deploy" / "web" / "user-data.sh"
+WEB_PORT = 80  # classifier-web.service's port, where the balancer sends requests
 
 
 @dataclass(frozen=True)
@@ -31,13 +39,25 @@ class Options:
     expire_inputs_days: int | None = None
     subnets: tuple[str, ...] = ()  # given: an Auto Scaling group across them, for the asg provider
     max_workers: int = 0  # the group's MaxSize (default: AUTOSCALE_MAX)
+    # The web tier (with an image and subnets): this many web hosts behind a load balancer, and their database.
+    web_hosts: int = 0
+    web_instance_type: str = "t3.small"
+    database: str = ""  # "rds": made here; "" with database_url: an existing one
+    database_url: str = ""
+    database_class: str = "db.t4g.micro"
+    certificate_arn: str = ""  # an ACM certificate: HTTPS on 443, HTTP redirected to it
+
+    @property
+    def web_tier(self) -> bool:
+        return bool(self.image_id and self.subnets and self.web_hosts)
 
 
 @dataclass(frozen=True)
 class Provisioned:
-    environment: dict[str, str]  # what the web host (and the autoscaler) reads
+    environment: dict[str, str]  # what the web host (and the autoscaler) reads, secrets left out
     web_host_profile: str  # to launch the web host with
     web_host_group: str
+    url: str = ""  # the load balancer's, with the web tier
 
 
 class Deployment:
@@ -84,7 +104,7 @@ class Deployment:
         values = {
             "REGION": self.region, "ACCOUNT_ID": self.account, "INPUT_BUCKET": names.input_bucket,
             "OUTPUT_BUCKET": names.output_bucket, "QUEUE_PREFIX": names.queue_prefix, "FLEET_TAG": names.fleet,
-            "WORKER_ROLE": names.worker_role, "ASG_NAME": names.worker_group,
+            "WORKER_ROLE": names.worker_role, "ASG_NAME": names.worker_group, "DEPLOYMENT_NAME": names.prefix,
         }  # fmt: skip
         return [
             Role(iam, names.worker_role, render_policy("worker-policy.json", values), names.tags()),
@@ -94,6 +114,7 @@ class Deployment:
         ]
 
     def security_groups(self, vpc_id: str | None) -> list[SecurityGroup]:
+        """Workers and web host (a hand-launched one: HTTP and HTTPS from anywhere)."""
         ec2, names = self.client("ec2"), self.names
         return [
             SecurityGroup(ec2, names.worker_security_group, vpc_id, "classifier workers: no inbound traffic",
@@ -101,6 +122,21 @@ class Deployment:
             SecurityGroup(ec2, names.web_security_group, vpc_id, "classifier web host: HTTP and HTTPS",
                           names.tags(), web_ingress()),
         ]  # fmt: skip
+
+    def balancer_security_group(self, vpc_id: str | None) -> SecurityGroup:
+        return SecurityGroup(self.client("ec2"), self.names.balancer_security_group, vpc_id,
+                             "classifier load balancer: HTTP and HTTPS", self.names.tags(), web_ingress())  # fmt: skip
+
+    def web_tier_security_group(self, vpc_id: str | None, balancer_group: str) -> SecurityGroup:
+        """Behind the balancer, the web hosts take requests from it alone."""
+        return SecurityGroup(self.client("ec2"), self.names.web_security_group, vpc_id,
+                             "classifier web host: HTTP and HTTPS", self.names.tags(),
+                             ingress_from(balancer_group, WEB_PORT))  # fmt: skip
+
+    def database_security_group(self, vpc_id: str | None, web_group: str) -> SecurityGroup:
+        return SecurityGroup(self.client("ec2"), self.names.database_security_group, vpc_id,
+                             "classifier database: PostgreSQL from the web hosts", self.names.tags(),
+                             ingress_from(web_group, database.PORT))  # fmt: skip
 
     def launch_template(self, options: Options, worker_group: str) -> LaunchTemplate:
         # Retiring by default: the ec2 provider says otherwise, launch by launch, for the workers that hold its floor.
@@ -120,7 +156,12 @@ class Deployment:
         for resource in [*self.buckets(options.expire_inputs_days), *self.queues(), *self.roles()]:
             ensure(resource, ledger, dry_run=dry_run)
         vpc_id = options.vpc_id or default_vpc(self.client("ec2"))
-        worker_group, web_group = (ensure(group, ledger, dry_run=dry_run) for group in self.security_groups(vpc_id))
+        worker_group = ensure(self.security_groups(vpc_id)[0], ledger, dry_run=dry_run)
+        if options.web_tier:
+            balancer_group = ensure(self.balancer_security_group(vpc_id), ledger, dry_run=dry_run)
+            web_group = ensure(self.web_tier_security_group(vpc_id, balancer_group), ledger, dry_run=dry_run)
+        else:
+            web_group = ensure(self.security_groups(vpc_id)[1], ledger, dry_run=dry_run)
         environment = {
             **self.shared_environment(),
             "AUTOSCALE_PROVIDER": "ec2",
@@ -136,9 +177,97 @@ class Deployment:
                 environment.update({"AUTOSCALE_PROVIDER": "asg", "AUTOSCALE_GROUP": self.names.worker_group})
         else:
             ledger.add(Outcome("skipped", "launch template", self.names.launch_template,
-                               detail="no --ami yet: bake a worker image (deploy/worker/), then run provision again "
+                               detail="no --ami yet: bake an image (manage.py bake), then run provision again "
                                       "with --ami"))  # fmt: skip
-        return Provisioned(environment, self.names.web_host_role, web_group or "<made by provision>")
+        if not options.web_tier:
+            return Provisioned(environment, self.names.web_host_role, web_group or "<made by provision>")
+        url = self.provision_web_tier(options, environment, vpc_id, balancer_group, web_group, ledger,
+                                      dry_run=dry_run)  # fmt: skip
+        return Provisioned(environment, self.names.web_host_role, web_group or "<made by provision>", url)
+
+    # --- the web tier ----------------------------------------------------------------------------------------
+    def secret(self, database_url: str = "") -> Secret:
+        generated = dict(GENERATED)
+        if not database_url:
+            generated[DATABASE_PASSWORD] = database_password
+        given = {"DATABASE_URL": database_url} if database_url else {}
+        return Secret(self.client("secretsmanager"), self.names.secret, generated, given, self.names.tags())
+
+    def database_parts(self, subnets: list[str], database_group: str, password: str,
+                       instance_class: str) -> tuple[DatabaseSubnetGroup, DatabaseInstance]:  # fmt: skip
+        rds, names = self.client("rds"), self.names
+        subnet_group = DatabaseSubnetGroup(rds, names.database_subnet_group, subnets, names.tags())
+        instance = DatabaseInstance(rds, names.database, instance_class, names.database_subnet_group,
+                                    [database_group] if database_group else [], password, names.tags())  # fmt: skip
+        return subnet_group, instance
+
+    def balancer_parts(
+        self, vpc_id: str | None, subnets: list[str], balancer_group: str
+    ) -> tuple[LoadBalancer, TargetGroup]:
+        elbv2, names = self.client("elbv2"), self.names
+        balancer = LoadBalancer(elbv2, names.balancer, subnets, [balancer_group] if balancer_group else [],
+                                names.tags())  # fmt: skip
+        return balancer, TargetGroup(elbv2, names.target_group, vpc_id, names.tags())
+
+    def web_environment(self, worker_side: dict[str, str], balancer_dns: str, options: Options,
+                        database_endpoint: dict[str, Any] | None) -> dict[str, str]:  # fmt: skip
+        """What the web hosts read from their parameters: everything but the secrets."""
+        environment = {**worker_side, "SERVICE_MODE": "production", "DJANGO_ALLOWED_HOSTS": balancer_dns}
+        if not options.certificate_arn:  # plain HTTP to the balancer: no redirect to an HTTPS nobody answers
+            environment.update({"DJANGO_SSL_REDIRECT": "false", "DJANGO_SECURE_COOKIES": "false",
+                                "DJANGO_HSTS_SECONDS": "0"})  # fmt: skip
+        if database_endpoint is not None:
+            environment.update({"DATABASE_HOST": str(database_endpoint["Address"]),
+                                "DATABASE_PORT": str(database_endpoint["Port"]),
+                                "DATABASE_NAME": database.DATABASE_NAME,
+                                "DATABASE_USER": database.MASTER_USER})  # fmt: skip
+        return environment
+
+    def web_launch_template(self, options: Options, web_group: str) -> LaunchTemplate:
+        host = {"AWS_REGION": self.region, "CLASSIFIER_PARAMETERS": self.names.parameter_path,
+                "CLASSIFIER_SECRET": self.names.secret}  # fmt: skip
+        user_data = render_user_data(host, WEB_USER_DATA, "@HOST_ENVIRONMENT@")
+        return LaunchTemplate(
+            self.client("ec2"), self.names.web_launch_template, options.image_id, options.web_instance_type,
+            self.names.web_host_role, [web_group] if web_group else [], user_data, f"{self.names.fleet}-web",
+            self.names.tags(),
+        )  # fmt: skip
+
+    def web_group(self, launch_template_id: str, options: Options, target_group_arn: str) -> AutoScalingGroup:
+        return AutoScalingGroup(self.client("autoscaling"), self.names.web_group, launch_template_id,
+                                list(options.subnets), options.web_hosts, self.names.tags(), fixed_size=True,
+                                target_group_arns=[target_group_arn] if target_group_arn else [])  # fmt: skip
+
+    def provision_web_tier(self, options: Options, worker_side: dict[str, str], vpc_id: str, balancer_group: str,
+                           web_group: str, ledger: Ledger, *, dry_run: bool) -> str:  # fmt: skip
+        """The secret, the database, the balancer, the configuration, then the hosts that read them. Returns the
+        balancer's URL."""
+        subnets = list(options.subnets)
+        secret = self.secret(options.database_url)
+        ensure(secret, ledger, dry_run=dry_run)
+        endpoint: dict[str, Any] | None = None
+        if options.database == "rds":
+            database_group = ensure(self.database_security_group(vpc_id, web_group), ledger, dry_run=dry_run)
+            stored = secret.describe()
+            password = stored["values"][DATABASE_PASSWORD] if stored else ""
+            subnet_group, instance = self.database_parts(subnets, database_group, password, options.database_class)
+            ensure(subnet_group, ledger, dry_run=dry_run)
+            ensure(instance, ledger, dry_run=dry_run)
+            described = instance.describe()
+            endpoint = described["Endpoint"] if described else {"Address": "<made by provision>", "Port": 5432}
+        balancer, targets = self.balancer_parts(vpc_id, subnets, balancer_group)
+        target_arn = ensure(targets, ledger, dry_run=dry_run)
+        balancer_arn = ensure(balancer, ledger, dry_run=dry_run)
+        ensure(Listeners(self.client("elbv2"), balancer_arn, target_arn, options.certificate_arn, self.names.tags()),
+               ledger, dry_run=dry_run)  # fmt: skip
+        described_balancer = balancer.describe()
+        dns = described_balancer["DNSName"] if described_balancer else "<made by provision>"
+        values = self.web_environment(worker_side, dns, options, endpoint)
+        ensure(Parameters(self.client("ssm"), self.names.parameter_path, values, self.names.tags()), ledger,
+               dry_run=dry_run)  # fmt: skip
+        template = ensure(self.web_launch_template(options, web_group), ledger, dry_run=dry_run)
+        ensure(self.web_group(template, options, target_arn), ledger, dry_run=dry_run)
+        return f"{'https' if options.certificate_arn else 'http'}://{dns}"
 
     def group(self, launch_template_id: str, options: Options) -> AutoScalingGroup:
         return AutoScalingGroup(self.client("autoscaling"), self.names.worker_group, launch_template_id,
@@ -146,14 +275,23 @@ class Deployment:
                                 self.names.tags())  # fmt: skip
 
     def deprovision(self, ledger: Ledger, *, dry_run: bool) -> None:
-        """The group first (it would replace instances ended under it), then the instances left (nothing else can go
-        while they hold the security groups and the profile), then the rest in the reverse order of provision,
-        buckets emptied."""
+        """The groups first (they would replace instances ended under them), then the instances left (nothing else
+        can go while they hold the security groups and the profiles), the balancer before its target group and
+        the groups it sits in, the database before its subnet group, then the rest in the reverse order of
+        provision, buckets emptied."""
+        remove(self.web_group("", Options(), ""), ledger, dry_run=dry_run)
         remove(self.group("", Options()), ledger, dry_run=dry_run)
         self.terminate_instances(ledger, dry_run=dry_run)
-        template = LaunchTemplate(self.client("ec2"), self.names.launch_template, "", "", "", [], "",
-                                  self.names.fleet, self.names.tags())  # fmt: skip
-        parts: list[Resource] = [template, *reversed(self.security_groups(None))]
+        balancer, targets = self.balancer_parts(None, [], "")
+        subnet_group, instance = self.database_parts([], "", "", "")
+        parts: list[Resource] = [balancer, targets, instance, subnet_group,
+                                 Parameters(self.client("ssm"), self.names.parameter_path, {}, self.names.tags()),
+                                 self.secret()]  # fmt: skip
+        ec2 = self.client("ec2")
+        for name in (self.names.web_launch_template, self.names.launch_template):
+            parts.append(LaunchTemplate(ec2, name, "", "", "", [], "", self.names.fleet, self.names.tags()))
+        parts += [self.database_security_group(None, ""), *reversed(self.security_groups(None)),
+                  self.balancer_security_group(None)]  # fmt: skip
         iam = self.client("iam")
         for role in (self.names.web_host_role, self.names.worker_role):
             parts += [InstanceProfile(iam, role, role), Role(iam, role, {}, self.names.tags())]
@@ -165,7 +303,8 @@ class Deployment:
         ec2 = self.client("ec2")
         ledger.working_on = f"instances of fleet {self.names.fleet}"
         alive = ["pending", "running", "stopping", "stopped"]
-        filters = [{"Name": f"tag:{FLEET_TAG}", "Values": [self.names.fleet]},
+        fleets = [self.names.fleet, f"{self.names.fleet}-web"]  # the workers, and the web hosts
+        filters = [{"Name": f"tag:{FLEET_TAG}", "Values": fleets},
                    {"Name": "instance-state-name", "Values": alive}]  # fmt: skip
         ids = [instance["InstanceId"]
                for page in ec2.get_paginator("describe_instances").paginate(Filters=filters)

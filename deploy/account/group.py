@@ -1,12 +1,15 @@
-"""The workers' Auto Scaling group, for the asg provider: min 0, the autoscaler's cap as max, the launch template's
-default version, the given subnets (AWS spreads instances across their zones), and new instances protected from
-scale-in, so AWS never ends a busy worker when the desired count goes down. Provision never changes the desired
-capacity of a group that exists: that is the autoscaler's."""
+"""An Auto Scaling group from a launch template's default version, across the given subnets (AWS spreads instances
+across their zones).
+
+The workers' group, for the asg provider: min 0, the autoscaler's cap as max, and new instances protected from
+scale-in, so AWS never ends a busy worker when the desired count goes down; provision never changes its desired
+capacity (that is the autoscaler's). The web hosts' group: exactly `--web-hosts` of them, registered with the load
+balancer's target group and replaced when its health check (GET /readyz) fails."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from deploy.account.reconcile import carries
@@ -21,15 +24,21 @@ class AutoScalingGroup:
     max_size: int
     tags: dict[str, str]
     kind: str = "Auto Scaling group"
+    fixed_size: bool = False  # the web hosts' group: min = max = desired, provision's to set
+    target_group_arns: list[str] = field(default_factory=list)
+    grace_seconds: int = 300  # a new web host's boot (configuration, migrations) before its health counts
 
     def settings(self) -> dict[str, Any]:
-        return {
+        common = {
             "LaunchTemplate": {"LaunchTemplateId": self.launch_template_id, "Version": "$Default"},
-            "MinSize": 0,
             "MaxSize": self.max_size,
             "VPCZoneIdentifier": ",".join(self.subnets),
-            "NewInstancesProtectedFromScaleIn": True,
         }
+        if self.fixed_size:
+            return {**common, "MinSize": self.max_size, "DesiredCapacity": self.max_size, "HealthCheckType": "ELB",
+                    "HealthCheckGracePeriod": self.grace_seconds,
+                    "NewInstancesProtectedFromScaleIn": False}  # fmt: skip
+        return {**common, "MinSize": 0, "NewInstancesProtectedFromScaleIn": True}
 
     def _tag_list(self) -> list[dict[str, Any]]:
         return [{"Key": key, "Value": value, "PropagateAtLaunch": False, "ResourceId": self.name,
@@ -49,18 +58,28 @@ class AutoScalingGroup:
                 have, value = set(str(have or "").split(",")), set(value.split(","))
             if have != value:
                 found.append(key)
+        if set(current.get("TargetGroupARNs", [])) != set(self.target_group_arns):
+            found.append("target groups")
         tags = {t["Key"]: t["Value"] for t in current.get("Tags", [])}
         if not carries(tags, self.tags):
             found.append("tags")
         return found
 
     def create(self) -> dict[str, Any]:
-        self.autoscaling.create_auto_scaling_group(AutoScalingGroupName=self.name, DesiredCapacity=0,
-                                                   Tags=self._tag_list(), **self.settings())  # fmt: skip
+        settings = {"DesiredCapacity": 0, **self.settings()}
+        self.autoscaling.create_auto_scaling_group(AutoScalingGroupName=self.name, Tags=self._tag_list(),
+                                                   TargetGroupARNs=self.target_group_arns, **settings)  # fmt: skip
         return self._described()
 
     def update(self, current: dict[str, Any]) -> dict[str, Any]:
         self.autoscaling.update_auto_scaling_group(AutoScalingGroupName=self.name, **self.settings())
+        have, want = set(current.get("TargetGroupARNs", [])), set(self.target_group_arns)
+        if want - have:
+            self.autoscaling.attach_load_balancer_target_groups(AutoScalingGroupName=self.name,
+                                                                TargetGroupARNs=sorted(want - have))  # fmt: skip
+        if have - want:
+            self.autoscaling.detach_load_balancer_target_groups(AutoScalingGroupName=self.name,
+                                                                TargetGroupARNs=sorted(have - want))  # fmt: skip
         self.autoscaling.create_or_update_tags(Tags=self._tag_list())
         return self._described()
 

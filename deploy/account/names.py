@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -16,6 +17,15 @@ OWNER_TAG = "classifier:deployment"
 
 class InvalidPrefix(ValueError):
     pass
+
+
+def within(name: str, limit: int) -> str:
+    """`name`, or where it is longer than a service allows (a load balancer's or target group's 32 characters) its
+    start with a short hash of the whole, so two long prefixes that start alike still name different things."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"{name[: limit - 7].rstrip('-')}-{digest}"
 
 
 def check_prefix(prefix: str) -> str:
@@ -69,6 +79,54 @@ class Names:
     @property
     def worker_group(self) -> str:
         return f"{self.prefix}-workers"
+
+    @property
+    def web_launch_template(self) -> str:
+        return f"{self.prefix}-web"
+
+    @property
+    def web_group(self) -> str:
+        return f"{self.prefix}-web"
+
+    @property
+    def balancer(self) -> str:
+        return within(f"{self.prefix}-web", 32)
+
+    @property
+    def balancer_security_group(self) -> str:
+        return f"{self.prefix}-balancer"
+
+    @property
+    def target_group(self) -> str:
+        return within(f"{self.prefix}-web-hosts", 32)
+
+    @property
+    def database(self) -> str:
+        """An RDS identifier starts with a letter and ends with none of hyphens."""
+        return f"{self.prefix}-db" if self.prefix[0].isalpha() else f"db-{self.prefix}"
+
+    @property
+    def database_security_group(self) -> str:
+        return f"{self.prefix}-database"
+
+    @property
+    def database_subnet_group(self) -> str:
+        return f"{self.prefix}-database"
+
+    @property
+    def parameter_path(self) -> str:
+        """Where the web hosts' configuration lives in SSM Parameter Store, one parameter per variable."""
+        return f"/{self.prefix}/web"
+
+    @property
+    def secret(self) -> str:
+        """The Secrets Manager secret with the web hosts' generated secrets (and the database's password)."""
+        return f"{self.prefix}/web"
+
+    @property
+    def artifacts_bucket(self) -> str:
+        """Release archives `manage.py bake` builds images from."""
+        return f"{self.prefix}-artifacts"
 
     @property
     def fleet(self) -> str:

@@ -1,5 +1,7 @@
 """Security groups in the deployment's VPC: workers with no inbound rule at all (they only call out, to SQS and
-S3), the web host HTTP and HTTPS only. Outbound stays EC2's default (all), which both need for AWS's APIs."""
+S3); the load balancer HTTP and HTTPS from anywhere; the web hosts behind it port 80 from the balancer's group only
+(a hand-launched web host without one: HTTP and HTTPS from anywhere); the database 5432 from the web hosts' group.
+Outbound stays EC2's default (all), which both need for AWS's APIs."""
 
 from __future__ import annotations
 
@@ -28,6 +30,13 @@ def default_vpc(ec2: Any) -> str:
 
 def web_ingress() -> list[dict[str, Any]]:
     return [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, **ANYWHERE} for port in WEB_PORTS]
+
+
+def ingress_from(group_id: str, port: int) -> list[dict[str, Any]]:
+    """TCP on one port from the members of another security group only (none yet in a dry run)."""
+    if not group_id:
+        return []
+    return [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [{"GroupId": group_id}]}]
 
 
 def _rules(permissions: list[dict[str, Any]]) -> set[tuple[str, int, int, str]]:
@@ -117,8 +126,9 @@ class SecurityGroup:
     def is_ours(self, current: dict[str, Any]) -> bool:
         return carries(self._tags(current), self.tags)
 
-    def delete(self, current: dict[str, Any], attempts: int = 12) -> None:
-        """A terminated instance's network interface lets go of its group a little after the instance is gone."""
+    def delete(self, current: dict[str, Any], attempts: int = 60) -> None:
+        """A terminated instance's network interface lets go of its group a little after the instance is gone, and
+        a deleted load balancer's a few minutes after."""
         for attempt in range(attempts):
             try:
                 self.ec2.delete_security_group(GroupId=current["GroupId"])

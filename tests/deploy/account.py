@@ -39,4 +39,17 @@ def leftovers(endpoint: str, prefix: str) -> list[str]:
     found += [i["InstanceId"] for r in ec2.describe_instances(Filters=alive)["Reservations"] for i in r["Instances"]]
     groups = client(endpoint, "autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
     found += [g["AutoScalingGroupName"] for g in groups if g["AutoScalingGroupName"].startswith(prefix)]
+    elbv2, rds = client(endpoint, "elbv2"), client(endpoint, "rds")
+    found += [b["LoadBalancerName"] for b in elbv2.describe_load_balancers()["LoadBalancers"]
+              if b["LoadBalancerName"].startswith(prefix)]  # fmt: skip
+    found += [t["TargetGroupName"] for t in elbv2.describe_target_groups()["TargetGroups"]
+              if t["TargetGroupName"].startswith(prefix)]  # fmt: skip
+    found += [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
+              if prefix in d["DBInstanceIdentifier"]]  # fmt: skip
+    found += [g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]
+              if g["DBSubnetGroupName"].startswith(prefix)]  # fmt: skip
+    parameters = client(endpoint, "ssm").get_parameters_by_path(Path=f"/{prefix}", Recursive=True)["Parameters"]
+    found += [parameter["Name"] for parameter in parameters]
+    found += [s["Name"] for s in client(endpoint, "secretsmanager").list_secrets()["SecretList"]
+              if s["Name"].startswith(prefix)]  # fmt: skip
     return found

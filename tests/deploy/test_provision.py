@@ -191,7 +191,8 @@ def test_the_autoscaler_launches_from_the_provisioned_template_and_deprovision_l
     assert removed.returncode == 0, removed.stderr
     deleted = [line for line in removed.stdout.splitlines() if line.startswith("deleted")]
     assert all("instance i-" in line for line in deleted[:2]), removed.stdout  # the instances first
-    assert removed.stdout.startswith(f"absent        Auto Scaling group {prefix}-workers")  # none made without subnets
+    assert removed.stdout.startswith(f"absent        Auto Scaling group {prefix}-web\n"  # none made without subnets
+                                     f"absent        Auto Scaling group {prefix}-workers")  # fmt: skip
     assert leftovers(endpoint, prefix) == [f"{prefix}-lookalike"]
 
     again = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
@@ -252,7 +253,7 @@ def test_with_subnets_the_asg_provider_sizes_the_group_and_a_retiring_worker_lea
     vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
     provisioned = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--subnets",
-                         ",".join(subnets[:2]), "--max", "5")  # fmt: skip
+                         ",".join(subnets[:2]), "--max", "5", "--web-hosts", "0")  # fmt: skip
     assert provisioned.returncode == 0, provisioned.stderr
     assert f"created       Auto Scaling group {prefix}-workers" in provisioned.stdout
     hosts = printed_environment(provisioned.stdout)
@@ -266,7 +267,7 @@ def test_with_subnets_the_asg_provider_sizes_the_group_and_a_retiring_worker_lea
     assert group["LaunchTemplate"]["LaunchTemplateId"] == hosts["EC2_LAUNCH_TEMPLATE"]
     assert set(group["VPCZoneIdentifier"].split(",")) == set(subnets[:2])
     again = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--subnets",
-                   ",".join(subnets[:2]), "--max", "5")  # fmt: skip
+                   ",".join(subnets[:2]), "--max", "5", "--web-hosts", "0")  # fmt: skip
     assert "no changes" in again.stdout and f"found         Auto Scaling group {prefix}-workers" in again.stdout
 
     sqs = client(endpoint, "sqs")
@@ -305,8 +306,82 @@ def test_with_subnets_the_asg_provider_sizes_the_group_and_a_retiring_worker_lea
 
     removed = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
     assert removed.returncode == 0, removed.stderr
-    assert removed.stdout.splitlines()[0].startswith(f"deleted       Auto Scaling group {prefix}-workers")
+    assert removed.stdout.splitlines()[1].startswith(f"deleted       Auto Scaling group {prefix}-workers")
     assert leftovers(endpoint, prefix) == []
     assert (
         autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{prefix}-workers"])["AutoScalingGroups"] == []
     )
+
+
+def _subnets(endpoint: str, count: int = 2) -> list[str]:
+    """Subnets of the default VPC in as many different Availability Zones."""
+    ec2 = client(endpoint, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    by_zone = {s["AvailabilityZone"]: s["SubnetId"]
+               for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]}  # fmt: skip
+    return [by_zone[zone] for zone in sorted(by_zone)[:count]]
+
+
+def test_the_web_tier_behind_a_load_balancer_with_its_database_and_secrets(endpoint, tmp_path, prefix, image) -> None:
+    subnets = _subnets(endpoint)
+    args = ["provision", "--prefix", prefix, "--ami", image, "--subnets", ",".join(subnets), "--web-hosts", "2",
+            "--database", "rds"]  # fmt: skip
+    first = manage(endpoint, tmp_path, *args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    for kind in ("load balancer", "target group", "listeners", "database", "database subnet group", "secret",
+                 "parameters", "security group", "Auto Scaling group", "launch template"):  # fmt: skip
+        assert f"created       {kind} " in first.stdout, (kind, first.stdout)
+
+    elbv2, rds, ec2 = client(endpoint, "elbv2"), client(endpoint, "rds"), client(endpoint, "ec2")
+    sgs = {g["GroupName"]: g for g in ec2.describe_security_groups(
+        Filters=[{"Name": "tag:classifier:deployment", "Values": [prefix]}])["SecurityGroups"]}  # fmt: skip
+    balancer_sg, web_sg, db_sg = (sgs[f"{prefix}-{n}"]["GroupId"] for n in ("balancer", "web", "database"))
+    [balancer] = elbv2.describe_load_balancers(Names=[f"{prefix}-web"])["LoadBalancers"]
+    assert (balancer["Scheme"], balancer["Type"], balancer["SecurityGroups"]) == ("internet-facing", "application",
+                                                                                  [balancer_sg])  # fmt: skip
+    assert {zone["SubnetId"] for zone in balancer["AvailabilityZones"]} == set(subnets)
+    [targets] = elbv2.describe_target_groups(Names=[f"{prefix}-web-hosts"])["TargetGroups"]
+    assert (targets["HealthCheckPath"], targets["Port"], targets["Protocol"]) == ("/readyz", 80, "HTTP")
+    [listener] = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    assert (listener["Port"], listener["DefaultActions"][0]["TargetGroupArn"]) == (80, targets["TargetGroupArn"])
+    # The web hosts take requests from the balancer alone; the database from the web hosts alone.
+    [web_rule] = sgs[f"{prefix}-web"]["IpPermissions"]
+    assert (web_rule["FromPort"], [p["GroupId"] for p in web_rule["UserIdGroupPairs"]], web_rule["IpRanges"]) == (
+        80, [balancer_sg], [])  # fmt: skip
+    [db_rule] = sgs[f"{prefix}-database"]["IpPermissions"]
+    assert (db_rule["FromPort"], [p["GroupId"] for p in db_rule["UserIdGroupPairs"]]) == (5432, [web_sg])
+
+    [database] = rds.describe_db_instances(DBInstanceIdentifier=f"{prefix}-db")["DBInstances"]
+    assert (database["Engine"], database["StorageEncrypted"], database["PubliclyAccessible"]) == ("postgres", True,
+                                                                                                  False)  # fmt: skip
+    assert [g["VpcSecurityGroupId"] for g in database["VpcSecurityGroups"]] == [db_sg]
+
+    web_group = client(endpoint, "autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[f"{prefix}-web"])["AutoScalingGroups"][0]  # fmt: skip
+    assert (web_group["MinSize"], web_group["MaxSize"], web_group["DesiredCapacity"]) == (2, 2, 2)
+    assert web_group["TargetGroupARNs"] == [targets["TargetGroupArn"]] and web_group["HealthCheckType"] == "ELB"
+    template = ec2.describe_launch_template_versions(LaunchTemplateName=f"{prefix}-web",
+                                                     Versions=["$Default"])["LaunchTemplateVersions"][0]  # fmt: skip
+    data = template["LaunchTemplateData"]
+    assert data["IamInstanceProfile"] == {"Name": f"{prefix}-web-host"} and data["SecurityGroupIds"] == [web_sg]
+    user_data = base64.b64decode(data["UserData"]).decode()
+    assert f"CLASSIFIER_PARAMETERS=/{prefix}/web" in user_data and f"CLASSIFIER_SECRET={prefix}/web" in user_data
+
+    # Secrets generated once, into the secret; the rest as parameters. None of them in user data or the output.
+    stored = json.loads(client(endpoint, "secretsmanager").get_secret_value(SecretId=f"{prefix}/web")["SecretString"])
+    assert set(stored) == {"DJANGO_SECRET_KEY", "METRICS_TOKEN", "DATABASE_PASSWORD"}
+    parameters = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in client(endpoint, "ssm").get_parameters_by_path(
+        Path=f"/{prefix}/web", MaxResults=10)["Parameters"]}  # fmt: skip
+    assert len(parameters) == 10  # a page: more are there
+    for value in stored.values():
+        assert value not in first.stdout + first.stderr and value not in user_data
+
+    second = manage(endpoint, tmp_path, *args)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "no changes: everything was already as it should be" in second.stdout, second.stdout
+    again = json.loads(client(endpoint, "secretsmanager").get_secret_value(SecretId=f"{prefix}/web")["SecretString"])
+    assert again == stored  # never generated twice
+
+    removed = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert leftovers(endpoint, prefix) == []

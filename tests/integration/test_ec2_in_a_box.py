@@ -77,7 +77,7 @@ class WebHost:
 
     def start(self, unit_name: str, *, replace: tuple[str, str] = ("", ""), **env: str) -> ManagedProcess:
         unit = read_unit(WEB_UNITS / f"{unit_name}.service")
-        assert unit["EnvironmentFile"] == "/etc/classifier/web.env" and unit["User"] == "classifier"
+        assert unit["EnvironmentFile"] == "/run/classifier/web.env" and unit["User"] == "classifier"
         own = dict(pair.split("=", 1) for pair in shlex.split(self._here(unit.get("Environment", ""))))
         for folder in [own.get("VAR_DIR", ""), own.get("METRICS_DIR", "")]:
             if folder:
@@ -156,7 +156,7 @@ def account(endpoint: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
     provisioned = _operator(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--subnets",
-                            ",".join(subnets[:2]), "--max", "3")  # fmt: skip
+                            ",".join(subnets[:2]), "--max", "3", "--web-hosts", "0")  # fmt: skip
     made = {"prefix": prefix, "hosts": printed_environment(provisioned.stdout), "ec2": ec2, "deprovisioned": False}
     try:
         yield made

@@ -35,6 +35,9 @@ class Command(LoopCommand):
         parser.add_argument("--max", type=int, default=settings.AUTOSCALE_MAX, dest="maximum")
         parser.add_argument("--interval", type=float, default=settings.AUTOSCALE_INTERVAL, help="seconds per tick")
         parser.add_argument("--once", action="store_true", help="one tick, then exit")
+        parser.add_argument("--standby", action="store_true",
+                            help="where another autoscaler holds the fleet's lock, wait and take over when it stops "
+                                 "(every web host runs one; one works) instead of refusing to start")  # fmt: skip
         parser.add_argument("--dry-run", action="store_true", help="decide and print, change nothing")
         simulation = parser.add_argument_group(
             "simulation (virtual clock, fake provider: every policy, and the cheapest fixed fleet as yardstick)"
@@ -70,12 +73,24 @@ class Command(LoopCommand):
         controller = Controller(
             policy, provider, self.make_queue_depth(), time.time, demand=demand, dry_run=options["dry_run"]
         )
-        try:
-            with fleet_lock(f"{options['provider']}-{settings.SQS_QUEUE_PREFIX}", settings.VAR_DIR) as check_lock:
-                self.check_lock = check_lock
-                self.run(controller, options)
-        except AlreadyRunning as exc:
-            raise CommandError(f"{exc}; not starting a second one") from None
+        fleet = f"{options['provider']}-{settings.SQS_QUEUE_PREFIX}"
+        standing_by = False
+        self.catch_stop_signals()
+        while not self.stopping:
+            try:
+                with fleet_lock(fleet, settings.VAR_DIR) as check_lock:
+                    if standing_by:
+                        self.say("took over the fleet: the autoscaler that held it stopped")
+                    self.check_lock = check_lock
+                    self.run(controller, options)
+                    return
+            except AlreadyRunning as exc:
+                if not options["standby"]:
+                    raise CommandError(f"{exc}; not starting a second one") from None
+                if not standing_by:
+                    self.say(f"standing by: {exc}")
+                    standing_by = True
+                self.pause(options["interval"])
 
     def simulate(self, options: dict[str, Any]) -> None:
         from pathlib import Path
