@@ -32,12 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from autoscale.providers.ec2 import FLEET_TAG
-from stack.processes import ManagedProcess, stop_together
+from stack.processes import ManagedProcess, free_port, stop_together, wait_for_port
 
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_UNIT = ROOT / "deploy" / "worker" / "classifier-worker.service"
+WEB_UNITS = ROOT / "deploy" / "web"
+# What a web host's user data must ask systemd for, in this order (deploy/web/user-data.sh).
+WEB_HOST_UNITS = ["classifier-config.service", "classifier-migrate.service", "classifier-web.service",
+                  "classifier-results.service", "classifier-sweeper.service", "classifier-autoscaler.service",
+                  "classifier-web-health.timer"]  # fmt: skip
 APP = "/opt/classifier"
 STATE = "/var/lib/classifier"
 CONFIG = "/etc/classifier"
@@ -67,6 +72,7 @@ class PlayedInstance:
     environment: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)  # as it booted (a group's tag goes when it leaves)
     worker: ManagedProcess | None = None
+    host: PlayedWebHost | None = None  # a web host's services, instead of a worker
     exit_code: int | None = None
     ending: str = ""  # "left its group", "powered off", "crashed (exit N)", "stopped with its instance"
 
@@ -79,9 +85,14 @@ class InstancePlayer:
     """Polls EC2 for the fleet's running instances and plays each one, on a thread of its own, until stop()."""
 
     def __init__(self, ec2: Any, fleet: str, folder: Path, here: dict[str, str], poll_seconds: float = 0.5,
-                 credentials: Callable[[str], dict[str, str]] | None = None) -> None:  # fmt: skip
+                 credentials: Callable[[str], dict[str, str]] | None = None,
+                 web_host_environment: Callable[[str], dict[str, str]] | None = None) -> None:  # fmt: skip
         self.ec2 = ec2
         self.fleet = fleet
+        self.web_fleet = f"{fleet}-web"  # the web hosts' instances (deploy/account/deployment.py)
+        # A web host's stand-ins (the service endpoints, its role's credentials, its address), by instance id: given,
+        # the player boots the web fleet's instances too.
+        self.web_host_environment = web_host_environment
         self.folder = folder
         self.here = here  # the stand-ins: endpoint, credentials, short idle time
         # The instance profile's credentials for one instance, by its id (over `here`'s), as the metadata service
@@ -101,23 +112,33 @@ class InstancePlayer:
         return self
 
     def stop(self) -> None:
-        """Stops the thread, then every worker still running (by its pid), together."""
+        """Stops the thread, then every worker and web host still running (by their pids), together."""
         self._stop.set()
         self._thread.join(timeout=60)
         with self._lock:
-            stop_together([p.worker for p in self.played.values() if p.worker and p.worker.exit_code() is None])
+            processes = [p.worker for p in self.played.values() if p.worker and p.worker.exit_code() is None]
+            for played in self.played.values():
+                if played.host is not None:
+                    processes += played.host.processes.values()
+            stop_together(processes)
 
-    def running(self) -> list[str]:
-        """The fleet's instances EC2 reports running (or pending) now."""
-        filters = [{"Name": f"tag:{FLEET_TAG}", "Values": [self.fleet]},
+    def running(self, fleet: str = "") -> list[str]:
+        """The fleet's instances EC2 reports running (or pending) now (the workers', unless another is named)."""
+        filters = [{"Name": f"tag:{FLEET_TAG}", "Values": [fleet or self.fleet]},
                    {"Name": "instance-state-name", "Values": ["pending", "running"]}]  # fmt: skip
         pages = self.ec2.get_paginator("describe_instances").paginate(Filters=filters)
         return [i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]]
 
-    def busy(self) -> bool:
-        """Whether an instance is still being played: a worker running, or one whose ending is not done yet."""
+    def web_hosts(self) -> list[PlayedWebHost]:
+        """The web hosts booted so far (their services started), in the order they booted."""
         with self._lock:
-            return any(not played.ending for played in self.played.values())
+            return [p.host for p in self.played.values() if p.host is not None and not p.ending]
+
+    def busy(self) -> bool:
+        """Whether a worker instance is still being played: running, or its ending not done yet."""
+        with self._lock:
+            return any(not played.ending for played in self.played.values() if played.host is None and
+                       played.tags.get(FLEET_TAG) != self.web_fleet)  # fmt: skip
 
     # --- the loop ------------------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -133,9 +154,19 @@ class InstancePlayer:
         self.peak = max(self.peak, len(running))
         for instance_id in sorted(running - set(self.played)):
             self._boot(instance_id)
+        if self.web_host_environment is not None:
+            web = set(self.running(self.web_fleet))
+            for instance_id in sorted(web - set(self.played)):
+                self._boot_web_host(instance_id)
+            running |= web
         with self._lock:
             playing = [p for p in self.played.values() if not p.ending]
         for played in playing:
+            if played.host is not None:
+                if played.instance_id not in running:  # replaced or deprovisioned: its services stop with it
+                    played.host.stop_all()
+                    played.ending = "stopped with its instance"
+                continue
             if played.worker is not None and played.worker.exit_code() is not None:
                 self._shut_down(played)
             elif played.instance_id not in running and played.worker is not None:
@@ -157,7 +188,26 @@ class InstancePlayer:
             played.ending = f"did not boot: {exc}"
             self.errors.append(f"{instance_id} did not boot: {exc}")
 
-    def _run_user_data(self, played: PlayedInstance) -> dict[str, str]:
+    def _boot_web_host(self, instance_id: str) -> None:
+        """A web host: its user data (which names where the configuration is, then starts the host's units), then
+        those units in systemd's order, as tests/instance_player.PlayedWebHost plays them."""
+        assert self.web_host_environment is not None
+        played = PlayedInstance(instance_id, self.folder / instance_id)
+        with self._lock:
+            self.played[instance_id] = played
+        try:
+            played.tags = {"autoscale:fleet": self.web_fleet}
+            played.environment = self._run_user_data(played, " ".join(["enable", "--now", *WEB_HOST_UNITS]),
+                                                     "host.env")  # fmt: skip
+            host = PlayedWebHost(instance_id, played.folder, played.environment, self.web_host_environment(instance_id))
+            played.host = host
+            host.boot()
+        except Exception as exc:
+            played.ending = f"did not boot: {exc}"
+            self.errors.append(f"web host {instance_id} did not boot: {exc}")
+
+    def _run_user_data(self, played: PlayedInstance, expected: str = "enable --now classifier-worker.service",
+                       written: str = "worker.env") -> dict[str, str]:  # fmt: skip
         answer = self.ec2.describe_instance_attribute(InstanceId=played.instance_id, Attribute="userData")
         script = base64.b64decode(answer["UserData"]["Value"]).decode()
         stand_ins = played.folder / "bin"
@@ -173,9 +223,9 @@ class InstancePlayer:
         if done.returncode != 0:
             raise RuntimeError(f"its user data exited {done.returncode}: {done.stderr[-500:]}")
         asked = calls.read_text().splitlines() if calls.exists() else []
-        if asked != ["enable --now classifier-worker.service"]:
-            raise RuntimeError(f"its user data asked systemctl for {asked}, not to start the worker's unit")
-        return read_environment_file(played.folder / CONFIG.lstrip("/") / "worker.env")
+        if asked != [expected]:
+            raise RuntimeError(f"its user data asked systemctl for {asked}, not for {expected!r}")
+        return read_environment_file(played.folder / CONFIG.lstrip("/") / written)
 
     def _here(self, text: str, played: PlayedInstance) -> str:
         """A unit's path or command line with the image's and the instance's paths moved to where they are here."""
@@ -232,6 +282,80 @@ class InstancePlayer:
         else:  # a stopped instance still costs its volume: the test counts it as left behind
             self.ec2.stop_instances(InstanceIds=[instance_id])
             self.errors.append(f"{instance_id} powered off into {behaviour!r}, not terminate")
+
+
+class PlayedWebHost:
+    """A web host's services, each started from its unit as systemd would: its ExecStart, its Environment= under
+    the env file's values, with /opt/classifier, its state directory and /run moved under the host's folder, in
+    the units' order: the configuration (deploy/host_config.py) and the migrations run to completion first."""
+
+    def __init__(self, instance_id: str, folder: Path, host_env: dict[str, str], here: dict[str, str]) -> None:
+        self.instance_id = instance_id
+        self.folder = folder
+        self.host_env = host_env  # /etc/classifier/host.env, as the user data wrote it
+        self.here = here  # the stand-ins: endpoints, the instance role's credentials, the host's address
+        self.env_file: dict[str, str] = {}  # /run/classifier/web.env, once the configuration unit wrote it
+        self.port = 0
+        self.processes: dict[str, ManagedProcess] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _here(self, text: str) -> str:
+        text = text.replace("%%", "%").replace(f"{APP}/.venv/bin/python", sys.executable).replace(APP, str(ROOT))
+        return text.replace("/var/lib/", f"{self.folder}/var/lib/").replace("/run/", f"{self.folder}/run/")
+
+    def _unit(self, name: str) -> tuple[configparser.SectionProxy, dict[str, str]]:
+        unit = read_unit(WEB_UNITS / name)
+        own = dict(pair.split("=", 1) for pair in shlex.split(self._here(unit.get("Environment", ""))))
+        for folder in [own.get("VAR_DIR", ""), own.get("METRICS_DIR", "")]:
+            if folder:
+                Path(folder).mkdir(parents=True, exist_ok=True)  # StateDirectory=, tmpfiles.d
+        return unit, own
+
+    def run_once(self, name: str, timeout: float = 180) -> None:
+        """A oneshot unit: its command to completion, or the boot fails with its output."""
+        unit, own = self._unit(f"{name}.service")
+        files = {"/etc/classifier/host.env": self.host_env, "/run/classifier/web.env": self.env_file}
+        environment = {**SYSTEMD_BASE, **own, **files[unit["EnvironmentFile"]], **self.here}
+        done = subprocess.run(shlex.split(self._here(unit["ExecStart"])), cwd=self._here(unit["WorkingDirectory"]),
+                              env=environment, capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        (self.folder / f"{name}.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            raise RuntimeError(f"{name} exited {done.returncode}: {(done.stdout + done.stderr)[-1500:]}")
+
+    def boot(self) -> None:
+        self.run_once("classifier-config")
+        self.env_file = read_environment_file(self.folder / "run" / "classifier" / "web.env")
+        self.run_once("classifier-migrate")
+        self.port = free_port()
+        web = self.start("classifier-web", replace=("--port 80", f"--port {self.port}"))
+        for name in ("classifier-results", "classifier-sweeper", "classifier-autoscaler"):
+            self.start(name)
+        wait_for_port("127.0.0.1", self.port, timeout=90, process=web)
+
+    def start(self, name: str, *, replace: tuple[str, str] = ("", ""), **env: str) -> ManagedProcess:
+        unit, own = self._unit(f"{name}.service")
+        assert unit["EnvironmentFile"] == "/run/classifier/web.env" and unit["User"] == "classifier"
+        command = self._here(unit["ExecStart"]).replace(*replace)
+        environment = {**SYSTEMD_BASE, **own, **self.env_file, **self.here, **env}
+        process = ManagedProcess(f"{self.instance_id}-{name}", shlex.split(command), environment,
+                                 self.folder / f"{name}.log", cwd=Path(self._here(unit["WorkingDirectory"])),
+                                 inherit_environment=False)  # fmt: skip
+        self.processes[name] = process.start()
+        return process
+
+    def stop(self, name: str) -> None:
+        self.processes.pop(name).stop(timeout=30)
+
+    def stop_all(self) -> None:
+        stop_together(list(self.processes.values()), timeout=30)
+        self.processes.clear()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {self.instance_id} {log.name}\n{log.read_text(errors='replace')[-3000:]}"
+                         for log in sorted(self.folder.glob("*.log")))  # fmt: skip
 
 
 def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.5) -> None:

@@ -174,7 +174,8 @@ class Deployment:
             environment["EC2_LAUNCH_TEMPLATE"] = template or "<made by provision>"
             if options.subnets:
                 ensure(self.group(template, options), ledger, dry_run=dry_run)
-                environment.update({"AUTOSCALE_PROVIDER": "asg", "AUTOSCALE_GROUP": self.names.worker_group})
+                environment.update({"AUTOSCALE_PROVIDER": "asg", "AUTOSCALE_GROUP": self.names.worker_group,
+                                    "AUTOSCALE_MAX": str(options.max_workers or settings.AUTOSCALE_MAX)})  # fmt: skip
         else:
             ledger.add(Outcome("skipped", "launch template", self.names.launch_template,
                                detail="no --ami yet: bake an image (manage.py bake), then run provision again "

@@ -1,24 +1,26 @@
-"""EC2 in a box: the whole AWS loop against a moto server, from an empty account back to an empty account.
+"""EC2 in a box: the whole AWS shape against a moto server, from an empty account back to an empty account.
 
-`manage.py provision` makes the deployment (with an Auto Scaling group); the web host's services run from their
-units (deploy/web/) with provision's printed environment in production settings (the test database, S3 storage,
-token auth); tests/instance_player.py plays every instance moto reports running, booting it from its own user data
-and the worker unit. Two bursts of uploads go through the web tier: the first with the `ec2` provider (the autoscaler
-runs instances itself; a retired worker powers its instance off, which the shutdown behaviour terminates), the second
-with `asg` (the autoscaler sets the group's desired capacity; a retired worker leaves the group through
-autoscale/leave.py). Each time the fleet grows with the queue, every request is answered once, and the fleet returns
-to zero. Then `manage.py deprovision` leaves nothing of the prefix.
+`manage.py provision` makes the deployment with two web hosts behind a load balancer, an Auto Scaling group of
+workers, the configuration and the secret (the database is this machine's PostgreSQL: moto's RDS runs none). The
+web hosts' group launches two instances; tests/instance_player.py plays every instance moto reports running: a web
+host from its user data (its configuration read from SSM and Secrets Manager through its role, migrations once,
+then its units: web tier, results consumer, sweeper, an autoscaler each with one working), a worker from its own.
+Requests go through tests/balancer_stand_in.py, which sends each to a target the target group lists as registered
+and its own /readyz checks find healthy. Every process runs under its tier's role (a session of the provisioned
+role, per instance), and every AWS call is recorded and judged against that role's policy (tests/iam/).
 
-Shortened here: a worker retires after 5 s idle, not the default 40 s (autoscale/retire.py's rule is the same at any
-length: tests/autoscale/test_retire.py; tests/integration/test_autoscale.py retires real workers after 6 s), and the
-autoscaler ticks every 2 s, not 5 (the tick length is AUTOSCALE_INTERVAL, a setting of the host's env file).
+The workers retire at the shipped idle time (40 s) and the autoscalers tick at the shipped interval with the
+shipped policy. Two bursts go through: the first sized by the web hosts' autoscaler (asg: a retiring worker
+leaves its group), the second by the ec2 provider (a retired worker powers its instance off, which its shutdown
+behaviour terminates); synchronous callers are answered by either host, however the two results consumers share
+the work. Then `manage.py deprovision` leaves nothing of the prefix.
 """
 
 from __future__ import annotations
 
-import base64
+import json
 import secrets
-import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -32,24 +34,26 @@ import pytest
 
 from classifier.models import FINISHED_STATUSES
 from stack.embedded import HOST, LOCAL_CREDENTIALS
-from stack.processes import ManagedProcess, free_port, stop_together, wait_for_port
+from stack.processes import ManagedProcess, free_port, wait_for_port
+from tests.balancer_stand_in import BalancerStandIn
 from tests.conftest import IMAGES_DIR, ROOT
 from tests.deploy.account import client, leftovers, printed_environment
 from tests.iam.account import AccountWorld, RoleCredentials
 from tests.iam.check import Tier, judge
 from tests.iam.recording_endpoint import read as read_calls
-from tests.instance_player import APP, SYSTEMD_BASE, InstancePlayer, PlayedInstance, read_unit, wait_until
-from tests.integration.conftest import database_url, first_pass_only
+from tests.instance_player import SYSTEMD_BASE, InstancePlayer, PlayedWebHost, wait_until
+from tests.integration.conftest import first_pass_only
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.django_db(transaction=True),
-    first_pass_only("EC2, IAM and the instances' workers, whichever database records the requests"),
+    first_pass_only("EC2, IAM, the web hosts and the workers, with a PostgreSQL database of their own"),
 ]
 
 WEB_UNITS = ROOT / "deploy" / "web"
-BURST = 12  # the step policy's answer to 12 queued: 2 workers
-IDLE_SECONDS = "5"
+BURST = 12
+SYNC_CALLERS = 9
+MAX_WORKERS = 3
+ADMIN_DATABASE = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
 def _operator(endpoint: str, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -60,45 +64,6 @@ def _operator(endpoint: str, folder: Path, *args: str) -> subprocess.CompletedPr
                           timeout=180, stdin=subprocess.DEVNULL)  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done
-
-
-class WebHost:
-    """The web host's services, each started from its unit as systemd would: its ExecStart, its Environment= under
-    the env file's values, with /opt/classifier, its state directory and /run moved under the test's folder."""
-
-    def __init__(self, env_file: dict[str, str], folder: Path) -> None:
-        self.env_file = env_file
-        self.folder = folder
-        self.processes: dict[str, ManagedProcess] = {}
-
-    def _here(self, text: str) -> str:
-        text = text.replace("%%", "%").replace(f"{APP}/.venv/bin/python", sys.executable).replace(APP, str(ROOT))
-        return text.replace("/var/lib/", f"{self.folder}/var/lib/").replace("/run/", f"{self.folder}/run/")
-
-    def start(self, unit_name: str, *, replace: tuple[str, str] = ("", ""), **env: str) -> ManagedProcess:
-        unit = read_unit(WEB_UNITS / f"{unit_name}.service")
-        assert unit["EnvironmentFile"] == "/run/classifier/web.env" and unit["User"] == "classifier"
-        own = dict(pair.split("=", 1) for pair in shlex.split(self._here(unit.get("Environment", ""))))
-        for folder in [own.get("VAR_DIR", ""), own.get("METRICS_DIR", "")]:
-            if folder:
-                Path(folder).mkdir(parents=True, exist_ok=True)  # StateDirectory=, tmpfiles.d
-        command = self._here(unit["ExecStart"]).replace(*replace)
-        environment = {**SYSTEMD_BASE, **own, **self.env_file, **env}
-        process = ManagedProcess(unit_name, shlex.split(command), environment, self.folder / f"{unit_name}.log",
-                                 cwd=Path(self._here(unit["WorkingDirectory"])), inherit_environment=False)  # fmt: skip
-        self.processes[unit_name] = process.start()
-        return process
-
-    def stop(self, unit_name: str) -> None:
-        self.processes.pop(unit_name).stop(timeout=30)
-
-    def stop_all(self) -> None:
-        stop_together(list(self.processes.values()), timeout=30)
-        self.processes.clear()
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
-                         for log in sorted(self.folder.glob("*.log")))  # fmt: skip
 
 
 # Permissions of the shipped policies this run does not exercise, each with the path that needs it. Everything else
@@ -148,51 +113,97 @@ def endpoint(calls_file: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def account(endpoint: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A provisioned deployment with an Auto Scaling group; deprovisioned at the end, whatever happened."""
+def hosts_database() -> Iterator[str]:
+    """A PostgreSQL database of this machine's for the web hosts (what RDS would run), dropped at the end."""
+    import psycopg
+
+    name = f"box_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_DATABASE, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{ADMIN_DATABASE.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(ADMIN_DATABASE, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def account(endpoint: str, tmp_path: Path, hosts_database: str) -> Iterator[dict[str, Any]]:
+    """A provisioned deployment with both tiers; deprovisioned at the end, whatever happened."""
     prefix = f"box{uuid.uuid4().hex[:6]}"
     ec2 = client(endpoint, "ec2")
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    by_zone = {s["AvailabilityZone"]: s["SubnetId"]
+               for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]}  # fmt: skip
+    subnets = [by_zone[zone] for zone in sorted(by_zone)[:2]]
     provisioned = _operator(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--subnets",
-                            ",".join(subnets[:2]), "--max", "3", "--web-hosts", "0")  # fmt: skip
-    made = {"prefix": prefix, "hosts": printed_environment(provisioned.stdout), "ec2": ec2, "deprovisioned": False}
+                            ",".join(subnets), "--max", str(MAX_WORKERS), "--web-hosts", "2",
+                            "--database-url", hosts_database)  # fmt: skip
+    made = {"prefix": prefix, "hosts": printed_environment(provisioned.stdout), "ec2": ec2, "deprovisioned": False,
+            "output": provisioned.stdout + provisioned.stderr}  # fmt: skip
     try:
         yield made
     finally:
         if not made["deprovisioned"]:  # the test failed before its own, checked, deprovision
             env = {**SYSTEMD_BASE, **LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "VAR_DIR": str(tmp_path)}
             removed = subprocess.run([sys.executable, "manage.py", "deprovision", "--prefix", prefix, "--yes"],
-                                     cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
+                                     cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
             print(removed.stdout, removed.stderr)
 
 
-def _upload(web: str, token: str, paths: list[Path]) -> list[str]:
-    """One POST of every image to the API, as a client behind the TLS-terminating load balancer would send it."""
+def _token(host: PlayedWebHost) -> str:
+    """An API token for the load generator, made on a web host as an operator would (its database, its settings)."""
+    env = {**SYSTEMD_BASE, **host.env_file, **host.here, "VAR_DIR": str(host.folder / "operator"),
+           "DJANGO_SUPERUSER_PASSWORD": secrets.token_urlsafe(16)}  # fmt: skip
+    for command in (["createsuperuser", "--noinput", "--username", "load-generator", "--email", "lg@example.com"],
+                    ["drf_create_token", "load-generator"]):  # fmt: skip
+        done = subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.split()[2]  # "Generated token <key> for user load-generator"
+
+
+def _upload(balancer: str, dns: str, token: str, paths: list[Path]) -> list[str]:
+    """One POST of every image to the API through the balancer, named by its DNS name as a client names it."""
     files = [("file", (path.name, path.read_bytes(), "image/jpeg")) for path in paths]
-    headers = {"Authorization": f"Token {token}", "X-Forwarded-Proto": "https"}
-    answer = httpx.post(f"{web}/api/classifications", files=files, headers=headers, timeout=60)
+    headers = {"Authorization": f"Token {token}", "Host": dns}
+    answer = httpx.post(f"{balancer}/api/classifications", files=files, headers=headers, timeout=60)
     assert answer.status_code == 202, answer.text
     return [row["id"] for row in answer.json()["results"]]
 
 
-def _answers(web: str, token: str, ids: list[str], player: InstancePlayer, timeout: float = 90) -> list[dict[str, Any]]:
+def _answers(balancer: str, dns: str, token: str, ids: list[str], player: InstancePlayer,
+             timeout: float = 180) -> list[dict[str, Any]]:  # fmt: skip
     """Each request as the API shows it once finished (or at the deadline), long-polled in short slices so that an
     instance that failed to boot fails the test at once instead of after every request's wait."""
-    headers = {"Authorization": f"Token {token}", "X-Forwarded-Proto": "https"}
+    headers = {"Authorization": f"Token {token}", "Host": dns}
     deadline = time.monotonic() + timeout
     answers = []
-    with httpx.Client(base_url=web, headers=headers, timeout=30) as session:
+    with httpx.Client(base_url=balancer, headers=headers, timeout=30) as session:
         for request_id in ids:
             while True:
                 assert player.errors == [], "\n".join(player.errors)
                 left = deadline - time.monotonic()
                 answer = session.get(f"/api/classifications/{request_id}", params={"wait": max(0, min(5, left))})
+                assert answer.status_code == 200, answer.text
                 if answer.json()["status"] in FINISHED_STATUSES or left <= 0:
                     break
             answers.append(answer.json())
     return answers
+
+
+def _synchronous(balancer: str, dns: str, token: str, paths: list[Path]) -> list[float]:
+    """`POST /` callers one after another through the balancer; each one's wait for its label, in seconds."""
+    waits = []
+    with httpx.Client(base_url=balancer, headers={"Authorization": f"Token {token}", "Host": dns},
+                      timeout=120) as session:  # fmt: skip
+        for path in paths:
+            started = time.monotonic()
+            answer = session.post("/", files={"myfile": (path.name, path.read_bytes(), "image/jpeg")})
+            waits.append(time.monotonic() - started)
+            assert answer.status_code == 200 and answer.text.strip(), answer.text
+    return waits
 
 
 def _group(endpoint: str, name: str) -> dict[str, Any]:
@@ -200,7 +211,7 @@ def _group(endpoint: str, name: str) -> dict[str, Any]:
         AutoScalingGroupNames=[name])["AutoScalingGroups"][0])  # fmt: skip
 
 
-def _operate_as_the_web_host(host: WebHost, web_url: str, endpoint: str, prefix: str) -> None:
+def _operate_as_the_web_host(host: PlayedWebHost, web_url: str, endpoint: str, prefix: str) -> None:
     """What else the web host's role is for, done under it: a scrape of /metrics (every queue's depth), an unreadable
     report refused to the dead-letter queue by the results consumer, and `manage.py deadletters list` on the host."""
     metrics = httpx.get(f"{web_url}/metrics", headers={"Authorization": f"Bearer {host.env_file['METRICS_TOKEN']}",
@@ -216,7 +227,7 @@ def _operate_as_the_web_host(host: WebHost, web_url: str, endpoint: str, prefix:
         return counts["Attributes"]["ApproximateNumberOfMessages"] == "1"
 
     wait_until(refused, 30, "the unreadable report in the dead-letter queue")
-    on_the_host = {**SYSTEMD_BASE, **host.env_file, "VAR_DIR": str(host.folder)}
+    on_the_host = {**SYSTEMD_BASE, **host.env_file, **host.here, "VAR_DIR": str(host.folder / "operator")}
     listed = subprocess.run([sys.executable, "manage.py", "deadletters", "list"], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, env=on_the_host)  # fmt: skip
     assert listed.returncode == 0, listed.stdout + listed.stderr
@@ -242,107 +253,129 @@ def _check_least_privilege(endpoint: str, prefix: str, roles: RoleCredentials, c
     assert unneeded == expected, "granted, yet no call of this run needs it:\n" + "\n".join(sorted(unneeded - expected))
 
 
-def test_from_an_empty_account_to_a_fleet_that_follows_the_queue_and_back(endpoint, account, tmp_path,
-                                                                          calls_file) -> None:  # fmt: skip
-    from django.contrib.auth.models import User
-    from django.db import connection
-    from rest_framework.authtoken.models import Token
+def test_from_an_empty_account_to_two_web_hosts_behind_a_balancer_and_a_fleet_that_follows_the_queue(
+    endpoint, account, tmp_path, calls_file
+) -> None:
+    prefix, ec2 = account["prefix"], account["ec2"]
+    environment = account["hosts"]
+    assert (environment["AUTOSCALE_PROVIDER"], environment["AUTOSCALE_GROUP"]) == ("asg", f"{prefix}-workers")
+    roles = RoleCredentials(endpoint)  # each tier under its own role, one session per instance
+    # What stands in for AWS on a web host: each service's endpoint (production refuses AWS_ENDPOINT_URL, so the
+    # per-service variables boto3 also reads), its instance profile's credentials, and its private address.
+    services = ("S3", "SQS", "EC2", "AUTO_SCALING", "STS", "SSM", "SECRETS_MANAGER")
+    endpoints = {f"AWS_ENDPOINT_URL_{service}": endpoint for service in services}
 
-    prefix, hosts, ec2 = account["prefix"], account["hosts"], account["ec2"]
-    assert (hosts["AUTOSCALE_PROVIDER"], hosts["AUTOSCALE_GROUP"]) == ("asg", f"{prefix}-workers")
-    # Each tier with its own role's credentials, as its instance profile would give them.
-    roles = RoleCredentials(endpoint)
-    token = Token.objects.create(user=User.objects.create_user("load-generator")).key
-    # /etc/classifier/web.env as README's step 4 writes it, then what stands in for AWS here: the endpoint of each
-    # service (production refuses AWS_ENDPOINT_URL, so the per-service variables boto3 also reads) and credentials
-    # for the web host's instance profile. The autoscaler's policy and pace are the host's settings too.
-    endpoints = {f"AWS_ENDPOINT_URL_{service}": endpoint for service in ("S3", "SQS", "EC2", "AUTO_SCALING", "STS")}
-    env_file = {
-        **hosts, "SERVICE_MODE": "production", "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
-        "DJANGO_ALLOWED_HOSTS": HOST, "DATABASE_URL": database_url(connection.settings_dict),
-        "METRICS_TOKEN": secrets.token_urlsafe(20), **roles.environment(f"{prefix}-web-host", "web-host"), **endpoints,
-        "AUTOSCALE_POLICY": "step", "AUTOSCALE_MAX": "3", "AUTOSCALE_INTERVAL": "2",
-    }  # fmt: skip
-    host = WebHost(env_file, tmp_path / "web-host")
+    def web_host(instance: str) -> dict[str, str]:
+        credentials = roles.environment(f"{prefix}-web-host", session=instance, instance_id=instance)
+        return {**endpoints, **credentials, "INSTANCE_LOCAL_IPV4": "127.0.0.1"}
 
-    def instance_profile(instance: str) -> dict[str, str]:
+    def worker(instance: str) -> dict[str, str]:
         return roles.environment(f"{prefix}-worker", session=instance, instance_id=instance)
 
-    here = {"AWS_ENDPOINT_URL": endpoint, "WORKER_IDLE_SECONDS": IDLE_SECONDS}
-    player = InstancePlayer(ec2, prefix, tmp_path / "instances", here, credentials=instance_profile)
+    player = InstancePlayer(ec2, prefix, tmp_path / "instances", {"AWS_ENDPOINT_URL": endpoint},
+                            credentials=worker, web_host_environment=web_host)  # fmt: skip
+    elbv2 = client(endpoint, "elbv2")
+    [targets] = elbv2.describe_target_groups(Names=[f"{prefix}-web-hosts"])["TargetGroups"]
+    [described] = elbv2.describe_load_balancers(Names=[f"{prefix}-web"])["LoadBalancers"]
+    dns = described["DNSName"]
+    assert f"the service: http://{dns}" in account["output"]
+
+    def port_of(instance: str) -> int:
+        played = player.played.get(instance)
+        return played.host.port if played is not None and played.host is not None else 0
+
+    balancer = BalancerStandIn(elbv2, targets["TargetGroupArn"], port_of)
     images = sorted(IMAGES_DIR.glob("*.JPEG"))
     try:
-        port = free_port()
-        web = host.start("classifier-web", replace=("--host 0.0.0.0 --port 80", f"--host {HOST} --port {port}"))
-        host.start("classifier-results")
-        wait_for_port(HOST, port, timeout=60, process=web)
-        web_url = f"http://{HOST}:{port}"
-        assert httpx.post(f"{web_url}/api/classifications", headers={"X-Forwarded-Proto": "https"}).status_code == 401
-        # What a load balancer's health check asks (its calls, under the host's role, are checked like the rest).
-        ready = httpx.get(f"{web_url}/readyz", headers={"X-Forwarded-Proto": "https"})
-        assert ready.status_code == 200, ready.text
         player.start()
+        balancer.start()
+        wait_until(lambda: player.errors or len(balancer.healthy()) == 2, 240, "two healthy web hosts")
+        assert player.errors == [], "\n".join(player.errors)
+        hosts = player.web_hosts()
+        assert sorted(balancer.registered()) == sorted(h.instance_id for h in hosts)
+        # No secret in the user data, the launch templates or provision's output; the hosts have them.
+        stored = client(endpoint, "secretsmanager").get_secret_value(SecretId=f"{prefix}/web")["SecretString"]
+        secret = json.loads(stored)
+        assert {h.env_file["DJANGO_SECRET_KEY"] for h in hosts} == {secret["DJANGO_SECRET_KEY"]}
+        templates = [ec2.describe_launch_template_versions(LaunchTemplateName=name, Versions=["$Default"])
+                     for name in (f"{prefix}-web", f"{prefix}-worker")]  # fmt: skip
+        shown = account["output"] + json.dumps(templates, default=str)
+        shown += "".join((h.folder / "user-data").read_text() for h in hosts)
+        for value in secret.values():
+            assert value not in shown
+        token = _token(hosts[0])
+        url = balancer.url
+        assert httpx.post(f"{url}/api/classifications", headers={"Host": dns}).status_code == 401
 
-        answered: dict[str, list[dict[str, Any]]] = {}
-        booted: dict[str, list[PlayedInstance]] = {}
-        for provider, burst in (("ec2", images[:BURST]), ("asg", images[BURST : 2 * BURST])):
-            before = set(player.played)
-            # The unit's own command; only the first burst names its provider over provision's `asg`.
-            host.start("classifier-autoscaler", **({"AUTOSCALE_PROVIDER": "ec2"} if provider == "ec2" else {}))
-            ids = _upload(web_url, token, burst)
-            wait_until(lambda: player.errors or player.peak >= 2, 60, f"{provider}: the fleet growing to two")
-            answered[provider] = _answers(web_url, token, ids, player)
-            wait_until(lambda: player.errors or (not player.running() and not player.busy()), 90,
-                       f"{provider}: the fleet back to zero")  # fmt: skip
-            assert player.errors == [], "\n".join(player.errors)
-            host.stop("classifier-autoscaler")
+        # A burst sized by the web hosts' autoscaler (one works, one stands by), answered once each.
+        before = set(player.played)
+        ids = _upload(url, dns, token, images[:BURST])
+        wait_until(lambda: player.errors or player.peak >= 1, 90, "asg: the fleet growing")
+        answered = _answers(url, dns, token, ids, player)
+        assert all(a["status"] == "done" and a["label"] for a in answered), answered
+        assert {(a["dispatches"], a["result_deliveries"]) for a in answered} == {(1, 1)}
+        # Synchronous callers while the fleet is warm: with both hosts serving and recording, then with one.
+        both = _synchronous(url, dns, token, images[BURST : BURST + SYNC_CALLERS])
+        served = dict(balancer.served)
+        assert all(served.get(h.instance_id, 0) > 0 for h in hosts), served
+        second = hosts[1]
+        second.stop("classifier-web")
+        wait_until(lambda: balancer.healthy() == [hosts[0].instance_id], 60, "the balancer taking the host out")
+        second.stop("classifier-results")
+        one = _synchronous(url, dns, token, images[BURST + SYNC_CALLERS : BURST + 2 * SYNC_CALLERS])
+        ratio = statistics.median(both) / statistics.median(one)
+        print(f"synchronous callers, p50: two hosts {statistics.median(both) * 1000:.0f} ms, one host "
+              f"{statistics.median(one) * 1000:.0f} ms: {ratio:.2f} x")  # fmt: skip
+        assert ratio <= 1.5, (both, one)
+        second.start("classifier-web", replace=("--port 80", f"--port {second.port}"))
+        second.start("classifier-results")
+        wait_until(lambda: len(balancer.healthy()) == 2, 90, "the host back in the target group")
 
-            ours = {i: played for i, played in player.played.items() if i not in before}
-            assert 2 <= len(ours) <= 3, ours  # the step policy's 2, within the cap
-            ending = "powered off" if provider == "ec2" else "left its group"
-            assert {played.ending for played in ours.values()} == {ending}, ours
-            described = ec2.describe_instances(InstanceIds=list(ours))["Reservations"]
-            assert {i["State"]["Name"] for r in described for i in r["Instances"]} == {"terminated"}
-            assert all(a["status"] == "done" and a["label"] for a in answered[provider]), answered[provider]
-            # Answered once, by the instances of this burst's provider: one send, one result recorded.
-            assert {(a["dispatches"], a["result_deliveries"]) for a in answered[provider]} == {(1, 1)}
-            assert {a["worker"].split("@")[1] for a in answered[provider]} <= set(ours)
-            booted[provider] = list(ours.values())
-            player.peak = 0
-
-        # The ec2 provider's workers booted from the user data it sent with each launch: no group to leave; the
-        # group's from the launch template's own, the one provision rendered, which names the group.
-        assert all(played.environment["WORKER_RETIRE"] == "true" for played in booted["ec2"] + booted["asg"])
-        assert not any("AUTOSCALE_GROUP" in played.environment for played in booted["ec2"])
-        versions = ec2.describe_launch_template_versions(LaunchTemplateId=hosts["EC2_LAUNCH_TEMPLATE"],
-                                                         Versions=["$Default"])["LaunchTemplateVersions"]  # fmt: skip
-        rendered = base64.b64decode(versions[0]["LaunchTemplateData"]["UserData"]).decode()
-        for played in booted["asg"]:
-            assert (played.folder / "user-data").read_text() == rendered
-            assert played.environment["AUTOSCALE_GROUP"] == f"{prefix}-workers"
+        wait_until(lambda: player.errors or (not player.running() and not player.busy()), 180,
+                   "asg: the fleet back to zero at the shipped idle time")  # fmt: skip
+        assert player.errors == [], "\n".join(player.errors)
+        asg_workers = {i: p for i, p in player.played.items() if i not in before and p.host is None}
+        assert 1 <= len(asg_workers) <= MAX_WORKERS and {p.ending for p in asg_workers.values()} == {"left its group"}
         group = _group(endpoint, f"{prefix}-workers")
         assert (group["DesiredCapacity"], group["Instances"]) == (0, [])  # each leaving worker decremented it
-        s3 = client(endpoint, "s3")  # the web tier stored each upload in S3, a worker wrote each answer there
-        for bucket in (hosts["S3_INPUT_BUCKET"], hosts["S3_OUTPUT_BUCKET"]):
-            assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 2 * BURST, bucket
+
+        # A burst sized by the ec2 provider, its autoscaler on the first host in place of the hosts' own.
+        for host in hosts:
+            host.stop("classifier-autoscaler")
+        hosts[0].start("classifier-autoscaler", AUTOSCALE_PROVIDER="ec2")
+        before, player.peak = set(player.played), 0
+        ids = _upload(url, dns, token, images[:BURST])
+        wait_until(lambda: player.errors or player.peak >= 1, 90, "ec2: the fleet growing")
+        answered = _answers(url, dns, token, ids, player)
+        assert all(a["status"] == "done" and a["label"] for a in answered), answered
+        wait_until(lambda: player.errors or (not player.running() and not player.busy()), 180,
+                   "ec2: the fleet back to zero at the shipped idle time")  # fmt: skip
+        assert player.errors == [], "\n".join(player.errors)
+        ec2_workers = {i: p for i, p in player.played.items() if i not in before and p.host is None}
+        assert ec2_workers and {p.ending for p in ec2_workers.values()} == {"powered off"}
+        assert not any("AUTOSCALE_GROUP" in p.environment for p in ec2_workers.values())
+        described_workers = ec2.describe_instances(InstanceIds=[*asg_workers, *ec2_workers])["Reservations"]
+        assert {i["State"]["Name"] for r in described_workers for i in r["Instances"]} == {"terminated"}
+
         sqs = client(endpoint, "sqs")
         for queue in ("classify", "results", "classify-dead-letter"):
-            url = sqs.get_queue_url(QueueName=f"{prefix}-{queue}")["QueueUrl"]
-            counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            queue_url = sqs.get_queue_url(QueueName=f"{prefix}-{queue}")["QueueUrl"]
+            counts = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
             left = (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"])
             assert left == ("0", "0"), queue
-        _operate_as_the_web_host(host, web_url, endpoint, prefix)
+        _operate_as_the_web_host(hosts[0], hosts[0].url, endpoint, prefix)
     except BaseException:
-        print(host.logs())
         for played in player.played.values():
-            print(f"--- {played.instance_id} ({played.ending or 'running'})\n{played.log_tail()}")
+            print(played.host.logs() if played.host else
+                  f"--- {played.instance_id} ({played.ending or 'running'})\n{played.log_tail()}")  # fmt: skip
         raise
     finally:
+        balancer.stop()
         player.stop()
-        host.stop_all()
 
     _check_least_privilege(endpoint, prefix, roles, calls_file, player)
     removed = _operator(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
     account["deprovisioned"] = True
     assert f"deleted       Auto Scaling group {prefix}-workers" in removed.stdout
+    assert f"deleted       load balancer {prefix}-web" in removed.stdout
     assert leftovers(endpoint, prefix) == []
