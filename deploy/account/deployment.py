@@ -21,7 +21,7 @@ from deploy.account.database import DatabaseInstance, DatabaseSubnetGroup
 from deploy.account.group import AutoScalingGroup
 from deploy.account.iam import InstanceProfile, Role, render_policy
 from deploy.account.launch_template import LaunchTemplate
-from deploy.account.names import Names
+from deploy.account.names import OWNER_TAG, Names
 from deploy.account.network import SecurityGroup, default_vpc, ingress_from, web_ingress
 from deploy.account.queues import Queue
 from deploy.account.reconcile import Ledger, Outcome, Resource, ensure, remove
@@ -89,8 +89,10 @@ class Deployment:
     # --- the parts -------------------------------------------------------------------------------------------
     def buckets(self, expire_inputs_days: int | None = None) -> list[Bucket]:
         s3, tags = self.client("s3"), self.names.tags()
+        # The artifacts bucket holds the release archives `manage.py bake` builds images from.
         return [Bucket(s3, self.names.input_bucket, self.region, tags, expire_inputs_days),
-                Bucket(s3, self.names.output_bucket, self.region, tags)]  # fmt: skip
+                Bucket(s3, self.names.output_bucket, self.region, tags),
+                Bucket(s3, self.names.artifacts_bucket, self.region, tags)]  # fmt: skip
 
     def queues(self) -> list[Queue]:
         plan, sqs = self.queue_plan(), self.client("sqs")
@@ -299,6 +301,22 @@ class Deployment:
         parts += [*reversed(self.queues()), *self.buckets()]
         for part in parts:
             remove(part, ledger, dry_run=dry_run)
+        self.deregister_images(ledger, dry_run=dry_run)
+
+    def deregister_images(self, ledger: Ledger, *, dry_run: bool) -> None:
+        """The images `manage.py bake` made for this deployment, and their snapshots."""
+        ec2 = self.client("ec2")
+        ledger.working_on = f"images of deployment {self.names.prefix}"
+        filters = [{"Name": f"tag:{OWNER_TAG}", "Values": [self.names.prefix]}]
+        for image in ec2.describe_images(Owners=["self"], Filters=filters)["Images"]:
+            if dry_run:
+                ledger.add(Outcome("would delete", "image", image["ImageId"]))
+                continue
+            ec2.deregister_image(ImageId=image["ImageId"])
+            for mapping in image.get("BlockDeviceMappings", []):
+                if mapping.get("Ebs", {}).get("SnapshotId"):
+                    ec2.delete_snapshot(SnapshotId=mapping["Ebs"]["SnapshotId"])
+            ledger.add(Outcome("deleted", "image", image["ImageId"]))
 
     def terminate_instances(self, ledger: Ledger, *, dry_run: bool) -> None:
         ec2 = self.client("ec2")
@@ -307,9 +325,12 @@ class Deployment:
         fleets = [self.names.fleet, f"{self.names.fleet}-web"]  # the workers, and the web hosts
         filters = [{"Name": f"tag:{FLEET_TAG}", "Values": fleets},
                    {"Name": "instance-state-name", "Values": alive}]  # fmt: skip
-        ids = [instance["InstanceId"]
-               for page in ec2.get_paginator("describe_instances").paginate(Filters=filters)
-               for reservation in page["Reservations"] for instance in reservation["Instances"]]  # fmt: skip
+        builders = [{"Name": f"tag:{OWNER_TAG}", "Values": [self.names.prefix]},
+                    {"Name": "instance-state-name", "Values": alive}]  # a bake's, should one be left  # fmt: skip
+        ids = sorted({instance["InstanceId"]
+                      for where in (filters, builders)
+                      for page in ec2.get_paginator("describe_instances").paginate(Filters=where)
+                      for reservation in page["Reservations"] for instance in reservation["Instances"]})  # fmt: skip
         if not ids:
             return
         if dry_run:
