@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import configparser
 import logging
+import os
 import shlex
 import subprocess
 import sys
@@ -65,6 +66,24 @@ def read_environment_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
+@dataclass(frozen=True)
+class Image:
+    """What stands in for /opt/classifier and its virtual environment's python: this checkout and this Python, or
+    the root folder a played builder baked (manage.py bake)."""
+
+    app: Path = ROOT
+    python: str = sys.executable
+
+    @classmethod
+    def baked(cls, root: Path) -> Image:
+        app = root / APP.lstrip("/")
+        return cls(app, str(app / ".venv" / "bin" / "python"))
+
+    def here(self, text: str) -> str:
+        python = "\0python\0"  # kept apart from APP's replacement: the baked python's path contains APP
+        return text.replace(f"{APP}/.venv/bin/python", python).replace(APP, str(self.app)).replace(python, self.python)
+
+
 @dataclass
 class PlayedInstance:
     instance_id: str
@@ -89,6 +108,8 @@ class InstancePlayer:
                  web_host_environment: Callable[[str], dict[str, str]] | None = None) -> None:  # fmt: skip
         self.ec2 = ec2
         self.fleet = fleet
+        self.image = Image()  # what the instances boot from; a bake's root once the test has one
+        self.builders: dict[str, Path] = {}  # builder instance -> the root folder it baked into
         self.web_fleet = f"{fleet}-web"  # the web hosts' instances (deploy/account/deployment.py)
         # A web host's stand-ins (the service endpoints, its role's credentials, its address), by instance id: given,
         # the player boots the web fleet's instances too.
@@ -154,6 +175,8 @@ class InstancePlayer:
         self.peak = max(self.peak, len(running))
         for instance_id in sorted(running - set(self.played)):
             self._boot(instance_id)
+        for instance_id in self._builders():
+            self._build(instance_id)
         if self.web_host_environment is not None:
             web = set(self.running(self.web_fleet))
             for instance_id in sorted(web - set(self.played)):
@@ -188,6 +211,37 @@ class InstancePlayer:
             played.ending = f"did not boot: {exc}"
             self.errors.append(f"{instance_id} did not boot: {exc}")
 
+    def _builders(self) -> list[str]:
+        """`manage.py bake`'s builder instances of this deployment not played yet."""
+        filters = [{"Name": "tag:classifier:role", "Values": ["builder"]},
+                   {"Name": "tag:classifier:deployment", "Values": [self.fleet]},
+                   {"Name": "instance-state-name", "Values": ["pending", "running"]}]  # fmt: skip
+        pages = self.ec2.get_paginator("describe_instances").paginate(Filters=filters)
+        found = [i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]]
+        return [instance for instance in found if instance not in self.played]
+
+    def _build(self, instance_id: str) -> None:
+        """A builder: its user data, with the real root moved to a folder of its own (bake.sh --root then installs
+        no packages and makes no user), the machine's package registries for PyPI; then the power-off."""
+        played = PlayedInstance(instance_id, self.folder / instance_id, tags={"classifier:role": "builder"})
+        with self._lock:
+            self.played[instance_id] = played
+        root = played.folder / "root"
+        root.mkdir(parents=True)
+        answer = self.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+        script = base64.b64decode(answer["UserData"]["Value"]).decode()
+        assert "\nroot=/\n" in script, script
+        (played.folder / "user-data.sh").write_text(script.replace("\nroot=/\n", f"\nroot={root}\n"))
+        registries = {key: value for key, value in os.environ.items() if key.startswith("PIP_") or key == "HOME"}
+        done = subprocess.run(["bash", str(played.folder / "user-data.sh")], capture_output=True, text=True,
+                              timeout=1200, env={**SYSTEMD_BASE, **registries})  # fmt: skip
+        (played.folder / "builder.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            self.errors.append(f"builder {instance_id}'s user data exited {done.returncode}: {done.stderr[-1500:]}")
+        self.builders[instance_id] = root
+        self.ec2.stop_instances(InstanceIds=[instance_id])  # its power-off: the shutdown behaviour is "stop"
+        played.ending = "built and powered off"
+
     def _boot_web_host(self, instance_id: str) -> None:
         """A web host: its user data (which names where the configuration is, then starts the host's units), then
         those units in systemd's order, as tests/instance_player.PlayedWebHost plays them."""
@@ -199,7 +253,8 @@ class InstancePlayer:
             played.tags = {"autoscale:fleet": self.web_fleet}
             played.environment = self._run_user_data(played, " ".join(["enable", "--now", *WEB_HOST_UNITS]),
                                                      "host.env")  # fmt: skip
-            host = PlayedWebHost(instance_id, played.folder, played.environment, self.web_host_environment(instance_id))
+            host = PlayedWebHost(instance_id, played.folder, played.environment, self.web_host_environment(instance_id),
+                                 self.image)  # fmt: skip
             played.host = host
             host.boot()
         except Exception as exc:
@@ -229,8 +284,8 @@ class InstancePlayer:
 
     def _here(self, text: str, played: PlayedInstance) -> str:
         """A unit's path or command line with the image's and the instance's paths moved to where they are here."""
-        text = text.replace("%%", "%").replace(f"{APP}/.venv/bin/python", sys.executable)
-        return text.replace(APP, str(ROOT)).replace(STATE, str(played.folder / STATE.lstrip("/")))
+        text = self.image.here(text.replace("%%", "%"))
+        return text.replace(STATE, str(played.folder / STATE.lstrip("/")))
 
     def _start_worker(self, played: PlayedInstance) -> ManagedProcess:
         unit = self.unit
@@ -262,7 +317,8 @@ class InstancePlayer:
         command = self._here(self.unit["ExecStopPost"].removeprefix("+"), played)  # "+": runs as root
         stand_ins = played.folder / "bin"
         env = {**played.worker.env, "PATH": f"{stand_ins}:{SYSTEMD_BASE['PATH']}"}
-        done = subprocess.run(shlex.split(command), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(shlex.split(command), cwd=self.image.app, env=env, capture_output=True, text=True,
+                              timeout=60)  # fmt: skip
         (played.folder / "stop-post.log").write_text(done.stdout + done.stderr)
         if "--no-block poweroff" in calls.read_text():
             self._power_off(played.instance_id)
@@ -289,7 +345,9 @@ class PlayedWebHost:
     the env file's values, with /opt/classifier, its state directory and /run moved under the host's folder, in
     the units' order: the configuration (deploy/host_config.py) and the migrations run to completion first."""
 
-    def __init__(self, instance_id: str, folder: Path, host_env: dict[str, str], here: dict[str, str]) -> None:
+    def __init__(self, instance_id: str, folder: Path, host_env: dict[str, str], here: dict[str, str],
+                 image: Image | None = None) -> None:  # fmt: skip
+        self.image = image or Image()
         self.instance_id = instance_id
         self.folder = folder
         self.host_env = host_env  # /etc/classifier/host.env, as the user data wrote it
@@ -303,7 +361,7 @@ class PlayedWebHost:
         return f"http://127.0.0.1:{self.port}"
 
     def _here(self, text: str) -> str:
-        text = text.replace("%%", "%").replace(f"{APP}/.venv/bin/python", sys.executable).replace(APP, str(ROOT))
+        text = self.image.here(text.replace("%%", "%"))
         return text.replace("/var/lib/", f"{self.folder}/var/lib/").replace("/run/", f"{self.folder}/run/")
 
     def _unit(self, name: str) -> tuple[configparser.SectionProxy, dict[str, str]]:

@@ -12,6 +12,7 @@ log="$work.log"
 } > "$log" 2>&1
 status=$?
 { echo "status=$status"; tail -c 6000 "$log"; } |
-  curl --fail --silent --show-error --retry 5 --retry-connrefused -X PUT --data-binary @- "@STATUS_URL@"
+  curl --fail --silent --show-error --retry 5 --retry-connrefused -X PUT -H "Content-Type: text/plain" \
+    --data-binary @- "@STATUS_URL@"
 rm -rf "$work"
-[ "$root" = / ] && systemctl poweroff
+if [ "$root" = / ]; then systemctl poweroff; fi

@@ -51,7 +51,7 @@ def _play_builder(endpoint: str, prefix: str, report: str, then: Callable[[Any, 
         ec2 = client(endpoint, "ec2")
         answer = ec2.describe_instance_attribute(InstanceId=builder["InstanceId"], Attribute="userData")
         user_data = base64.b64decode(answer["UserData"]["Value"]).decode()
-        status_url = re.search(r'-X PUT --data-binary @- "([^"]+)"', user_data)
+        status_url = re.search(r'--data-binary @- "([^"]+)"', user_data)
         assert status_url, user_data
         assert httpx.put(status_url[1], content=report.encode()).status_code == 200
         then(ec2, builder["InstanceId"])

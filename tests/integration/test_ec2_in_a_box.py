@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,7 +42,7 @@ from tests.deploy.account import client, leftovers, printed_environment
 from tests.iam.account import AccountWorld, RoleCredentials
 from tests.iam.check import Tier, judge
 from tests.iam.recording_endpoint import read as read_calls
-from tests.instance_player import SYSTEMD_BASE, InstancePlayer, PlayedWebHost, wait_until
+from tests.instance_player import SYSTEMD_BASE, Image, InstancePlayer, PlayedWebHost, wait_until
 from tests.integration.conftest import first_pass_only
 
 pytestmark = [
@@ -128,28 +129,35 @@ def hosts_database() -> Iterator[str]:
 
 
 @pytest.fixture
-def account(endpoint: str, tmp_path: Path, hosts_database: str) -> Iterator[dict[str, Any]]:
-    """A provisioned deployment with both tiers; deprovisioned at the end, whatever happened."""
-    prefix = f"box{uuid.uuid4().hex[:6]}"
-    ec2 = client(endpoint, "ec2")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    by_zone = {s["AvailabilityZone"]: s["SubnetId"]
-               for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]}  # fmt: skip
-    subnets = [by_zone[zone] for zone in sorted(by_zone)[:2]]
-    provisioned = _operator(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--subnets",
-                            ",".join(subnets), "--max", str(MAX_WORKERS), "--web-hosts", "2",
-                            "--database-url", hosts_database)  # fmt: skip
-    made = {"prefix": prefix, "hosts": printed_environment(provisioned.stdout), "ec2": ec2, "deprovisioned": False,
-            "output": provisioned.stdout + provisioned.stderr}  # fmt: skip
+def account(endpoint: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A deployment's prefix; whatever the test made of it is deprovisioned at the end, whatever happened."""
+    made = {"prefix": f"box{uuid.uuid4().hex[:6]}", "deprovisioned": False}
     try:
         yield made
     finally:
         if not made["deprovisioned"]:  # the test failed before its own, checked, deprovision
             env = {**SYSTEMD_BASE, **LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "VAR_DIR": str(tmp_path)}
-            removed = subprocess.run([sys.executable, "manage.py", "deprovision", "--prefix", prefix, "--yes"],
+            removed = subprocess.run([sys.executable, "manage.py", "deprovision", "--prefix", made["prefix"], "--yes"],
                                      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
             print(removed.stdout, removed.stderr)
+
+
+def _bake_and_provision(endpoint: str, prefix: str, folder: Path, database: str) -> tuple[str, str]:
+    """`manage.py bake` (the player plays its builder), then `manage.py provision` from the image it printed, as
+    an operator runs them; returns the image and provision's output."""
+    ec2 = client(endpoint, "ec2")
+    base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    baked = _operator(endpoint, folder, "bake", "--prefix", prefix, "--base-ami", base, "--timeout", "1200")
+    image = baked.stdout.strip().splitlines()[-1].removeprefix("image: ")
+    assert image.startswith("ami-"), baked.stdout
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    by_zone = {s["AvailabilityZone"]: s["SubnetId"]
+               for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]}  # fmt: skip
+    subnets = [by_zone[zone] for zone in sorted(by_zone)[:2]]
+    provisioned = _operator(endpoint, folder, "provision", "--prefix", prefix, "--ami", image, "--subnets",
+                            ",".join(subnets), "--max", str(MAX_WORKERS), "--web-hosts", "2",
+                            "--database-url", database)  # fmt: skip
+    return image, provisioned.stdout + provisioned.stderr
 
 
 def _token(host: PlayedWebHost) -> str:
@@ -254,11 +262,9 @@ def _check_least_privilege(endpoint: str, prefix: str, roles: RoleCredentials, c
 
 
 def test_from_an_empty_account_to_two_web_hosts_behind_a_balancer_and_a_fleet_that_follows_the_queue(
-    endpoint, account, tmp_path, calls_file
+    endpoint, account, tmp_path, calls_file, hosts_database
 ) -> None:
-    prefix, ec2 = account["prefix"], account["ec2"]
-    environment = account["hosts"]
-    assert (environment["AUTOSCALE_PROVIDER"], environment["AUTOSCALE_GROUP"]) == ("asg", f"{prefix}-workers")
+    prefix, ec2 = account["prefix"], client(endpoint, "ec2")
     roles = RoleCredentials(endpoint)  # each tier under its own role, one session per instance
     # What stands in for AWS on a web host: each service's endpoint (production refuses AWS_ENDPOINT_URL, so the
     # per-service variables boto3 also reads), its instance profile's credentials, and its private address.
@@ -274,21 +280,26 @@ def test_from_an_empty_account_to_two_web_hosts_behind_a_balancer_and_a_fleet_th
 
     player = InstancePlayer(ec2, prefix, tmp_path / "instances", {"AWS_ENDPOINT_URL": endpoint},
                             credentials=worker, web_host_environment=web_host)  # fmt: skip
-    elbv2 = client(endpoint, "elbv2")
-    [targets] = elbv2.describe_target_groups(Names=[f"{prefix}-web-hosts"])["TargetGroups"]
-    [described] = elbv2.describe_load_balancers(Names=[f"{prefix}-web"])["LoadBalancers"]
-    dns = described["DNSName"]
-    assert f"the service: http://{dns}" in account["output"]
 
     def port_of(instance: str) -> int:
         played = player.played.get(instance)
         return played.host.port if played is not None and played.host is not None else 0
 
-    balancer = BalancerStandIn(elbv2, targets["TargetGroupArn"], port_of)
     images = sorted(IMAGES_DIR.glob("*.JPEG"))
+    balancer: BalancerStandIn | None = None
     try:
         player.start()
-        balancer.start()
+        image, output = _bake_and_provision(endpoint, prefix, tmp_path, hosts_database)
+        [root] = player.builders.values()  # every instance boots from what the builder baked
+        player.image = Image.baked(root)
+        environment = printed_environment(output)
+        assert (environment["AUTOSCALE_PROVIDER"], environment["AUTOSCALE_GROUP"]) == ("asg", f"{prefix}-workers")
+        elbv2 = client(endpoint, "elbv2")
+        [targets] = elbv2.describe_target_groups(Names=[f"{prefix}-web-hosts"])["TargetGroups"]
+        [described] = elbv2.describe_load_balancers(Names=[f"{prefix}-web"])["LoadBalancers"]
+        dns = described["DNSName"]
+        assert f"the service: http://{dns}" in output
+        balancer = BalancerStandIn(elbv2, targets["TargetGroupArn"], port_of).start()
         wait_until(lambda: player.errors or len(balancer.healthy()) == 2, 240, "two healthy web hosts")
         assert player.errors == [], "\n".join(player.errors)
         hosts = player.web_hosts()
@@ -299,7 +310,9 @@ def test_from_an_empty_account_to_two_web_hosts_behind_a_balancer_and_a_fleet_th
         assert {h.env_file["DJANGO_SECRET_KEY"] for h in hosts} == {secret["DJANGO_SECRET_KEY"]}
         templates = [ec2.describe_launch_template_versions(LaunchTemplateName=name, Versions=["$Default"])
                      for name in (f"{prefix}-web", f"{prefix}-worker")]  # fmt: skip
-        shown = account["output"] + json.dumps(templates, default=str)
+        # Both tiers launch from the one image the bake made.
+        assert {t["LaunchTemplateVersions"][0]["LaunchTemplateData"]["ImageId"] for t in templates} == {image}
+        shown = output + json.dumps(templates, default=str)
         shown += "".join((h.folder / "user-data").read_text() for h in hosts)
         for value in secret.values():
             assert value not in shown
@@ -370,9 +383,15 @@ def test_from_an_empty_account_to_two_web_hosts_behind_a_balancer_and_a_fleet_th
                   f"--- {played.instance_id} ({played.ending or 'running'})\n{played.log_tail()}")  # fmt: skip
         raise
     finally:
-        balancer.stop()
+        if balancer is not None:
+            balancer.stop()
         player.stop()
+        for root in player.builders.values():  # a baked image's files: gigabytes
+            shutil.rmtree(root, ignore_errors=True)
 
+    # Nor in any log of any instance (web hosts' services, workers, the builder), nor what systemd would journal.
+    logs = "".join(log.read_text(errors="replace") for log in (tmp_path / "instances").rglob("*.log"))
+    assert logs and not [key for key, value in secret.items() if value in logs]
     _check_least_privilege(endpoint, prefix, roles, calls_file, player)
     removed = _operator(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
     account["deprovisioned"] = True
