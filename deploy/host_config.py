@@ -30,7 +30,7 @@ from common import instance_metadata
 
 logger = logging.getLogger("deploy.host_config")
 
-SECRET_KEYS = ("DJANGO_SECRET_KEY", "METRICS_TOKEN", "DATABASE_URL")
+SECRET_KEYS = ("DJANGO_SECRET_KEY", "METRICS_TOKEN", "DATABASE_URL", "OPERATOR_API_TOKEN")
 DATABASE_PARTS = ("DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER")
 _PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+,=\-]*$")
 

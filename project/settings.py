@@ -476,6 +476,9 @@ METRICS_DIR = env_str("METRICS_DIR", str(VAR_DIR / "metrics"))
 # GET /metrics asks for `Authorization: Bearer <token>` when one is set. In production it is off without one: the
 # figures name queues and workers, not for the open internet (or scrape a separate port: the same view).
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+# A provisioned deployment's operator API token (its secret): the web hosts give it to the `operator` user at boot
+# (manage.py migrate_once), and `manage.py loadtest --prefix` reads it from the same secret.
+OPERATOR_API_TOKEN = env_str("OPERATOR_API_TOKEN", "")
 # How long queue depths and the fleet read at scrape time are kept: a scrape every second asks SQS once per this.
 METRICS_CACHE_SECONDS = env_float("METRICS_CACHE_SECONDS", 5.0, minimum=0)
 # /readyz asks the database, SQS and the storage at most this often; a load balancer polling it costs nothing more.

@@ -97,8 +97,11 @@ def _token(size: int) -> Callable[[], str]:
     return lambda: secrets.token_urlsafe(size)
 
 
-# What the secret holds, made once: Django's signing key, the metrics scraper's token.
-GENERATED: dict[str, Callable[[], str]] = {"DJANGO_SECRET_KEY": _token(50), "METRICS_TOKEN": _token(32)}
+# What the secret holds, made once: Django's signing key, the metrics scraper's token, and the operator's API
+# token (the web hosts make the `operator` user with it; `manage.py loadtest --prefix` reads it). A DRF token key is
+# 40 characters.
+GENERATED: dict[str, Callable[[], str]] = {"DJANGO_SECRET_KEY": _token(50), "METRICS_TOKEN": _token(32),
+                                           "OPERATOR_API_TOKEN": lambda: secrets.token_hex(20)}  # fmt: skip
 # The RDS master password (RDS takes printable ASCII but /, @, " and space: URL-safe base64 has none).
 DATABASE_PASSWORD = "DATABASE_PASSWORD"  # noqa: S105  # the key it is stored under
 database_password = _token(24)

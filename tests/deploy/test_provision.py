@@ -369,12 +369,18 @@ def test_the_web_tier_behind_a_load_balancer_with_its_database_and_secrets(endpo
 
     # Secrets generated once, into the secret; the rest as parameters. None of them in user data or the output.
     stored = json.loads(client(endpoint, "secretsmanager").get_secret_value(SecretId=f"{prefix}/web")["SecretString"])
-    assert set(stored) == {"DJANGO_SECRET_KEY", "METRICS_TOKEN", "DATABASE_PASSWORD"}
+    assert set(stored) == {"DJANGO_SECRET_KEY", "METRICS_TOKEN", "OPERATOR_API_TOKEN", "DATABASE_PASSWORD"}
     parameters = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in client(endpoint, "ssm").get_parameters_by_path(
         Path=f"/{prefix}/web", MaxResults=10)["Parameters"]}  # fmt: skip
     assert len(parameters) == 10  # a page: more are there
     for value in stored.values():
         assert value not in first.stdout + first.stderr and value not in user_data
+
+    # What `manage.py loadtest --prefix` aims at: the balancer, with the operator's token from the secret.
+    found = manage(endpoint, tmp_path, "shell", "-c", "from stack.management.commands.loadtest import Command; "
+                   f"print(*Command()._deployment({prefix!r}, None))")  # fmt: skip
+    aimed = found.stdout.splitlines()[-1].split()
+    assert aimed == [f"http://{balancer['DNSName']}", stored["OPERATOR_API_TOKEN"]], found.stdout + found.stderr
 
     second = manage(endpoint, tmp_path, *args)
     assert second.returncode == 0, second.stdout + second.stderr

@@ -103,6 +103,26 @@ def test_a_service_writes_only_where_its_user_may(path: Path) -> None:
 
 def test_the_autoscaler_runs_with_the_hosts_environment_and_comes_back_after_a_failure() -> None:
     autoscaler = unit("classifier-autoscaler.service")["Service"]
-    assert command(unit("classifier-autoscaler.service")) == ["python", "manage.py", "autoscale"]
+    # Every web host runs one: one works, the others stand by for the fleet's lock.
+    assert command(unit("classifier-autoscaler.service")) == ["python", "manage.py", "autoscale", "--standby"]
     assert autoscaler["EnvironmentFile"] == unit("classifier-web.service")["Service"]["EnvironmentFile"]
     assert autoscaler["Restart"] == "on-failure"
+
+
+def test_a_web_host_reads_its_configuration_then_migrates_once_before_its_services_start() -> None:
+    config = unit("classifier-config.service")["Service"]
+    assert config["EnvironmentFile"] == "/etc/classifier/host.env" and "User" not in config  # root: it writes /run
+    assert "-m deploy.host_config --out /run/classifier/web.env" in config["ExecStart"]
+    migrate = unit("classifier-migrate.service")
+    assert migrate["Service"]["Type"] == "oneshot" and "manage.py migrate_once" in migrate["Service"]["ExecStart"]
+    assert migrate["Unit"]["Requires"] == "classifier-config.service"
+    for name in ("classifier-web", "classifier-results", "classifier-sweeper", "classifier-autoscaler"):
+        service = unit(f"{name}.service")
+        assert service["Service"]["EnvironmentFile"] == "/run/classifier/web.env"
+        assert service["Unit"]["Requires"] == "classifier-migrate.service"
+        assert "classifier-migrate.service" in service["Unit"]["After"]
+    user_data = (UNITS / "user-data.sh").read_text()
+    started = user_data.split("systemctl enable --now ", 1)[1].split()
+    assert started[:2] == ["classifier-config.service", "classifier-migrate.service"]
+    assert {f"{name}.service" for name in ("classifier-web", "classifier-results", "classifier-sweeper",
+                                            "classifier-autoscaler")} <= set(started)  # fmt: skip

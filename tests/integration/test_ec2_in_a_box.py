@@ -19,7 +19,6 @@ the work. Then `manage.py deprovision` leaves nothing of the prefix.
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -158,18 +157,6 @@ def _bake_and_provision(endpoint: str, prefix: str, folder: Path, database: str)
                             ",".join(subnets), "--max", str(MAX_WORKERS), "--web-hosts", "2",
                             "--database-url", database)  # fmt: skip
     return image, provisioned.stdout + provisioned.stderr
-
-
-def _token(host: PlayedWebHost) -> str:
-    """An API token for the load generator, made on a web host as an operator would (its database, its settings)."""
-    env = {**SYSTEMD_BASE, **host.env_file, **host.here, "VAR_DIR": str(host.folder / "operator"),
-           "DJANGO_SUPERUSER_PASSWORD": secrets.token_urlsafe(16)}  # fmt: skip
-    for command in (["createsuperuser", "--noinput", "--username", "load-generator", "--email", "lg@example.com"],
-                    ["drf_create_token", "load-generator"]):  # fmt: skip
-        done = subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout.split()[2]  # "Generated token <key> for user load-generator"
 
 
 def _upload(balancer: str, dns: str, token: str, paths: list[Path]) -> list[str]:
@@ -316,7 +303,7 @@ def test_from_an_empty_account_to_two_web_hosts_behind_a_balancer_and_a_fleet_th
         shown += "".join((h.folder / "user-data").read_text() for h in hosts)
         for value in secret.values():
             assert value not in shown
-        token = _token(hosts[0])
+        token = secret["OPERATOR_API_TOKEN"]  # the hosts gave it to the `operator` user at boot
         url = balancer.url
         assert httpx.post(f"{url}/api/classifications", headers={"Host": dns}).status_code == 401
 
@@ -343,6 +330,12 @@ def test_from_an_empty_account_to_two_web_hosts_behind_a_balancer_and_a_fleet_th
         second.start("classifier-web", replace=("--port 80", f"--port {second.port}"))
         second.start("classifier-results")
         wait_until(lambda: len(balancer.healthy()) == 2, 90, "the host back in the target group")
+        # The README's load test, through the balancer, with the operator's token.
+        load = subprocess.run([sys.executable, "manage.py", "loadtest", "--url", url, "--images", str(IMAGES_DIR),
+                               "--requests", "20", "--concurrency", "5"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300, env={**SYSTEMD_BASE, "VAR_DIR": str(tmp_path / "operator"),
+                                                "LOADTEST_TOKEN": token})  # fmt: skip
+        assert load.returncode == 0, load.stdout + load.stderr
 
         wait_until(lambda: player.errors or (not player.running() and not player.busy()), 180,
                    "asg: the fleet back to zero at the shipped idle time")  # fmt: skip
