@@ -29,10 +29,10 @@ class Parameters:
     values: dict[str, str]  # variable name to value
     tags: dict[str, str]
     kind: str = "parameters"
+    name: str = ""  # the path, for the ledger
 
-    @property
-    def name(self) -> str:
-        return self.path
+    def __post_init__(self) -> None:
+        self.name = self.path
 
     def _found(self) -> dict[str, str]:
         found = {}

@@ -41,7 +41,7 @@ def ingress_from(group_id: str, port: int) -> list[dict[str, Any]]:
 
 def _rules(permissions: list[dict[str, Any]]) -> set[tuple[str, int, int, str]]:
     """Ingress permissions as comparable (protocol, from, to, source) tuples."""
-    rules = set()
+    rules: set[tuple[str, int, int, str]] = set()
     for permission in permissions:
         protocol, low, high = permission["IpProtocol"], permission.get("FromPort", -1), permission.get("ToPort", -1)
         sources = [r["CidrIp"] for r in permission.get("IpRanges", [])]

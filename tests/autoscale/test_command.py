@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -142,22 +141,6 @@ def test_the_latency_policy_ticks_live_and_writes_its_belief(endpoint, tmp_path)
     shown = subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c", probe], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
     assert shown.stdout.split() == ["latency", "0.1", "5.0", "nothing", "queued"]
-
-
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    name = f"autoscale_lock_{os.getpid()}"
-    try:
-        admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgres://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_on_postgresql_the_lock_is_an_advisory_lock(endpoint, tmp_path, postgres_database) -> None:

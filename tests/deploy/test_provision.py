@@ -388,6 +388,20 @@ def test_the_web_tier_behind_a_load_balancer_with_its_database_and_secrets(endpo
     again = json.loads(client(endpoint, "secretsmanager").get_secret_value(SecretId=f"{prefix}/web")["SecretString"])
     assert again == stored  # never generated twice
 
+    # With a certificate: HTTPS forwards, HTTP redirects to it, and the hosts keep Django's HTTPS-only settings.
+    certificate = client(endpoint, "acm").request_certificate(DomainName="classify.example.com")["CertificateArn"]
+    secured = manage(endpoint, tmp_path, *args, "--certificate-arn", certificate)
+    assert secured.returncode == 0, secured.stdout + secured.stderr
+    assert "updated       listeners" in secured.stdout and "remove DJANGO_SSL_REDIRECT" in secured.stdout
+    assert f"the service: https://{balancer['DNSName']}" in secured.stdout
+    listeners = {listener["Port"]: listener for listener in
+                 elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]}  # fmt: skip
+    assert listeners[443]["Protocol"] == "HTTPS"
+    assert listeners[443]["Certificates"][0]["CertificateArn"] == certificate
+    assert listeners[443]["DefaultActions"][0]["TargetGroupArn"] == targets["TargetGroupArn"]
+    assert listeners[80]["DefaultActions"][0]["RedirectConfig"]["Protocol"] == "HTTPS"
+    assert "no changes" in manage(endpoint, tmp_path, *args, "--certificate-arn", certificate).stdout
+
     removed = manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
     assert removed.returncode == 0, removed.stdout + removed.stderr
     assert leftovers(endpoint, prefix) == []
