@@ -66,7 +66,7 @@ def _operator(endpoint: str, folder: Path, *args: str) -> subprocess.CompletedPr
     return done
 
 
-# Permissions of the shipped policies this run does not exercise, each with the path that needs it. Everything else
+# Permissions of the shipped policies this run may not exercise, each with the path that needs it. Everything else
 # each policy grants must be needed by some call of the run (_check_least_privilege).
 _WEB, _WORKER = "PREFIX-web-host", "PREFIX-worker"
 _SQS, _EC2 = "arn:aws:sqs:us-east-1:123456789012:PREFIX-", "arn:aws:ec2:us-east-1:123456789012"
@@ -245,7 +245,9 @@ def _check_least_privilege(endpoint: str, prefix: str, roles: RoleCredentials, c
         assert not denied, "\n".join(map(str, denied))
     unneeded = {f"{role}: {permission}" for role, verdict in judged.items() for permission in verdict.unneeded()}
     expected = {key.replace("PREFIX", prefix) for key in NOT_EXERCISED_HERE}
-    assert unneeded == expected, "granted, yet no call of this run needs it:\n" + "\n".join(sorted(unneeded - expected))
+    # A listed path may or may not come up in a run (a warm shutdown with a message prefetched, say): listed ones
+    # are allowed to go unused, nothing else is.
+    assert unneeded <= expected, "granted, yet no call of this run needs it:\n" + "\n".join(sorted(unneeded - expected))
 
 
 def test_from_an_empty_account_to_two_web_hosts_behind_a_balancer_and_a_fleet_that_follows_the_queue(
