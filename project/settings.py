@@ -239,6 +239,9 @@ RESULT_POLL_SECONDS = env_float("RESULT_POLL_SECONDS", 0.05, minimum=0.005, maxi
 # Where the web processes listen for the answers the results consumer pushes after each recorded batch
 # (classifier/results/wakeup.py): a folder both see, on the host they share, as the same user.
 RESULT_WAKEUP_DIR = env_str("RESULT_WAKEUP_DIR", str(VAR_DIR / "run"))
+# With PostgreSQL, each results consumer also announces what it recorded (NOTIFY) to the web processes of every host
+# (classifier/results/announce.py). One web host gains nothing from it: `false` leaves the datagram alone.
+RESULT_ANNOUNCEMENTS = env_bool("RESULT_ANNOUNCEMENTS", True)
 
 # --- Access and the JSON API -------------------------------------------------------------------------------------
 # One switch for the API, the CSE546 endpoints and the pages: off on a laptop, on in production. With it on, programs

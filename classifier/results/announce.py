@@ -8,6 +8,7 @@ that records a batch, so PostgreSQL delivers it exactly when (and only if) the b
 answers as the datagram; each web process listens on one connection of its own and hands what arrives to its
 poller. Answers from the process's own host are left to the datagram, which is there first; a notification too
 large to carry its answers (PostgreSQL takes under 8000 bytes) only asks the pollers to look.
+RESULT_ANNOUNCEMENTS=false turns it off (one web host gains nothing from it).
 
 Anyone who may connect to the database may NOTIFY: answers are taken only when signed with a key derived from
 DJANGO_SECRET_KEY, which every host of a deployment shares; anything else only makes the pollers look. On SQLite
@@ -40,7 +41,7 @@ RECONNECT_SECONDS = (1.0, 30.0)  # first and longest wait before listening again
 
 
 def announces() -> bool:
-    return connection.vendor == "postgresql"
+    return settings.RESULT_ANNOUNCEMENTS and connection.vendor == "postgresql"
 
 
 @cache
