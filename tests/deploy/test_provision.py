@@ -62,7 +62,7 @@ def test_provision_makes_everything_with_its_attributes_and_a_second_run_changes
 ) -> None:
     first = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--expire-inputs-days", "7")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count("created ") == 12, first.stdout
+    assert first.stdout.count("created ") == 13, first.stdout
     env = printed_environment(first.stdout)
     assert env["S3_INPUT_BUCKET"] == f"{prefix}-inputs" and env["SQS_QUEUE_PREFIX"] == f"{prefix}-"
     assert env["EC2_LAUNCH_TEMPLATE"].startswith("lt-") and env["EC2_FLEET_TAG"] == prefix
@@ -134,7 +134,7 @@ def test_provision_makes_everything_with_its_attributes_and_a_second_run_changes
     second = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--expire-inputs-days", "7")
     assert second.returncode == 0, second.stderr
     assert "no changes: everything was already as it should be" in second.stdout
-    assert second.stdout.count("found ") == 12 and "created " not in second.stdout, second.stdout
+    assert second.stdout.count("found ") == 13 and "created " not in second.stdout, second.stdout
     assert printed_environment(second.stdout) == env  # the same ids
     again = ec2.describe_launch_templates(LaunchTemplateNames=[f"{prefix}-worker"])["LaunchTemplates"][0]
     assert again["LatestVersionNumber"] == template["LatestVersionNumber"] == 1  # no new version
@@ -154,7 +154,7 @@ def test_provision_makes_everything_with_its_attributes_and_a_second_run_changes
 def test_a_dry_run_prints_the_plan_and_creates_nothing(endpoint, tmp_path, prefix, image) -> None:
     result = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image, "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("would create ") == 12 and "dry run: nothing was created or changed" in result.stdout
+    assert result.stdout.count("would create ") == 13 and "dry run: nothing was created or changed" in result.stdout
     assert leftovers(endpoint, prefix) == []
 
 
@@ -242,7 +242,7 @@ def test_a_refused_step_says_what_was_made_and_a_rerun_finishes(endpoint, tmp_pa
     assert "Traceback" not in failed.stderr
     finished = manage(endpoint, tmp_path, "provision", "--prefix", prefix, "--ami", image)
     assert finished.returncode == 0, finished.stderr
-    assert f"created       launch template {prefix}-worker" in finished.stdout and finished.stdout.count("found ") == 11
+    assert f"created       launch template {prefix}-worker" in finished.stdout and finished.stdout.count("found ") == 12
     manage(endpoint, tmp_path, "deprovision", "--prefix", prefix, "--yes")
 
 
