@@ -8,9 +8,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from common import aws
-from deploy.account.deployment import Deployment, Options
+from deploy.account.deployment import Deployment
 from deploy.account.errors import STOPS, explain
 from deploy.account.names import InvalidPrefix, Names
+from deploy.account.plan import Options
 from deploy.account.reconcile import Ledger
 from deploy.provision import QueuePlan, ensure_buckets, ensure_queues
 
