@@ -79,8 +79,6 @@ NOT_EXERCISED_HERE: dict[str, str] = {
         "an upload refused after its image was stored takes the image back (classifier/intake/acceptance.py)",
     f"{_WEB}: ConsumeResults: sqs:ChangeMessageVisibility on {_SQS}results":
         "the results consumer hands back what it could not record (a database outage)",
-    f"{_WEB}: RefuseListAndRedriveDeadLetters: sqs:DeleteMessage on {_SQS}classify-dead-letter":
-        "`deadletters fail` and `redrive` take the letters they dealt with out of the queue",
     f"{_WEB}: AutoscalerTerminatesOnlyItsFleet: ec2:TerminateInstances on {_EC2}:instance/*":
         "the ec2 provider ends a launch that never booted, and retires workers itself when told not to retire",
     f"{_WEB}: AutoscalerSizesItsGroup: autoscaling:TerminateInstanceInAutoScalingGroup on "
@@ -227,6 +225,9 @@ def _operate_as_the_web_host(host: PlayedWebHost, web_url: str, endpoint: str, p
                             text=True, timeout=60, env=on_the_host)  # fmt: skip
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "refused by" in listed.stdout and "not a report" in listed.stdout, listed.stdout
+    failed = subprocess.run([sys.executable, "manage.py", "deadletters", "fail"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, env=on_the_host)  # fmt: skip
+    assert failed.returncode == 0 and "dropped 1 letter(s)" in failed.stdout, failed.stdout + failed.stderr
 
 
 def _check_least_privilege(endpoint: str, prefix: str, roles: RoleCredentials, calls_file: Path,
@@ -356,6 +357,7 @@ def test_from_an_empty_account_to_two_web_hosts_behind_a_balancer_and_a_fleet_th
         wait_until(lambda: player.errors or player.peak >= 1, 90, "ec2: the fleet growing")
         answered = _answers(url, dns, token, ids, player)
         assert all(a["status"] == "done" and a["label"] for a in answered), answered
+        assert {(a["dispatches"], a["result_deliveries"]) for a in answered} == {(1, 1)}
         wait_until(lambda: player.errors or (not player.running() and not player.busy()), 180,
                    "ec2: the fleet back to zero at the shipped idle time")  # fmt: skip
         assert player.errors == [], "\n".join(player.errors)
