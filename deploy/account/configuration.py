@@ -114,6 +114,7 @@ class Secret:
     generated: dict[str, Callable[[], str]]  # keys made once, when missing
     given: dict[str, str]  # keys the operator gave, kept as given
     tags: dict[str, str]
+    dropped: tuple[str, ...] = ()  # keys that must not be there (an earlier run's choice)
     kind: str = "secret"
 
     def describe(self) -> dict[str, Any] | None:
@@ -131,12 +132,13 @@ class Secret:
         have = current["values"]
         found = [f"generate {key}" for key in sorted(self.generated) if key not in have]
         found += [f"set {key}" for key in sorted(self.given) if have.get(key) != self.given[key]]
+        found += [f"remove {key}" for key in self.dropped if key in have]
         if not carries(current["tags"], self.tags):
             found.append("tags")
         return found
 
     def _complete(self, have: dict[str, str]) -> dict[str, str]:
-        values = dict(have)
+        values = {key: value for key, value in have.items() if key not in self.dropped}
         for key, make in self.generated.items():
             values.setdefault(key, make())
         return {**values, **self.given}

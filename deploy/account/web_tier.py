@@ -49,11 +49,14 @@ class WebTier:
                              ingress_from(web_group, database.PORT))  # fmt: skip
 
     def secret(self, database_url: str = "") -> Secret:
+        """With a database of the operator's, its URL; with RDS, the password (and no URL of an earlier choice,
+        which the hosts would otherwise prefer)."""
         generated = dict(GENERATED)
         if not database_url:
             generated[DATABASE_PASSWORD] = database_password
         given = {"DATABASE_URL": database_url} if database_url else {}
-        return Secret(self.client("secretsmanager"), self.names.secret, generated, given, self.names.tags())
+        dropped = () if database_url else ("DATABASE_URL",)
+        return Secret(self.client("secretsmanager"), self.names.secret, generated, given, self.names.tags(), dropped)
 
     def database_parts(self, subnets: list[str], database_group: str, password: str,
                        instance_class: str) -> tuple[DatabaseSubnetGroup, DatabaseInstance]:  # fmt: skip
@@ -72,7 +75,7 @@ class WebTier:
         return balancer, TargetGroup(elbv2, names.target_group, vpc_id, names.tags())
 
     def environment(self, worker_side: dict[str, str], balancer_dns: str, options: Options,
-                        database_endpoint: dict[str, Any] | None) -> dict[str, str]:  # fmt: skip
+                    database_endpoint: dict[str, Any] | None) -> dict[str, str]:  # fmt: skip
         """What the web hosts read from their parameters: everything but the secrets."""
         environment = {**worker_side, "SERVICE_MODE": "production", "DJANGO_ALLOWED_HOSTS": balancer_dns}
         if not options.certificate_arn:  # plain HTTP to the balancer: no redirect to an HTTPS nobody answers
@@ -101,7 +104,7 @@ class WebTier:
                                 target_group_arns=[target_group_arn] if target_group_arn else [])  # fmt: skip
 
     def provision(self, options: Options, worker_side: dict[str, str], vpc_id: str, balancer_group: str,
-                           web_group: str, ledger: Ledger, *, dry_run: bool) -> str:  # fmt: skip
+                  web_group: str, ledger: Ledger, *, dry_run: bool) -> str:  # fmt: skip
         """The secret, the database, the balancer, the configuration, then the hosts that read them. Returns the
         balancer's URL."""
         subnets = list(options.subnets)
