@@ -130,7 +130,9 @@ class DatabaseListener:
                     self.listener.deliver(None)  # what was announced while not listening: look once
                     async for notification in listening.notifies():
                         self._take(notification.payload)
-            except psycopg.Error as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure (the database, the network, a bad setting): poll, then retry
                 logger.warning("results from other hosts found by polling alone for now: %s", exc)
             await asyncio.sleep(wait)
             wait = min(RECONNECT_SECONDS[1], wait * 2)
