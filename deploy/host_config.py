@@ -27,6 +27,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common import instance_metadata
+from deploy.account.configuration import parameters_under
 
 logger = logging.getLogger("deploy.host_config")
 
@@ -45,10 +46,7 @@ def private_address() -> str:
 
 
 def read_parameters(ssm: Any, path: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=path, Recursive=False):
-        for parameter in page["Parameters"]:
-            found[parameter["Name"].rsplit("/", 1)[1]] = parameter["Value"]
+    found = parameters_under(ssm, path)
     if not found:
         raise ConfigurationError(f"no parameters under {path}: run `manage.py provision` for this deployment")
     return found

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deploy.account.reconcile import carries
+from deploy.account.reconcile import carries, tag_list
 
 HEALTH_CHECK = {
     "HealthCheckProtocol": "HTTP",
@@ -31,10 +31,6 @@ TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 def _tags(elbv2: Any, arn: str) -> dict[str, str]:
     described = elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"]
     return {t["Key"]: t["Value"] for t in described[0].get("Tags", [])} if described else {}
-
-
-def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
 def _missing(exc: ClientError) -> bool:
@@ -72,14 +68,14 @@ class LoadBalancer:
     def create(self) -> dict[str, Any]:
         self.elbv2.create_load_balancer(Name=self.name, Subnets=self.subnets, SecurityGroups=self.security_groups,
                                         Scheme="internet-facing", Type="application", IpAddressType="ipv4",
-                                        Tags=_tag_list(self.tags))  # fmt: skip
+                                        Tags=tag_list(self.tags))  # fmt: skip
         return self._described()
 
     def update(self, current: dict[str, Any]) -> dict[str, Any]:
         arn = current["LoadBalancerArn"]
         self.elbv2.set_subnets(LoadBalancerArn=arn, Subnets=self.subnets)
         self.elbv2.set_security_groups(LoadBalancerArn=arn, SecurityGroups=self.security_groups)
-        self.elbv2.add_tags(ResourceArns=[arn], Tags=_tag_list(self.tags))
+        self.elbv2.add_tags(ResourceArns=[arn], Tags=tag_list(self.tags))
         return self._described()
 
     def _described(self) -> dict[str, Any]:
@@ -129,7 +125,7 @@ class TargetGroup:
         assert self.vpc_id, "a target group is made in a VPC"
         made = self.elbv2.create_target_group(Name=self.name, Protocol="HTTP", Port=80, VpcId=self.vpc_id,
                                               TargetType="instance", HealthCheckEnabled=True, **HEALTH_CHECK,
-                                              Tags=_tag_list(self.tags))  # fmt: skip
+                                              Tags=tag_list(self.tags))  # fmt: skip
         arn = made["TargetGroups"][0]["TargetGroupArn"]
         self._drain(arn)
         current = self.describe()
@@ -144,7 +140,7 @@ class TargetGroup:
         arn = current["TargetGroupArn"]
         self.elbv2.modify_target_group(TargetGroupArn=arn, **HEALTH_CHECK)
         self._drain(arn)
-        self.elbv2.add_tags(ResourceArns=[arn], Tags=_tag_list(self.tags))
+        self.elbv2.add_tags(ResourceArns=[arn], Tags=tag_list(self.tags))
         updated = self.describe()
         assert updated is not None
         return updated

@@ -15,11 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from deploy.account.reconcile import carries
+from deploy.account.reconcile import carries, tag_list
 
 
-def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": key, "Value": value} for key, value in tags.items()]
+def parameters_under(ssm: Any, path: str) -> dict[str, str]:
+    """Every parameter directly under `path`, by its last name (what provision keeps, what a web host reads)."""
+    found = {}
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=path, Recursive=False):
+        for parameter in page["Parameters"]:
+            found[parameter["Name"].rsplit("/", 1)[1]] = parameter["Value"]
+    return found
 
 
 @dataclass
@@ -34,15 +39,8 @@ class Parameters:
     def __post_init__(self) -> None:
         self.name = self.path
 
-    def _found(self) -> dict[str, str]:
-        found = {}
-        for page in self.ssm.get_paginator("get_parameters_by_path").paginate(Path=self.path, Recursive=False):
-            for parameter in page["Parameters"]:
-                found[parameter["Name"].rsplit("/", 1)[1]] = parameter["Value"]
-        return found
-
     def describe(self) -> dict[str, Any] | None:
-        values = self._found()
+        values = parameters_under(self.ssm, self.path)
         if not values:
             return None
         tags = {}
@@ -62,9 +60,9 @@ class Parameters:
         name = f"{self.path}/{key}"
         if exists:
             self.ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
-            self.ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=name, Tags=_tag_list(self.tags))
+            self.ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=name, Tags=tag_list(self.tags))
         else:
-            self.ssm.put_parameter(Name=name, Value=value, Type="String", Tags=_tag_list(self.tags))
+            self.ssm.put_parameter(Name=name, Value=value, Type="String", Tags=tag_list(self.tags))
 
     def create(self) -> dict[str, Any]:
         for key, value in self.values.items():
@@ -145,7 +143,7 @@ class Secret:
 
     def create(self) -> dict[str, Any]:
         values = self._complete({})
-        answer = self.client.create_secret(Name=self.name, SecretString=json.dumps(values), Tags=_tag_list(self.tags),
+        answer = self.client.create_secret(Name=self.name, SecretString=json.dumps(values), Tags=tag_list(self.tags),
                                            Description="classifier web hosts: see docs/deploy.md")  # fmt: skip
         return {"arn": answer["ARN"], "values": values, "tags": dict(self.tags)}
 
@@ -153,7 +151,7 @@ class Secret:
         values = self._complete(current["values"])
         if values != current["values"]:
             self.client.put_secret_value(SecretId=self.name, SecretString=json.dumps(values))
-        self.client.tag_resource(SecretId=self.name, Tags=_tag_list(self.tags))
+        self.client.tag_resource(SecretId=self.name, Tags=tag_list(self.tags))
         return {**current, "values": values, "tags": {**current["tags"], **self.tags}}
 
     def identity(self, current: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deploy.account.reconcile import carries
+from deploy.account.reconcile import carries, tag_list
 
 ENGINE = "postgres"
 PORT = 5432
@@ -22,10 +22,6 @@ DATABASE_NAME = "classifier"
 MASTER_USER = "classifier"
 STORAGE_GIB = 20
 BACKUP_DAYS = 7
-
-
-def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
 def _tags(rds: Any, arn: str) -> dict[str, str]:
@@ -60,14 +56,14 @@ class DatabaseSubnetGroup:
     def create(self) -> dict[str, Any]:
         self.rds.create_db_subnet_group(DBSubnetGroupName=self.name, SubnetIds=self.subnets,
                                         DBSubnetGroupDescription="classifier database: the deployment's subnets",
-                                        Tags=_tag_list(self.tags))  # fmt: skip
+                                        Tags=tag_list(self.tags))  # fmt: skip
         current = self.describe()
         assert current is not None
         return current
 
     def update(self, current: dict[str, Any]) -> dict[str, Any]:
         self.rds.modify_db_subnet_group(DBSubnetGroupName=self.name, SubnetIds=self.subnets)
-        self.rds.add_tags_to_resource(ResourceName=current["DBSubnetGroupArn"], Tags=_tag_list(self.tags))
+        self.rds.add_tags_to_resource(ResourceName=current["DBSubnetGroupArn"], Tags=tag_list(self.tags))
         updated = self.describe()
         assert updated is not None
         return updated
@@ -124,7 +120,7 @@ class DatabaseInstance:
             DBInstanceIdentifier=self.name, AllocatedStorage=STORAGE_GIB, StorageType="gp3", DBName=DATABASE_NAME,
             MasterUsername=MASTER_USER, MasterUserPassword=self.password, Port=PORT,
             DBSubnetGroupName=self.subnet_group, VpcSecurityGroupIds=self.security_groups, AutoMinorVersionUpgrade=True,
-            DeletionProtection=False, CopyTagsToSnapshot=True, Tags=_tag_list(self.tags), **self.settings(),
+            DeletionProtection=False, CopyTagsToSnapshot=True, Tags=tag_list(self.tags), **self.settings(),
         )  # fmt: skip
         return self._available()
 
@@ -137,7 +133,7 @@ class DatabaseInstance:
         self.rds.modify_db_instance(DBInstanceIdentifier=self.name, DBInstanceClass=self.instance_class,
                                     VpcSecurityGroupIds=self.security_groups, PubliclyAccessible=False,
                                     BackupRetentionPeriod=BACKUP_DAYS, ApplyImmediately=True)  # fmt: skip
-        self.rds.add_tags_to_resource(ResourceName=current["DBInstanceArn"], Tags=_tag_list(self.tags))
+        self.rds.add_tags_to_resource(ResourceName=current["DBInstanceArn"], Tags=tag_list(self.tags))
         return self._available()
 
     def _available(self) -> dict[str, Any]:

@@ -36,6 +36,11 @@ class Resource(Protocol):
     def delete(self, current: Any) -> None: ...
 
 
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    """Tags as the APIs take them: [{"Key": ..., "Value": ...}]."""
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
 def carries(tags: dict[str, str], wanted: dict[str, str]) -> bool:
     """Whether a resource's tags include every one of ours: the test for "ours" and for "tags up to date"."""
     return all(tags.get(key) == value for key, value in wanted.items())
