@@ -3,6 +3,7 @@ in the benchmark's process, on the cores the stack is measured on, so it is kept
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -15,6 +16,8 @@ class SyncCaller:
     def __init__(self, web_url: str, concurrency: int, paths: list[Path]) -> None:
         import httpx
 
+        # httpx logs every request at INFO, the level the stack ships with: the load generator is not the service.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self.web_url = web_url
         self.client = httpx.Client(timeout=300, limits=httpx.Limits(max_connections=concurrency))
         self.payloads = {path.name: path.read_bytes() for path in paths}

@@ -30,19 +30,21 @@ fast path's run in bench/each_path.py; here, the command line and the order of t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
 import sys
-from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench import each_path, measure, table  # noqa: E402  (the project is on the path only from here)
+from bench import each_path, measure, shape_table, table  # noqa: E402  (the project is on the path only from here)
 from bench.backlog import results_backlog  # noqa: E402
 from bench.bare import bare_best, batch_cost  # noqa: E402
 from bench.images import IMAGES  # noqa: E402
 from bench.scratch import scratch_folder  # noqa: E402
-from bench.stack_run import run_stack  # noqa: E402
+from bench.shape_stacks import ShapeStacks  # noqa: E402
+from bench.shapes import SHAPES, postgres_database, shape_env  # noqa: E402
 from bench.startup import cold_start, from_zero  # noqa: E402
 
 
@@ -64,6 +66,7 @@ def arguments() -> argparse.Namespace:
         default=300,
         help="results waiting for the consumer (0 skips; a receive from moto costs more as its queue grows)",
     )
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="the shapes the stack runs in (default: both)")
     parser.add_argument("--each", action="store_true", help="then the stack once per fast path with that one off")
     parser.add_argument(
         "--each-requests",
@@ -92,12 +95,13 @@ def _shown(path: Path) -> str:
 
 def main() -> None:
     args = arguments()
+    shapes = [shape.strip() for shape in args.shapes.split(",") if shape.strip()]
+    if not shapes or set(shapes) - set(SHAPES):
+        sys.exit(f"--shapes: one or more of {', '.join(SHAPES)}")
     scratch = scratch_folder("bench-")
+    # This process is the local shape: the bare runs, cold start, from zero and the backlog run here.
     os.environ.update(
-        DJANGO_SETTINGS_MODULE="project.settings",
-        VAR_DIR=str(scratch),
-        DATABASE_URL=f"sqlite:///{scratch / 'bench.sqlite3'}",
-        CLASSIFIER_BACKEND=args.backend,
+        shape_env("local", scratch), DJANGO_SETTINGS_MODULE="project.settings", CLASSIFIER_BACKEND=args.backend
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
     import django
@@ -105,44 +109,67 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
+    from django.core.management import call_command
+
     from classifier.inference.model import choose_backend
+
+    call_command("migrate", verbosity=0)  # the local shape's database, for the stacks started in this process
 
     names = each_names(args, settings.FAST_PATH_NAMES)
     every, here = frozenset(settings.FAST_PATH_NAMES), settings.FAST_PATHS
     paths = sorted(IMAGES.glob("*.JPEG"))[: args.images]
     backend = choose_backend(args.backend)
     where = f"images: {len(paths)} from {_shown(IMAGES)}; scratch {_shown(scratch)}"
-    print(f"{where}; {cores()} cores ({measure.cpu_model()}); the shipped log level", flush=True)
+    print(f"{where}; {cores()} cores ({measure.cpu_model()}); the shipped log level and format", flush=True)
     bare = {"torch": bare_best("torch", args.processes, len(paths), args.rounds)}
     for name in dict.fromkeys([backend, "torchscript", "onnx"]):
         bare[name] = bare.get(name) or bare_best(name, args.processes, len(paths), args.rounds)
     batches = batch_cost(backend, len(paths))
-    stack = partial(run_stack, processes=args.processes, concurrency=args.concurrency, backend=args.backend,
-                    paths=paths)  # fmt: skip
-    runs = (stack(every, requests=args.requests), stack(frozenset(), requests=args.requests))
+    stacks = {shape: shape_stacks(shape, args, scratch, names) for shape in shapes}
     cold = {name: cold_start(name) for name in dict.fromkeys([backend, "torch"])}
     zero = {int(n): from_zero(int(n)) for n in args.from_zero.split(",") if n.strip()}
     drain = results_backlog(args.backlog) if args.backlog else None
 
     setup = table.Setup(args.processes, args.concurrency, args.requests, backend, args.backlog)
     expected = dict(zip([path.name for path in paths], bare["torch"].labels, strict=True))
-    rows = table.bare_rows(setup, bare) + table.stack_rows(setup, bare, runs, batches, expected)
-    rows += table.startup_rows(setup, cold, zero, drain)
     model_ms = bare[backend].cpu_ms_per_image
     print()
-    print(table.legend(here, every))
-    print("\n".join(table.render(rows)))
-    print(table.earned_together(runs, model_ms), flush=True)
-    if not names:
-        return
-
-    each_requests = min(args.each_requests, args.requests)
-    reference = runs[0] if each_requests == args.requests else stack(every, requests=each_requests, latency=False)
-    withouts = each_path.each_off(names, every, partial(stack, requests=each_requests, latency=False))
-    print()
-    print("\n".join(each_path.render(reference, withouts, model_ms, each_requests, settings.STORAGE_BACKEND)))
-    if any(without.run is None for without in withouts):
+    print("\n".join(shape_table.render(setup, bare, {shape: found.runs[0] for shape, found in stacks.items()},
+                                       expected)))  # fmt: skip
+    failed = False
+    for shape, found in stacks.items():
+        rows = table.stack_rows(setup, bare, found.runs, batches, expected)
+        print(f"\nThe {shape} shape ({shape_table.DESCRIPTIONS[shape]}). {table.legend(here, every)}")
+        print("\n".join(table.render(table.bare_rows(setup, bare) + rows if shape == shapes[0] else rows)))
+        print(table.earned_together(found.runs, model_ms), flush=True)
+        if found.withouts:
+            print()
+            print(
+                "\n".join(
+                    each_path.render(found.reference, found.withouts, model_ms, found.each_requests, found.storage)
+                )
+            )
+            failed |= any(without.run is None for without in found.withouts)
+    print("\nNo stack (or the local shape's, with FAST_PATHS as set here):")
+    print("\n".join(table.render(table.startup_rows(setup, cold, zero, drain))))
+    if failed:
         sys.exit("a stack with one fast path off failed: see its row and the traceback above")
+
+
+def shape_stacks(shape: str, args: argparse.Namespace, scratch: Path, names: list[str]) -> ShapeStacks:
+    """The stack's runs in `shape`, made by a process of their own (bench/shape_stacks.py)."""
+    folder = scratch / shape
+    folder.mkdir()
+    out = folder / "runs.json"
+    argv = [sys.executable, "-m", "bench.shape_stacks", "--shape", shape, "--scratch", str(folder), "--out", str(out),
+            "--processes", str(args.processes), "--concurrency", str(args.concurrency), "--requests",
+            str(args.requests), "--backend", args.backend, "--images", str(args.images), "--each", ",".join(names),
+            "--each-requests", str(args.each_requests)]  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        if shape == "production":
+            argv += ["--database-url", stack.enter_context(postgres_database())]
+        subprocess.run(argv, cwd=ROOT, check=True)
+    return ShapeStacks.load(out)
 
 
 def cores() -> int:

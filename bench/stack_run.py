@@ -33,7 +33,7 @@ class StackRun:
     images_per_second: float
     cpu_ms_per_image: dict[str, float]
     sqs_calls_per_image: float
-    labels: dict[str, str]  # file name -> label answered
+    labels: list[tuple[str, str]]  # every answer of the burst: (file name, label answered)
     sequential_seconds: list[float]  # empty where the run skipped the one-at-a-time requests
     callers_cpu_ms_per_image: float  # the load generator's own, on the same cores
     worker_rss_mib: float
@@ -118,7 +118,7 @@ def run_stack(
             caller.close()
             stack.stop()
         cpu = {role: (cpu_after[role] - cpu_before[role]) * 1000 / len(names) for role in ROLES}
-        labels = {name: label for name, label, _ in answers}
+        labels = [(name, label) for name, label, _ in answers]
         rss, pss = max(memory, key=lambda pair: pair[1])
         return StackRun(
             fast_paths,

@@ -68,10 +68,8 @@ def stack_rows(
     # step (moto and the load generator share them here; in production neither does) counts as the model's.
     in_stack = [run.model_cpu_ms_in_stack for run in runs]
     ours_in_stack = [mine - (model - model_ms) for mine, model in zip(ours, in_stack, strict=True)]
-    compared = [[name for name in expected if name in run.labels] for run in runs]
-    agree = [
-        sum(run.labels[name] == expected[name] for name in names) for run, names in zip(runs, compared, strict=True)
-    ]
+    # Every answer of the burst against the bare model's label for its image, as a share of 100.
+    agree = [sum(label == expected[name] for name, label in run.labels) * 100 / len(run.labels) for run in runs]
     speed = [run.images_per_second for run in runs]
     added = [percentiles([s * 1000 - own.single_image_ms for s in run.sequential_seconds], [50, 95]) for run in runs]
     return [
@@ -103,8 +101,8 @@ def stack_rows(
          " / ".join(f"batch {size}: {ms:.1f} ms" for size, ms in batches.items())
          + ("; batches do not pay here: workers classify one image at a time" if batches[max(batches)] >= batches[1]
             else "")),
-        ("labels as the bare torch model", tuple(f"{n:>6}" for n in agree),
-         f"of {both([str(len(names)) for names in compared])}; target >= 98 of 100"),
+        ("labels as the bare torch model", figures("{:6.1f} %", agree),
+         f"every answer of the burst ({both([str(len(run.labels)) for run in runs])}); target >= 98 %"),
         ("added latency, one at a time", figures("{:6.0f} ms", [p50 for p50, _ in added]),
          f"p50 (p95 {both([f'{p95:.0f}' for _, p95 in added])} ms) over the bare {own.single_image_ms:.0f} ms of one "
          "image; target p50 < 30 ms"),

@@ -1,4 +1,5 @@
-"""HTTP POSTs over libcurl (pycurl, which kombu's SQS transport already needs), for the SQS calls of every upload.
+"""HTTP requests over libcurl (pycurl, which kombu's SQS transport already needs), for the SQS and S3 calls of every
+upload.
 
 urllib3 sends through http.client, which parses every answer's status line and headers in Python (with the email
 package) and wraps each call in its pool's and retry objects' bookkeeping; libcurl does the same in C for a good
@@ -65,11 +66,20 @@ class CurlPoster:
         self._local = threading.local()
 
     def post(self, url: str, body: bytes, headers: Iterable[tuple[str, str]]) -> Answer:
+        return self.send("POST", url, body, headers)
+
+    def send(self, method: str, url: str, body: bytes | None, headers: Iterable[tuple[str, str]]) -> Answer:
+        """One request: GET (no body), or POST or PUT with `body` (bytes, sent as they are, NULs included)."""
         curl = self._handle()
         received = io.BytesIO()
         header_lines: list[bytes] = []
         curl.setopt(pycurl.URL, url)
-        curl.setopt(pycurl.POSTFIELDS, body)
+        if method == "GET":
+            curl.setopt(pycurl.HTTPGET, 1)
+        else:
+            curl.setopt(pycurl.POSTFIELDS, body or b"")  # its length too, so a body may hold NUL bytes
+        # The handle is reused: a method other than GET and POST is named, and forgotten again for the next call.
+        curl.setopt(pycurl.CUSTOMREQUEST, method if method not in ("GET", "POST") else None)
         # "Expect:" empty: libcurl would otherwise ask for a 100 Continue before a body over 1 kB, a round trip more.
         curl.setopt(pycurl.HTTPHEADER, [f"{name}: {value}" for name, value in headers] + ["Expect:"])
         curl.setopt(pycurl.WRITEDATA, received)

@@ -24,8 +24,8 @@ import json
 import random
 import time
 import urllib.request
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import boto3
 import botocore
@@ -60,6 +60,7 @@ THROTTLED_BASE_SECONDS = 1.0
 TRANSIENT_BASE_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 20.0
 CONTENT_TYPE = "application/x-amz-json-1.0"
+T = TypeVar("T")
 USER_AGENT = f"classifier-direct-sqs botocore/{botocore.__version__}"  # tells these calls from boto3's in a log
 
 
@@ -117,25 +118,7 @@ class DirectSQS:
     def _request(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """One SQS action with boto3's parameters; its answer as boto3 gives it, or boto3's exception."""
         body = json.dumps(params, separators=(",", ":")).encode()
-        attempt = 1
-        while True:
-            try:
-                status, answer, error = self._post(action, body)
-            except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError):
-                if attempt >= self._attempts:
-                    raise
-                throttled = False
-            else:
-                if error is None:
-                    return answer
-                codes = {error.response["Error"]["Code"], error.response["Error"].get("QueryErrorCode")}
-                throttled = bool(codes & THROTTLING_CODES)
-                if attempt >= self._attempts or not (
-                    throttled or codes & TRANSIENT_CODES or status in TRANSIENT_STATUSES
-                ):
-                    raise error
-            time.sleep(backoff_seconds(attempt, throttled))
-            attempt += 1
+        return with_retries(self._attempts, lambda: self._post(action, body))
 
     def _post(self, action: str, body: bytes) -> tuple[int, dict[str, Any], ClientError | None]:
         request = AWSRequest("POST", self._url, data=body,
@@ -162,6 +145,28 @@ class DirectSQS:
         metadata = {"HTTPStatusCode": response.status, "RequestId": response.header("x-amzn-requestid")}
         error_class = self._client.exceptions.from_code(error.get("QueryErrorCode") or error["Code"])
         return error_class({"Error": error, "ResponseMetadata": metadata}, action)
+
+
+def with_retries(attempts: int, attempt_once: Callable[[], tuple[int, T, ClientError | None]]) -> T:
+    """`attempt_once` until it answers without an error, at most `attempts` times, as botocore's standard mode
+    retries: a connection error, a throttling or transient error code, a 5xx; jittered doubling backoff between."""
+    attempt = 1
+    while True:
+        try:
+            status, answer, error = attempt_once()
+        except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError):
+            if attempt >= attempts:
+                raise
+            throttled = False
+        else:
+            if error is None:
+                return answer
+            codes = {error.response["Error"]["Code"], error.response["Error"].get("QueryErrorCode")}
+            throttled = bool(codes & THROTTLING_CODES)
+            if attempt >= attempts or not (throttled or codes & TRANSIENT_CODES or status in TRANSIENT_STATUSES):
+                raise error
+        time.sleep(backoff_seconds(attempt, throttled))
+        attempt += 1
 
 
 def backoff_seconds(attempt: int, throttled: bool) -> float:

@@ -17,17 +17,40 @@ stores the same objects without the user metadata (the original name, which the 
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any
 
 from botocore.exceptions import ClientError
+from django.conf import settings
 from django.core.files import File
 from s3transfer.constants import ALLOWED_DOWNLOAD_ARGS
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name, is_seekable
 
+from fastpaths.botocore_s3 import DirectS3
+
+
+class _WholeBodies:
+    """boto3's client with DirectS3's two calls (`botocore_s3` off)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def put_object(self, **params: Any) -> None:
+        self._client.put_object(**params)
+
+    def get_object_bytes(self, **params: Any) -> bytes:
+        answer = self._client.get_object(**params)
+        with answer["Body"] as body:
+            return bytes(body.read())
+
 
 class OneRequestS3Storage(S3Storage):
     """django-storages' S3 storage, one request per save or read (see the module's docstring)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._direct = threading.local()  # each thread's DirectS3, around that thread's client
 
     def _get_write_parameters(self, name: str, content: Any = None) -> dict[str, Any]:
         params: dict[str, Any] = super()._get_write_parameters(name, content)
@@ -46,7 +69,7 @@ class OneRequestS3Storage(S3Storage):
         if is_seekable(content):
             content.seek(0)
         body = content.read()
-        self._client().put_object(
+        self._requests().put_object(
             Bucket=self.bucket_name, Key=key, Body=body.encode() if isinstance(body, str) else body, **params
         )
         return cleaned
@@ -61,13 +84,28 @@ class OneRequestS3Storage(S3Storage):
             if option in ALLOWED_DOWNLOAD_ARGS  # as django-storages reads an object
         }
         try:
-            answer = self._client().get_object(Bucket=self.bucket_name, Key=key, **params)
+            if params:
+                answer = self._client().get_object(Bucket=self.bucket_name, Key=key, **params)
+                with answer["Body"] as body:
+                    data = body.read()
+            else:
+                data = self._requests().get_object_bytes(Bucket=self.bucket_name, Key=key)
         except ClientError as exc:
             if exc.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
                 raise FileNotFoundError(f"File does not exist: {key}") from None
             raise
-        with answer["Body"] as body:
-            return File(io.BytesIO(body.read()), name=key[len(self.location) :].lstrip("/"))
+        return File(io.BytesIO(data), name=key[len(self.location) :].lstrip("/"))
 
     def _client(self) -> Any:
         return self.connection.meta.client  # this thread's, as django-storages keeps its resource per thread
+
+    def _requests(self) -> Any:
+        """What makes this thread's PutObject and GetObject: a DirectS3 around its client with `botocore_s3` on
+        (fastpaths/botocore_s3.py), else the client."""
+        client = self._client()
+        if "botocore_s3" not in settings.FAST_PATHS:
+            return _WholeBodies(client)
+        direct = getattr(self._direct, "s3", None)
+        if direct is None or direct.client is not client:
+            direct = self._direct.s3 = DirectS3(client)
+        return direct

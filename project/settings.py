@@ -75,6 +75,7 @@ FAST_PATH_NAMES = (
     "kombu_sqs",
     "celery_pool",
     "django_storages",
+    "botocore_s3",  # within django_storages' S3 storage
     "moto_server",
 )
 FAST_PATHS = env_subset("FAST_PATHS", FAST_PATH_NAMES)

@@ -6,6 +6,7 @@ from django.core.files.base import ContentFile
 
 from classifier import storage
 from common import aws
+from common.curl_post import CurlPoster
 from fastpaths.django_storages import OneRequestS3Storage
 from stack.embedded import LOCAL_CREDENTIALS
 
@@ -76,18 +77,27 @@ def s3_storage(endpoint: str) -> tuple[OneRequestS3Storage, list[str]]:
     return store, operations
 
 
-def test_an_image_is_stored_and_read_back_in_one_request_each(s3_storage) -> None:
+@pytest.mark.parametrize("direct", [True, False], ids=["botocore_s3 on", "botocore_s3 off"])
+def test_an_image_is_stored_and_read_back_in_one_request_each(s3_storage, monkeypatch, settings, direct) -> None:
     store, operations = s3_storage
-    content = ContentFile(b"\xff\xd8 an image")
+    if not direct:
+        settings.FAST_PATHS = settings.FAST_PATHS - {"botocore_s3"}
+    sent: list[str] = []
+    send = CurlPoster.send
+    monkeypatch.setattr(
+        CurlPoster, "send", lambda poster, method, *rest: sent.append(method) or send(poster, method, *rest)
+    )
+    content = ContentFile(b"\xff\xd8 an image\x00 with a NUL")
     content.content_type = "image/jpeg"  # type: ignore[attr-defined]
     content.metadata = {"original-name": "my%20photo.jpg"}  # type: ignore[attr-defined]
 
     key = store.save(storage.input_key(REQUEST, "my photo.jpg"), content)
-    assert operations == ["PutObject"]  # no head, no multipart upload
+    # No head, no multipart upload: one PutObject, through boto3 or straight to the endpoint.
+    assert (operations, sent) == (([], ["PUT"]) if direct else (["PutObject"], []))
     with store.open(key, "rb") as handle:
-        assert handle.read() == b"\xff\xd8 an image"
+        assert handle.read() == b"\xff\xd8 an image\x00 with a NUL"
         assert handle.name == key
-    assert operations == ["PutObject", "GetObject"]
+    assert (operations, sent) == (([], ["PUT", "GET"]) if direct else (["PutObject", "GetObject"], []))
 
     head = store.connection.meta.client.head_object(Bucket=store.bucket_name, Key=key)
     assert head["ContentType"] == "image/jpeg"

@@ -161,6 +161,9 @@ GUARDS = (
     # botocore: fastpaths/botocore_sqs.py
     Guard("botocore.client.BaseClient", "_request_signer", "botocore_sqs"),
     Guard("botocore.signers.RequestSigner", "_credentials", "botocore_sqs"),
+    # botocore: fastpaths/botocore_s3.py signs with the credentials the S3 client's signer holds
+    Guard("botocore.client.BaseClient", "_request_signer", "botocore_s3"),
+    Guard("botocore.signers.RequestSigner", "_credentials", "botocore_s3"),
     Guard("botocore.retries.standard.ExponentialBackoff", "delay_amount", "botocore_sqs", None, "522ded9695f701e9"),
     Guard("botocore.retries.standard.ThrottledRetryableChecker", "_THROTTLED_ERROR_CODES", "botocore_sqs"),
     Guard("botocore.retries.standard.TransientRetryableChecker", "_TRANSIENT_ERROR_CODES", "botocore_sqs"),
