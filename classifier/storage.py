@@ -3,6 +3,7 @@ one is fastpaths/django_storages.py's, or django-storages' own with FAST_PATHS o
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from pathlib import PurePosixPath
 
@@ -47,6 +48,13 @@ def output_key(request_id: uuid.UUID | str, original_name: str) -> str:
 def output_body(original_name: str, label: str) -> str:
     """The course's output object: `(test_0, bathtub)`."""
     return f"({name_stem(original_name)}, {label})"
+
+
+def saving_together(store: Storage) -> contextlib.AbstractContextManager[None]:
+    """Saves made inside go out together at its end where the storage can (S3's, fastpaths/django_storages.py),
+    one by one as they are made elsewhere."""
+    together = getattr(store, "saves_together", None)
+    return together() if together is not None else contextlib.nullcontext()
 
 
 def inputs() -> Storage:

@@ -17,7 +17,7 @@ import io
 import math
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pycurl
@@ -27,9 +27,11 @@ from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, 
 _BROKEN = frozenset({
     pycurl.E_GOT_NOTHING, pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR, pycurl.E_PARTIAL_FILE, pycurl.E_HTTP2,
 })  # fmt: skip
+# One request: method, URL, body (None for a GET) and headers.
+Request = tuple[str, str, "bytes | None", Iterable[tuple[str, str]]]
 # A handle inherited through fork() is never used again, nor cleaned up: cleaning up would close its connection,
 # and a TLS connection's close alert would go out on the parent's socket. One handle per child, kept here.
-_inherited: list[pycurl.Curl] = []
+_inherited: list[pycurl.Curl | pycurl.CurlMulti] = []
 
 
 @dataclass(frozen=True)
@@ -71,33 +73,70 @@ class CurlPoster:
     def send(self, method: str, url: str, body: bytes | None, headers: Iterable[tuple[str, str]]) -> Answer:
         """One request: GET (no body), or POST or PUT with `body` (bytes, sent as they are, NULs included)."""
         curl = self._handle()
-        received = io.BytesIO()
-        header_lines: list[bytes] = []
-        curl.setopt(pycurl.URL, url)
-        if method == "GET":
-            curl.setopt(pycurl.HTTPGET, 1)
-        else:
-            curl.setopt(pycurl.POSTFIELDS, body or b"")  # its length too, so a body may hold NUL bytes
-        # The handle is reused: a method other than GET and POST is named, and forgotten again for the next call.
-        curl.setopt(pycurl.CUSTOMREQUEST, method if method not in ("GET", "POST") else None)
-        # "Expect:" empty: libcurl would otherwise ask for a 100 Continue before a body over 1 kB, a round trip more.
-        curl.setopt(pycurl.HTTPHEADER, [f"{name}: {value}" for name, value in headers] + ["Expect:"])
-        curl.setopt(pycurl.WRITEDATA, received)
-        curl.setopt(pycurl.HEADERFUNCTION, header_lines.append)
+        received, header_lines = _prepare(curl, method, url, body, headers)
         try:
             curl.perform()
         except pycurl.error as exc:
             raise _botocore_error(exc, url, connected=curl.getinfo(pycurl.CONNECT_TIME) > 0) from exc
         return Answer(curl.getinfo(pycurl.RESPONSE_CODE), received.getvalue(), header_lines)
 
+    def send_all(self, requests: Sequence[Request]) -> list[Answer | Exception]:
+        """Several requests at once, each on a connection of its own (kept open for the next call), waiting for all
+        of them; each one's answer, or the botocore exception it met, in order."""
+        if len(requests) == 1:
+            try:
+                return [self.send(*requests[0])]
+            except (ConnectionClosedError, EndpointConnectionError, ReadTimeoutError) as exc:
+                return [exc]
+        multi, handles = self._multi(len(requests))
+        pending = {}
+        for curl, (method, url, body, headers) in zip(handles, requests, strict=False):
+            pending[curl] = (url, *_prepare(curl, method, url, body, headers))
+            multi.add_handle(curl)
+        errors: dict[pycurl.Curl, Exception] = {}
+        try:
+            running = len(requests)
+            while running:
+                status, running = multi.perform()
+                if status == pycurl.E_CALL_MULTI_PERFORM:
+                    continue
+                if running:
+                    multi.select(1.0)
+            while True:
+                queued, _, failed = multi.info_read()
+                for curl, code, message in failed:
+                    connected = curl.getinfo(pycurl.CONNECT_TIME) > 0
+                    errors[curl] = _botocore_error(pycurl.error(code, message), pending[curl][0], connected)
+                if not queued:
+                    break
+            answers: list[Answer | Exception] = []
+            for curl, (_, received, lines) in pending.items():
+                status = curl.getinfo(pycurl.RESPONSE_CODE)
+                answers.append(errors[curl] if curl in errors else Answer(status, received.getvalue(), lines))
+            return answers
+        finally:
+            for curl in pending:
+                multi.remove_handle(curl)
+
     def _handle(self) -> pycurl.Curl:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
             if getattr(local, "curl", None) is not None:
-                _inherited.append(local.curl)
+                _inherited.extend([local.curl, *local.handles, *([local.multi] if local.multi else [])])
             local.curl, local.pid = self._new_handle(), os.getpid()
+            local.multi, local.handles = None, []
         curl: pycurl.Curl = local.curl
         return curl
+
+    def _multi(self, count: int) -> tuple[pycurl.CurlMulti, list[pycurl.Curl]]:
+        """This thread's multi handle, whose connections its handles share, and `count` of its handles."""
+        self._handle()
+        local = self._local
+        if local.multi is None:
+            local.multi = pycurl.CurlMulti()
+        while len(local.handles) < count:
+            local.handles.append(self._new_handle())
+        return local.multi, local.handles[:count]
 
     def _new_handle(self) -> pycurl.Curl:
         curl = pycurl.Curl()
@@ -114,6 +153,26 @@ class CurlPoster:
         if self._ca_certs:
             curl.setopt(pycurl.CAINFO, self._ca_certs)
         return curl
+
+
+def _prepare(
+    curl: pycurl.Curl, method: str, url: str, body: bytes | None, headers: Iterable[tuple[str, str]]
+) -> tuple[io.BytesIO, list[bytes]]:
+    """Set a (reused) handle up for one request; where its answer's body and header lines will be."""
+    received = io.BytesIO()
+    header_lines: list[bytes] = []
+    curl.setopt(pycurl.URL, url)
+    if method == "GET":
+        curl.setopt(pycurl.HTTPGET, 1)
+    else:
+        curl.setopt(pycurl.POSTFIELDS, body or b"")  # its length too, so a body may hold NUL bytes
+    # The handle is reused: a method other than GET and POST is named, and forgotten again for the next call.
+    curl.setopt(pycurl.CUSTOMREQUEST, method if method not in ("GET", "POST") else None)
+    # "Expect:" empty: libcurl would otherwise ask for a 100 Continue before a body over 1 kB, a round trip more.
+    curl.setopt(pycurl.HTTPHEADER, [f"{name}: {value}" for name, value in headers] + ["Expect:"])
+    curl.setopt(pycurl.WRITEDATA, received)
+    curl.setopt(pycurl.HEADERFUNCTION, header_lines.append)
+    return received, header_lines
 
 
 def _botocore_error(exc: pycurl.error, url: str, connected: bool) -> Exception:

@@ -30,7 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 from botocore.httpsession import get_cert_path
 
-from common.curl_post import Answer, CurlPoster
+from common.curl_post import Answer, CurlPoster, Request
 from fastpaths.botocore_sqs import USER_AGENT, with_retries
 
 # boto3's PutObject parameters this module sends as headers; any other one sends the object through boto3.
@@ -40,6 +40,8 @@ WRITE_HEADERS = {
     "CacheControl": "Cache-Control",
     "ContentDisposition": "Content-Disposition",
 }
+SPOKEN = frozenset(WRITE_HEADERS) | {"Metadata"}
+OBJECT = frozenset({"Bucket", "Key", "Body"})
 _ERROR_FIELD = re.compile(rb"<(Code|Message)>([^<]*)</\1>")
 
 
@@ -65,13 +67,25 @@ class DirectS3:
         return self._client
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes, **params: Any) -> None:  # noqa: N803 - boto3's names
-        if not self._direct or set(params) - set(WRITE_HEADERS) - {"Metadata"}:
+        if not self._direct or set(params) - SPOKEN:
             self._client.put_object(Bucket=Bucket, Key=Key, Body=Body, **params)
             return
-        headers = {WRITE_HEADERS[name]: str(value) for name, value in params.items() if name in WRITE_HEADERS}
-        for name, value in (params.get("Metadata") or {}).items():
-            headers[f"x-amz-meta-{name}"] = value
+        headers = _headers(params)
         with_retries(self._attempts, lambda: self._send("PutObject", "PUT", Bucket, Key, Body, headers))
+
+    def put_objects(self, puts: list[dict[str, Any]]) -> None:
+        """Several PutObjects (each boto3's parameters) at once, each on a connection of its own; one that fails in a
+        way botocore retries is retried alone, and the first that still fails raises."""
+        if not self._direct or len(puts) == 1 or any(set(params) - OBJECT - SPOKEN for params in puts):
+            for params in puts:
+                self.put_object(**params)
+            return
+        requests = [self._signed("PUT", params["Bucket"], params["Key"], params["Body"], _headers(params))
+                    for params in puts]  # fmt: skip
+        for params, answer in zip(puts, self._http.send_all(requests), strict=True):
+            if isinstance(answer, Answer) and 200 <= answer.status < 300:
+                continue
+            self.put_object(**params)  # again, alone, with the retries one PutObject gets
 
     def get_object_bytes(self, *, Bucket: str, Key: str) -> bytes:  # noqa: N803 - boto3's names
         """The object's whole body (GetObject)."""
@@ -84,13 +98,16 @@ class DirectS3:
     def _send(
         self, operation: str, method: str, bucket: str, key: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes, ClientError | None]:
-        url = self._bucket_url(bucket) + quote(key, safe="/~")
-        request = AWSRequest(method, url, data=body, headers={**headers, "User-Agent": USER_AGENT})
-        S3SigV4Auth(self._credentials.get_frozen_credentials(), "s3", self._region).add_auth(request)
-        answer = self._http.send(method, url, body, request.headers.items())
+        answer = self._http.send(*self._signed(method, bucket, key, body, headers))
         if 200 <= answer.status < 300:
             return answer.status, answer.body, None
         return answer.status, b"", self._error(operation, answer)
+
+    def _signed(self, method: str, bucket: str, key: str, body: bytes | None, headers: dict[str, str]) -> Request:
+        url = self._bucket_url(bucket) + quote(key, safe="/~")
+        request = AWSRequest(method, url, data=body, headers={**headers, "User-Agent": USER_AGENT})
+        S3SigV4Auth(self._credentials.get_frozen_credentials(), "s3", self._region).add_auth(request)
+        return method, url, body, request.headers.items()
 
     def _bucket_url(self, bucket: str) -> str:
         """The bucket's URL ending in `/`, as boto3 addresses it (virtual-hosted or path style, the region's
@@ -111,3 +128,11 @@ class DirectS3:
         metadata = {"HTTPStatusCode": answer.status, "RequestId": answer.header("x-amz-request-id")}
         error_class = self._client.exceptions.from_code(code)
         return error_class({"Error": error, "ResponseMetadata": metadata}, operation)  # type: ignore[no-any-return]
+
+
+def _headers(params: dict[str, Any]) -> dict[str, str]:
+    """A PutObject's headers from boto3's parameters (those in SPOKEN)."""
+    headers = {WRITE_HEADERS[name]: str(value) for name, value in params.items() if name in WRITE_HEADERS}
+    for name, value in (params.get("Metadata") or {}).items():
+        headers[f"x-amz-meta-{name}"] = value
+    return headers

@@ -7,7 +7,9 @@ boto3 resource object whose class is put together anew from the resource model e
 and a one-line result that cost more CPU than the model (`make bench` prints what this saves). Here a save below the
 transfer manager's multipart threshold is one PutObject, and a read one GetObject (django-storages too holds the
 whole object in memory), on the storage's own client (its session, credentials, endpoint, region and retries); a
-larger save, gzip, and every other operation go django-storages' way.
+larger save, gzip, and every other operation go django-storages' way. Both calls go through DirectS3
+(fastpaths/botocore_s3.py) with `botocore_s3` on. Saves made inside `saves_together()` go out at its end, all at
+once (the web tier stores a group of uploads so: it waits for the slowest, not for the sum).
 
 It overrides three of S3Storage's private methods and calls a fourth (`_normalize_name`); tests/fastpaths/
 test_guards.py holds their signatures. With FAST_PATHS off the settings name django-storages' own S3Storage, which
@@ -16,8 +18,10 @@ stores the same objects without the user metadata (the original name, which the 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -39,6 +43,10 @@ class _WholeBodies:
     def put_object(self, **params: Any) -> None:
         self._client.put_object(**params)
 
+    def put_objects(self, puts: list[dict[str, Any]]) -> None:
+        for params in puts:
+            self._client.put_object(**params)
+
     def get_object_bytes(self, **params: Any) -> bytes:
         answer = self._client.get_object(**params)
         with answer["Body"] as body:
@@ -51,6 +59,7 @@ class OneRequestS3Storage(S3Storage):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._direct = threading.local()  # each thread's DirectS3, around that thread's client
+        self._together = threading.local()  # each thread's saves waiting for the end of a `saves_together` block
 
     def _get_write_parameters(self, name: str, content: Any = None) -> dict[str, Any]:
         params: dict[str, Any] = super()._get_write_parameters(name, content)
@@ -69,10 +78,29 @@ class OneRequestS3Storage(S3Storage):
         if is_seekable(content):
             content.seek(0)
         body = content.read()
-        self._requests().put_object(
-            Bucket=self.bucket_name, Key=key, Body=body.encode() if isinstance(body, str) else body, **params
-        )
+        put = {"Bucket": self.bucket_name, "Key": key, "Body": body.encode() if isinstance(body, str) else body}
+        together = getattr(self._together, "puts", None)
+        if together is not None:
+            together.append({**put, **params})
+        else:
+            self._requests().put_object(**put, **params)
         return cleaned
+
+    @contextlib.contextmanager
+    def saves_together(self) -> Iterator[None]:
+        """The saves this thread makes inside the block (of objects small enough for one request) go out when it
+        ends, all at once, each on a connection of its own: the block ends when the slowest is stored, or raises the
+        first failure. Until then none of them is stored; a block that raises stores none."""
+        if getattr(self._together, "puts", None) is not None:  # inside another such block: that one sends them
+            yield
+            return
+        self._together.puts = puts = []
+        try:
+            yield
+        finally:
+            self._together.puts = None
+        if puts:
+            self._requests().put_objects(puts)
 
     def _open(self, name: str, mode: str = "rb") -> File:
         if mode != "rb" or self.gzip:

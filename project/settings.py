@@ -223,14 +223,14 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
 UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Uploads stored at once per web process, each on one of as many intake threads (classifier/intake/threads.py);
-# keep it below DATABASE_POOL_SIZE (the result poller needs a connection). Storing to S3 waits on the network, so
-# eight wait at once; storing to this machine's disk hardly waits, and threads beyond two only take turns at the GIL
-# (two cost less CPU per upload than eight under `make bench`'s load).
-INTAKE_CONCURRENCY = env_int("INTAKE_CONCURRENCY", 8 if STORAGE_BACKEND == "s3" else 2, minimum=1)
+# keep it below DATABASE_POOL_SIZE (the result poller needs a connection). Threads beyond a few only take turns at
+# the GIL (two cost less CPU per upload than eight under `make bench`'s load, on disk and on S3 alike); S3 gets four,
+# since a group waits on the network for its slowest store.
+INTAKE_CONCURRENCY = env_int("INTAKE_CONCURRENCY", 4 if STORAGE_BACKEND == "s3" else 2, minimum=1)
 # Uploads an intake thread stores and commits as one group when they wait together (classifier/intake/
-# group_commit.py). A group stores its images one after another, so with S3, where each store waits on the network,
-# uploads go one at a time (still without a thread hand-over each while they keep coming).
-INTAKE_GROUP_MAX = env_int("INTAKE_GROUP_MAX", 1 if STORAGE_BACKEND == "s3" else 10, minimum=1)
+# group_commit.py): their images stored at once (on S3, concurrently: fastpaths/django_storages.py), their rows in
+# one INSERT and one transaction.
+INTAKE_GROUP_MAX = env_int("INTAKE_GROUP_MAX", 10, minimum=1)
 # How long a synchronous caller (POST / and the web form) waits for its label before a 504; the request itself
 # carries on and its result is recorded all the same.
 SYNC_WAIT_SECONDS = env_float("SYNC_WAIT_SECONDS", 60.0, minimum=0.1)

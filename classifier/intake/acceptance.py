@@ -40,23 +40,25 @@ def accept_all(
     committing = False
     expires_at = timezone.now() + timedelta(seconds=ttl) if ttl is not None else None
     try:
-        for image in images:
-            request_id = uuid.uuid4()
-            stored.append((request_id, _store(request_id, image), image))
+        with storage.saving_together(storage.inputs()):  # S3: the group's images stored at once
+            for image in images:
+                request_id = uuid.uuid4()
+                stored.append((request_id, _store(request_id, image), image))
+        rows = [
+            Classification(
+                id=request_id,
+                original_name=image.name[:255],
+                input_key=key,
+                content_type=image.mime_type,
+                size_bytes=len(image.data),
+                width=image.width,
+                height=image.height,
+                expires_at=expires_at,
+            )
+            for request_id, key, image in stored
+        ]
         with transaction.atomic():
-            rows = [
-                Classification.objects.create(
-                    id=request_id,
-                    original_name=image.name[:255],
-                    input_key=key,
-                    content_type=image.mime_type,
-                    size_bytes=len(image.data),
-                    width=image.width,
-                    height=image.height,
-                    expires_at=expires_at,
-                )
-                for request_id, key, image in stored
-            ]
+            Classification.objects.bulk_create(rows)  # one INSERT for the group
             if before_commit is not None:
                 before_commit(rows)
             for row in rows:

@@ -2,11 +2,13 @@ import uuid
 
 import pytest
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
 from django.core.files.base import ContentFile
 
 from classifier import storage
 from common import aws
 from common.curl_post import CurlPoster
+from fastpaths.botocore_s3 import DirectS3
 from fastpaths.django_storages import OneRequestS3Storage
 from stack.embedded import LOCAL_CREDENTIALS
 
@@ -124,3 +126,56 @@ def test_an_object_past_the_multipart_threshold_goes_the_transfer_manager_s_way(
     assert "CreateMultipartUpload" in operations and "PutObject" not in operations
     with store.open(key, "rb") as handle:
         assert handle.read() == b"p" * 2048
+
+
+def test_saves_made_together_are_stored_when_the_block_ends_all_at_once(s3_storage, monkeypatch) -> None:
+    store, operations = s3_storage
+    batches: list[int] = []
+    send_all = CurlPoster.send_all
+    monkeypatch.setattr(CurlPoster, "send_all", lambda poster, requests: batches.append(len(requests))
+                        or send_all(poster, requests))  # fmt: skip
+    keys = [storage.input_key(uuid.uuid4(), f"test_{n}.JPEG") for n in range(5)]
+    with store.saves_together():
+        for n, key in enumerate(keys):
+            assert store.save(key, ContentFile(b"\xff\xd8 image %d" % n)) == key
+        assert not any(store.exists(key) for key in keys)  # nothing sent yet
+    assert batches == [5] and operations.count("PutObject") == 0
+    for n, key in enumerate(keys):
+        with store.open(key, "rb") as handle:
+            assert handle.read() == b"\xff\xd8 image %d" % n
+
+
+def test_a_block_that_raises_stores_none_of_its_saves(s3_storage) -> None:
+    store, _ = s3_storage
+    key = storage.input_key(REQUEST, "test_0.JPEG")
+    with pytest.raises(RuntimeError), store.saves_together():
+        store.save(key, ContentFile(b"an image"))
+        raise RuntimeError("the group failed")
+    assert not store.exists(key)
+
+
+def test_a_put_that_fails_among_several_raises_boto3_s_error_and_the_others_are_stored(s3_storage) -> None:
+    store, _ = s3_storage
+    direct = DirectS3(store.connection.meta.client)
+    puts = [{"Bucket": store.bucket_name, "Key": "a/one", "Body": b"1"}, {"Bucket": "no-such-bucket-here", "Key": "b",
+            "Body": b"2"}, {"Bucket": store.bucket_name, "Key": "c/three", "Body": b"3"}]  # fmt: skip
+    with pytest.raises(ClientError) as raised:
+        direct.put_objects(puts)
+    assert raised.value.response["Error"]["Code"] == "NoSuchBucket"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert store.exists("a/one") and store.exists("c/three")
+
+
+def test_an_unreachable_endpoint_is_botocore_s_connection_error_after_its_retries(monkeypatch) -> None:
+    from botocore.config import Config
+    from botocore.exceptions import EndpointConnectionError
+
+    from stack.processes import free_port
+
+    monkeypatch.setattr("fastpaths.botocore_sqs.backoff_seconds", lambda attempt, throttled: 0)
+    direct = DirectS3(aws.client("s3", f"http://127.0.0.1:{free_port()}", LOCAL_CREDENTIALS, region="us-east-1",
+                                 config=Config(retries={"total_max_attempts": 2})))  # fmt: skip
+    with pytest.raises(EndpointConnectionError):
+        direct.put_objects([{"Bucket": "bucket-x", "Key": f"k{n}", "Body": b"x"} for n in range(3)])
+    with pytest.raises(EndpointConnectionError):
+        direct.get_object_bytes(Bucket="bucket-x", Key="k0")
