@@ -12,6 +12,12 @@ import sys
 CELERY_APP = "project"
 
 
+# What a worker started on this machine is given over the environment it inherits. A worker has no database (on AWS
+# its host is given none): with the stack's PostgreSQL URL, Celery's Django fixup would close the connections before
+# and after every task, and with psycopg's pool that makes and drops a pool each time.
+WORKER_ENV = {"DATABASE_URL": ""}
+
+
 def worker_argv(name: str, *, queue: str, concurrency: int = 1, python: str = sys.executable) -> list[str]:
     return [python, "-m", "celery", "-A", CELERY_APP, "worker", "-Q", queue, "-n", f"{name}@%h",
             "--pool", "prefork", "--concurrency", str(concurrency), "--loglevel", "INFO"]  # fmt: skip

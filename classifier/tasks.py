@@ -45,6 +45,7 @@ def classify(self: Task, request_id: str, input_key: str, original_name: str, ex
         if decided.action == Action.HAND_BACK:
             raise  # unexpected: not acknowledged, received again, dead-lettered after SQS_MAX_RECEIVE_COUNT
         if decided.action == Action.RETRY:
+            logger.warning("request %s retried in %.0f s: %s", request_id, decided.countdown, exc)
             retry = self.retry(exc=exc, countdown=decided.countdown, throw=False)  # the retry's message is sent
             if held is not None:
                 outbox().finish(held, None)  # so this one goes

@@ -1,15 +1,15 @@
 """botocore, bent for S3: the object PUT and GET of every upload spoken directly, everything else through boto3.
 
-Every upload costs three S3 calls: the web tier stores the image, a worker reads it and stores the result. Through
-boto3 each call spends more client CPU in botocore's machinery (endpoint rules, event hooks, parameter validation,
-the request and response models, urllib3 and http.client's header parsing) than the request itself needs. `DirectS3`
-makes those two calls as one signed HTTP request each, with botocore's own S3 signer and credentials and the
-client's error classes, over libcurl (common/curl_post.py), on a connection each thread keeps open.
+Every upload costs three S3 calls: the web tier stores the image, a worker reads it and stores the result. Through boto3
+each call spends more client CPU in botocore's machinery (endpoint rules, event hooks, parameter validation, the request
+and response models, urllib3 and http.client's header parsing) than the request itself needs. `DirectS3` makes those two
+calls as one signed HTTP request each (common/sigv4.py, held equal to botocore's S3 signer), with botocore's credentials
+and the client's error classes, over libcurl (common/curl_post.py), on a connection each thread keeps open.
 
 What boto3 would do and this keeps: the client's endpoint and addressing style (the bucket's URL is the one boto3
 builds, read once per bucket from a presigned URL), region, credentials (refreshed, as from an instance profile),
 timeouts and retries (botocore's standard mode, shared with fastpaths/botocore_sqs.py), the trust store for TLS, the
-body's SHA-256 in the signature (botocore's S3 signer computes it), and `ClientError` with S3's code (`NoSuchKey`,
+body's SHA-256 in the signature (as botocore's S3 signer puts it there), and `ClientError` with S3's code (`NoSuchKey`,
 `AccessDenied`) and the HTTP status for an error. A write parameter other than the few spoken here (content type and
 encoding, user metadata, cache control, content disposition), and every call where a proxy is configured, go through
 boto3. With FAST_PATHS off, or `botocore_s3` not in it, the S3 storage calls boto3 itself. This module reads the
@@ -25,12 +25,11 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 from botocore.httpsession import get_cert_path
 
 from common.curl_post import Answer, CurlPoster, Request
+from common.sigv4 import Signer, payload_sha256
 from fastpaths.botocore_sqs import USER_AGENT, with_retries
 
 # boto3's PutObject parameters this module sends as headers; any other one sends the object through boto3.
@@ -52,6 +51,7 @@ class DirectS3:
         self._client = client
         self._credentials = client._request_signer._credentials  # a private name: what the client signs with
         self._region = client.meta.region_name
+        self._signer = Signer("s3", self._region)
         config = client.meta.config
         self._attempts = int((config.retries or {}).get("total_max_attempts") or 3)  # 3: the standard mode's own
         self._http = CurlPoster(config.connect_timeout, config.read_timeout, get_cert_path(True))
@@ -105,9 +105,9 @@ class DirectS3:
 
     def _signed(self, method: str, bucket: str, key: str, body: bytes | None, headers: dict[str, str]) -> Request:
         url = self._bucket_url(bucket) + quote(key, safe="/~")
-        request = AWSRequest(method, url, data=body, headers={**headers, "User-Agent": USER_AGENT})
-        S3SigV4Auth(self._credentials.get_frozen_credentials(), "s3", self._region).add_auth(request)
-        return method, url, body, request.headers.items()
+        signed = self._signer.sign(self._credentials.get_frozen_credentials(), method, url,
+                                   {**headers, "User-Agent": USER_AGENT}, payload_sha256(body))  # fmt: skip
+        return method, url, body, signed.items()
 
     def _bucket_url(self, bucket: str) -> str:
         """The bucket's URL ending in `/`, as boto3 addresses it (virtual-hosted or path style, the region's

@@ -3,11 +3,11 @@ through boto3.
 
 Every upload costs the service a few SQS calls: the web tier's send, the worker's report and delete, the results
 consumer's receive and delete. boto3 spends most of each call's CPU in its own machinery (event hooks, parameter
-validation, request and response models). `DirectSQS` makes the calls on that path
-(`send_message_batch`, `delete_message_batch`, `receive_message`) as one signed JSON POST each, with botocore's own
-signer, credentials and error classes, sent over libcurl (common/curl_post.py), and hands every other method to the
-boto3 client it wraps, so callers keep boto3's names, arguments, answers and exceptions (`make bench` prints what
-the stack saves).
+validation, request and response models). `DirectSQS` makes the calls on that path (`send_message_batch`,
+`delete_message_batch`, `receive_message`) as one signed JSON POST each (common/sigv4.py, held equal to botocore's
+signer), with botocore's credentials and error classes, sent over libcurl (common/curl_post.py), and hands every other
+method to the boto3 client it wraps, so callers keep boto3's names, arguments, answers and exceptions (`make bench`
+prints what the stack saves).
 
 What boto3 would do and this keeps: the client's endpoint, region, credentials (refreshed, as from an instance
 profile), timeouts and retries (its standard mode: connection errors, 5xx, throttling; jittered doubling backoff),
@@ -29,8 +29,6 @@ from typing import Any, TypeVar
 
 import boto3
 import botocore
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.httpsession import get_cert_path
@@ -38,6 +36,7 @@ from django.conf import settings
 
 from common import aws
 from common.curl_post import Answer, CurlPoster
+from common.sigv4 import Signer, payload_sha256
 
 # The calls this module makes itself, by boto3 method name: SQS's JSON protocol names them in a header.
 DIRECT_ACTIONS = {
@@ -86,6 +85,7 @@ class DirectSQS:
         self._credentials = credentials
         self._url = client.meta.endpoint_url.rstrip("/") + "/"
         self._region = client.meta.region_name
+        self._signer = Signer("sqs", self._region)
         config = client.meta.config
         self._attempts = int((config.retries or {}).get("total_max_attempts") or 3)  # 3: the standard mode's own
         self._http = CurlPoster(config.connect_timeout, config.read_timeout, get_cert_path(True))
@@ -121,11 +121,10 @@ class DirectSQS:
         return with_retries(self._attempts, lambda: self._post(action, body))
 
     def _post(self, action: str, body: bytes) -> tuple[int, dict[str, Any], ClientError | None]:
-        request = AWSRequest("POST", self._url, data=body,
-                             headers={"Content-Type": CONTENT_TYPE, "X-Amz-Target": f"AmazonSQS.{action}",
-                                      "User-Agent": USER_AGENT})  # fmt: skip
-        SigV4Auth(self._credentials.get_frozen_credentials(), "sqs", self._region).add_auth(request)
-        response = self._http.post(self._url, body, request.headers.items())
+        headers = {"Content-Type": CONTENT_TYPE, "X-Amz-Target": f"AmazonSQS.{action}", "User-Agent": USER_AGENT}
+        signed = self._signer.sign(self._credentials.get_frozen_credentials(), "POST", self._url, headers,
+                                   payload_sha256(body))  # fmt: skip
+        response = self._http.post(self._url, body, signed.items())
         answer = _json(response.body)
         if response.status == 200:
             return response.status, answer, None

@@ -449,7 +449,10 @@ LOGGING = {
         "quiet_probes": {"()": "common.logs.QuietProbes", "paths": ("/readyz",)},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s [%(request_id)s]: %(message)s"},
+        "plain": {
+            "()": "common.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(processName)s %(name)s [%(request_id)s]: %(message)s",
+        },
         "json": {"()": "common.logs.JsonFormatter"},
     },
     "handlers": {
@@ -460,6 +463,11 @@ LOGGING = {
         "botocore": {"level": "WARNING"},
         "boto3": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # Celery's own lines for each task received and succeeded say again what ours say (the worker's "classified",
+        # the results consumer's "recorded"): two of every upload's five lines. Its errors, and ours (a retry, a
+        # failure), still show.
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
         # uvicorn's own lines through ours too (one format, JSON included): it set its handlers before Django started.
         **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error")},
         # But no access log, a line per request (the units and runstack start uvicorn with --no-access-log):

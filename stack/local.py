@@ -14,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 
 from autoscale.providers.local import LocalProvider
-from autoscale.worker_command import worker_argv
+from autoscale.worker_command import WORKER_ENV, worker_argv
 from common import aws
 from deploy.provision import QueuePlan, ensure_buckets, ensure_queues
 from stack.embedded import HOST, LOCAL_CREDENTIALS, start_endpoint
@@ -84,7 +84,7 @@ class LocalStack:
         for index in range(1, self.workers + 1):
             name = f"worker-{index}"
             argv = worker_argv(name, queue=settings.CLASSIFY_QUEUE, concurrency=self.worker_concurrency)
-            self.spawn(name, argv, {**env, "CLASSIFIER_PRELOAD": "true"})
+            self.spawn(name, argv, {**env, **WORKER_ENV, "CLASSIFIER_PRELOAD": "true"})
         if self.autoscale:
             argv = autoscaler_argv(self.autoscale_max, self.autoscale_interval, self.autoscale_policy)
             self.spawn("autoscaler", argv, env)

@@ -27,7 +27,7 @@ from typing import Any
 from django.conf import settings
 
 from autoscale.providers.base import Instance, InstanceState, LaunchError
-from autoscale.worker_command import worker_argv
+from autoscale.worker_command import WORKER_ENV, worker_argv
 from common.lifetime import SUPERVISED_EXIT_SIGNAL, dies_with_this_process
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ class LocalProvider:
         env = {
             **os.environ,
             **(self.extra_env or {}),
+            **WORKER_ENV,
             "CLASSIFIER_PRELOAD": "true",
             "WORKER_RETIRE": "true" if retires else "false",
             "WORKER_IDLE_SECONDS": str(self.idle_seconds),
