@@ -22,6 +22,7 @@ HEADERS = ("fast path", "our CPU per image with it off", "what it earns (% of al
 NOTES = {
     "moto_server": "the endpoint's own: AWS's in production, so not our CPU",
     "django_storages": "S3 storage only",
+    "botocore_s3": "S3 storage only",
 }
 
 
@@ -54,7 +55,7 @@ def render(reference: StackRun, withouts: list[Without], model_ms: float, reques
     below = []
     for without in withouts:
         note = NOTES.get(without.name, "")
-        if without.name == "django_storages" and storage == "s3":
+        if without.name in ("django_storages", "botocore_s3") and storage == "s3":
             note = ""
         if without.run is None:
             rows.append((without.name, "failed", "", "", "", without.error[:200]))

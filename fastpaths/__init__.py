@@ -11,7 +11,8 @@ its private methods or carries a copy of one of its functions. One module per li
   none;
 - whitenoise_middleware: WhiteNoise's middleware, asynchronous, so static files keep the chain off threads;
 - botocore_sqs: SQS's busiest calls signed and sent directly;
-- django_storages: an S3 save or read in one request;
+- botocore_s3: S3's object PUT and GET signed and sent directly, a group's PUTs at once;
+- django_storages: an S3 save or read in one request, a group's saves together;
 - moto_server: two of moto's per-request costs, for the local endpoint.
 
 Every private name these use is held by tests/fastpaths/test_guards.py against the pinned versions, so an upgrade

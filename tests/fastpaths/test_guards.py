@@ -173,7 +173,7 @@ GUARDS = (
     Guard("storages.backends.s3.S3Storage", "_open", "django_storages", None, "87fb59cc88287dc7"),
     Guard("storages.backends.s3.S3Storage", "_get_write_parameters", "django_storages", "(self, name, content=None)"),
     Guard("storages.backends.s3.S3Storage", "_normalize_name", "django_storages", "(self, name)"),
-    # moto: fastpaths/moto_server.py replaces both
+    # moto: fastpaths/moto_server.py replaces these two
     Guard(
         "moto.sqs.models.SQSBackend",
         "is_message_valid_based_on_retention_period",
@@ -182,6 +182,9 @@ GUARDS = (
         "cca23b94a5f3af9d",
     ),
     Guard("moto.backends", "list_of_moto_modules", "moto_server", None, "4f741a10b06500e8"),
+    # ... and reads the clock moto's SQS models read (the same value: the time since the epoch, in milliseconds)
+    Guard("moto.core.utils", "unix_time_millis", "moto_server", None, "7a37e1337d02962e"),
+    Guard("moto.core.utils", "unix_time", "moto_server", None, "f0576ec9e5f586e5"),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -38,19 +39,27 @@ def test_the_retention_check_answers_as_moto_s_own_inside_and_past_the_period(sq
         sqs_backend.delete_queue(name)
 
 
-def test_the_pinned_moto_takes_both_changes_and_the_module_list_is_moto_s(monkeypatch) -> None:
+def test_the_pinned_moto_takes_every_change_and_the_module_list_and_clock_are_moto_s(monkeypatch) -> None:
     from moto import backends
+    from moto.core.utils import unix_time_millis
+    from moto.sqs import models as sqs_models
     from moto.sqs.models import SQSBackend
 
     listed = list(backends.list_of_moto_modules())
     monkeypatch.setattr(SQSBackend, "is_message_valid_based_on_retention_period",
                         SQSBackend.is_message_valid_based_on_retention_period)  # fmt: skip
     monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)
+    monkeypatch.setattr(sqs_models, "unix_time_millis", sqs_models.unix_time_millis)
     assert endpoint.apply() == dict.fromkeys(
-        ("SQSBackend.is_message_valid_based_on_retention_period", "backends.list_of_moto_modules"), True
-    )
+        ("SQSBackend.is_message_valid_based_on_retention_period", "backends.list_of_moto_modules",
+         "sqs.models.unix_time_millis"), True,
+    )  # fmt: skip
     assert SQSBackend.is_message_valid_based_on_retention_period is endpoint.within_retention
     assert list(backends.list_of_moto_modules()) == listed and "sqs" in listed
+    ours, theirs = sqs_models.unix_time_millis(), unix_time_millis()
+    assert abs(ours - theirs) < 50  # the same clock, in milliseconds
+    moment = datetime(2026, 12, 7, 18, 0, tzinfo=None)
+    assert sqs_models.unix_time_millis(moment) == unix_time_millis(moment)
 
 
 def test_a_receive_no_longer_builds_the_queue_s_attributes_per_message(sqs_backend, monkeypatch) -> None:
