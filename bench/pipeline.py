@@ -108,7 +108,6 @@ def main() -> None:
 
     django.setup()
     from django.conf import settings
-
     from django.core.management import call_command
 
     from classifier.inference.model import choose_backend

@@ -12,6 +12,7 @@ from __future__ import annotations
 from bench.bare import Bare
 from bench.stack_run import StackRun
 from bench.table import Setup
+from deploy.account.plan import Options
 
 DESCRIPTIONS = {
     "local": "make run's defaults: disk storage, SQLite",
@@ -26,6 +27,7 @@ TARGETS: dict[str, dict[str, str]] = {
     "labels": {"local": ">= 98 %", "production": ">= 98 %"},
 }
 WIDTH = 12
+WEB_HOST = Options.web_instance_type  # provision's default web host
 
 
 def render(setup: Setup, bare: dict[str, Bare], runs: dict[str, StackRun], expected: dict[str, str]) -> list[str]:
@@ -61,7 +63,7 @@ def render(setup: Setup, bare: dict[str, Bare], runs: dict[str, StackRun], expec
         row("workers beyond the model / the model's", "", lambda r: (r.cpu_ms_per_image["workers"] - model_ms)
             / model_ms, "{:.2f}", "beyond"),
         row("uploads/s one web process sustains", "", lambda r: 1000 / r.cpu_ms_per_image["web"], "{:.0f}"),
-        row("worker processes one web process feeds", "", lambda r: r.cpu_ms_per_image["workers"]
+        row("worker hosts one web host feeds", "", lambda r: r.cpu_ms_per_image["workers"]
             / r.cpu_ms_per_image["web"], "{:.1f}"),
         row("labels as the bare torch model", "", agree, "{:.1f} %", "labels"),
     ]  # fmt: skip
@@ -77,4 +79,9 @@ def render(setup: Setup, bare: dict[str, Bare], runs: dict[str, StackRun], expec
     for name, whose, figures, held in rows:
         cells = "  ".join(f"{figure:>{WIDTH}}" for figure in figures)
         lines.append(f"{name:<{name_width}}  {whose:<{whose_width}}  {cells}  {held}".rstrip())
+    lines.append(
+        f"A web host (provision's default, {WEB_HOST}) runs one web process, a worker host one worker process: the "
+        "uploads a web process sustains are a core's 1,000 ms over the web tier's CPU per upload, the worker hosts "
+        "it feeds a worker's CPU per image over the web's."
+    )
     return lines

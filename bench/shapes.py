@@ -40,7 +40,9 @@ def postgres_database() -> Iterator[str]:
     try:
         admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        raise SystemExit(f"the production shape needs PostgreSQL at {POSTGRES_ADMIN_URL} (BENCH_POSTGRES_URL): {exc}")
+        raise SystemExit(
+            f"the production shape needs PostgreSQL at {POSTGRES_ADMIN_URL} (BENCH_POSTGRES_URL): {exc}"
+        ) from None
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
