@@ -1,30 +1,33 @@
-"""Benchmark: the bare model against the same images through the running local stack, in one run, one table.
+"""Benchmark: the bare model against the same images through the running stack in both shapes, in one run.
 
-    .venv/bin/python bench/pipeline.py [--processes P] [--concurrency 30] [--requests 1000] [--backend auto]
-                                       [--each] [--each-requests 500] [--each-only NAME,NAME]
+    .venv/bin/python bench/pipeline.py [--shapes local,production] [--processes P] [--concurrency 30]
+                                       [--requests 1000] [--backend auto] [--each] [--each-requests 500]
+                                       [--each-only NAME,NAME]
 
 1. The bare best, for torch eager (what a user would write by hand) and for the stack's own backend: P processes
    (default: the cores) of one thread each, each decoding, preprocessing and classifying the 100 images in a loop.
    Its CPU per image is the model's own cost, the yardstick for ours.
-2. The stack as `make run` builds it (P fixed workers of one process each, moto's SQS on the same cores, SQLite,
-   disk storage, its state in a new folder under var/bench/, not /tmp: bench/scratch.py says why): synchronous
-   CSE546 requests (`POST /`, `myfile`) at `--concurrency`, warm. Meanwhile it reads each role's CPU from /proc
-   (web, results consumer, workers, endpoint), counts the SQS calls the endpoint answered, and compares every label
-   with the bare torch model's. It runs twice, the same requests each time: with every fast path on, and with
-   FAST_PATHS off (every library's stock path); the stack's rows show both, and a line says what the fast paths
-   earn together.
+2. The stack in each shape (bench/shapes.py): local as `make run` starts it (disk storage, SQLite), production as AWS
+   runs it (S3 on the embedded endpoint, PostgreSQL); P fixed workers of one process each, moto on the same cores,
+   the shipped log level and format, its state in a new folder under var/bench/ (bench/scratch.py says why not
+   /tmp). Synchronous CSE546 requests (`POST /`, `myfile`) at `--concurrency`, warm. Meanwhile it reads each role's
+   CPU from /proc (web, results consumer, workers, endpoint), counts the SQS calls the endpoint answered, and compares
+   every answer's label with the bare torch model's. Each shape runs twice, the same requests each time: with every
+   fast path on, and with FAST_PATHS off (every library's stock path). A shape's stacks run in a process of their own
+   (bench/shape_stacks.py): a Django process's storage and database are settled when it starts.
 3. One request at a time: the latency the stack adds over the bare single-image time of its backend.
 4. One worker's memory, all its processes (RSS, and PSS, which counts a page shared by fork once).
-5. A worker's cold start, the stack from zero workers, and the results consumer on a backlog.
-6. With `--each` (or `--each-only`), the stack once more per fast path with that one off and the others on, and a
-   small table of what each earns.
+5. A worker's cold start, the stack from zero workers, and the results consumer on a backlog (the local shape).
+6. With `--each` (or `--each-only`), the stack once more per fast path and shape with that one off and the others on,
+   and a small table of what each earns.
 
-Every figure is measured in this run against this run's baseline: these machines are shared and noisy, so
-ratios, not absolute numbers, are what compares across runs. The endpoint's CPU and calls are moto's.
+It prints the two shapes side by side first (bench/shape_table.py), then each shape's full table. Every figure is
+measured in this run against this run's baseline: these machines are shared and noisy, so ratios, not absolute
+numbers, are what compares across runs. The endpoint's CPU and calls are moto's.
 
 By job: the bare model in bench/bare.py, the stack's run in bench/stack_run.py (its callers in bench/callers.py),
-cold start and from zero in bench/startup.py, the backlog in bench/backlog.py, the table in bench/table.py, each
-fast path's run in bench/each_path.py; here, the command line and the order of the runs.
+cold start and from zero in bench/startup.py, the backlog in bench/backlog.py, the tables in bench/table.py and
+bench/shape_table.py, each fast path's run in bench/each_path.py; here, the command line and the order of the runs.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The stack as `make run` builds it (fixed workers of one process each, the embedded endpoint on the same cores,
-SQLite, disk storage), under a warm burst of synchronous requests, with a chosen set of fast paths on.
+"""The stack as `make run` builds it (fixed workers of one process each, the embedded endpoint on the same cores), in
+the shape this process was started in (bench/shapes.py: its storage and database), under a warm burst of synchronous
+requests, with a chosen set of fast paths on.
 
 The set is the bench process's `settings.FAST_PATHS` while the stack starts: the stack hands it to every child as
 FAST_PATHS, and picks moto's own server where `moto_server` is not in it. So every column, and every fast path's
