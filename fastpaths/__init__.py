@@ -13,7 +13,7 @@ its private methods or carries a copy of one of its functions. One module per li
 - botocore_sqs: SQS's busiest calls signed and sent directly;
 - botocore_s3: S3's object PUT and GET signed and sent directly, a group's PUTs at once;
 - django_storages: an S3 save or read in one request, a group's saves together;
-- moto_server: two of moto's per-request costs, for the local endpoint.
+- moto_server: three of moto's per-request costs, for the local endpoint.
 
 Every private name these use is held by tests/fastpaths/test_guards.py against the pinned versions, so an upgrade
 fails there, by name, before anything else. `FAST_PATHS=off` (project/settings.py) runs each library's stock path

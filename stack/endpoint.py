@@ -1,5 +1,5 @@
 """The embedded AWS endpoint's server: `python -m stack.endpoint -H HOST -p PORT` is `python -m moto.server -H HOST -p
-PORT` with two of moto's per-request costs taken out (fastpaths/moto_server.py says which, and why). With FAST_PATHS
+PORT` with three of moto's per-request costs taken out (fastpaths/moto_server.py says which, and why). With FAST_PATHS
 off, stack/embedded.py starts moto's own server instead.
 
 Where moto's code no longer has what a change replaces (another version), the server starts without that change and
