@@ -59,7 +59,6 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, required=True)
     parser.add_argument("--backend", required=True)
     parser.add_argument("--images", type=int, required=True)
-    parser.add_argument("--on-only", action="store_true", help="only every fast path on (no FAST_PATHS off run)")
     parser.add_argument("--each", default="", help="the fast paths to run one by one with that one off")
     parser.add_argument("--each-requests", type=int, default=0)
     return parser.parse_args()
@@ -81,8 +80,7 @@ def main() -> None:
     print(
         f"{args.shape} shape: {settings.STORAGE_BACKEND} storage, {settings.DATABASES['default']['ENGINE']}", flush=True
     )
-    runs = [stack(every, requests=args.requests)]
-    runs.append(runs[0] if args.on_only else stack(frozenset(), requests=args.requests))
+    runs = [stack(every, requests=args.requests), stack(frozenset(), requests=args.requests)]
     names = [name for name in args.each.split(",") if name]
     found: dict[str, object] = {"runs": [as_json(run) for run in runs], "storage": settings.STORAGE_BACKEND}
     if names:

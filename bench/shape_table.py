@@ -42,9 +42,6 @@ def render(setup: Setup, bare: dict[str, Bare], runs: dict[str, StackRun], expec
         held = ", ".join(f"{shape} {targets[shape]}" for shape in shapes if shape in targets)
         return name, whose, figures, held
 
-    def agree(run: StackRun) -> float:
-        return sum(label == expected[name] for name, label in run.labels) * 100 / len(run.labels)
-
     rows = [
         row("stack, images/s", "", lambda r: r.images_per_second, "{:.1f}"),
         row("  / torch eager bare best", "", lambda r: r.images_per_second / torch.images_per_second, "{:.2f}",
@@ -65,7 +62,7 @@ def render(setup: Setup, bare: dict[str, Bare], runs: dict[str, StackRun], expec
         row("uploads/s one web process sustains", "", lambda r: 1000 / r.cpu_ms_per_image["web"], "{:.0f}"),
         row("worker hosts one web host feeds", "", lambda r: r.cpu_ms_per_image["workers"]
             / r.cpu_ms_per_image["web"], "{:.1f}"),
-        row("labels as the bare torch model", "", agree, "{:.1f} %", "labels"),
+        row("labels as the bare torch model", "", lambda r: r.agreeing_percent(expected), "{:.1f} %", "labels"),
     ]  # fmt: skip
     name_width = max(len(name) for name, *_ in rows)
     whose_width = max(len(whose) for _, whose, *_ in rows)

@@ -42,6 +42,10 @@ class StackRun:
     backend: str
     model_cpu_ms_in_stack: float  # the workers' own measure of decode, preprocess and forward, during the burst
 
+    def agreeing_percent(self, expected: dict[str, str]) -> float:
+        """The share of the burst's answers whose label is `expected`'s for their image (file name -> label)."""
+        return sum(label == expected[name] for name, label in self.labels) * 100 / len(self.labels)
+
     def ours_ms(self, model_ms: float) -> float:
         """Our CPU per image: the web tier, the results consumer, the sweeper and the workers beyond the model's own
         cost alone (`model_ms`); the endpoint is AWS's in production, the callers are the load generator."""

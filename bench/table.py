@@ -69,7 +69,7 @@ def stack_rows(
     in_stack = [run.model_cpu_ms_in_stack for run in runs]
     ours_in_stack = [mine - (model - model_ms) for mine, model in zip(ours, in_stack, strict=True)]
     # Every answer of the burst against the bare model's label for its image, as a share of 100.
-    agree = [sum(label == expected[name] for name, label in run.labels) * 100 / len(run.labels) for run in runs]
+    agree = [run.agreeing_percent(expected) for run in runs]
     speed = [run.images_per_second for run in runs]
     added = [percentiles([s * 1000 - own.single_image_ms for s in run.sequential_seconds], [50, 95]) for run in runs]
     return [

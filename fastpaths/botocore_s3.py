@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import re
 import threading
-import urllib.request
 from typing import Any
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
-from botocore.httpsession import get_cert_path
 
-from common.curl_post import Answer, CurlPoster, Request
+from common.curl_post import Answer, Request
 from common.sigv4 import Signer, payload_sha256
-from fastpaths.botocore_sqs import USER_AGENT, with_retries
+from fastpaths.botocore_sqs import USER_AGENT, transport, with_retries
 
 # boto3's PutObject parameters this module sends as headers; any other one sends the object through boto3.
 WRITE_HEADERS = {
@@ -52,13 +50,7 @@ class DirectS3:
         self._credentials = client._request_signer._credentials  # a private name: what the client signs with
         self._region = client.meta.region_name
         self._signer = Signer("s3", self._region)
-        config = client.meta.config
-        self._attempts = int((config.retries or {}).get("total_max_attempts") or 3)  # 3: the standard mode's own
-        self._http = CurlPoster(config.connect_timeout, config.read_timeout, get_cert_path(True))
-        proxies = urllib.request.getproxies()
-        self._direct = self._credentials is not None and not (
-            config.proxies or proxies.get("http") or proxies.get("https")
-        )
+        self._attempts, self._http, self._direct = transport(client, self._credentials)
         self._bucket_urls: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -90,9 +82,7 @@ class DirectS3:
     def get_object_bytes(self, *, Bucket: str, Key: str) -> bytes:  # noqa: N803 - boto3's names
         """The object's whole body (GetObject)."""
         if not self._direct:
-            answer = self._client.get_object(Bucket=Bucket, Key=Key)
-            with answer["Body"] as body:
-                return bytes(body.read())
+            return whole_body(self._client, Bucket=Bucket, Key=Key)
         return with_retries(self._attempts, lambda: self._send("GetObject", "GET", Bucket, Key, None, {}))
 
     def _send(
@@ -128,6 +118,13 @@ class DirectS3:
         metadata = {"HTTPStatusCode": answer.status, "RequestId": answer.header("x-amz-request-id")}
         error_class = self._client.exceptions.from_code(code)
         return error_class({"Error": error, "ResponseMetadata": metadata}, operation)  # type: ignore[no-any-return]
+
+
+def whole_body(client: Any, **params: Any) -> bytes:
+    """An object's whole body through boto3's GetObject (`params` are its parameters)."""
+    answer = client.get_object(**params)
+    with answer["Body"] as body:
+        return bytes(body.read())
 
 
 def _headers(params: dict[str, Any]) -> dict[str, str]:

@@ -86,11 +86,7 @@ class DirectSQS:
         self._url = client.meta.endpoint_url.rstrip("/") + "/"
         self._region = client.meta.region_name
         self._signer = Signer("sqs", self._region)
-        config = client.meta.config
-        self._attempts = int((config.retries or {}).get("total_max_attempts") or 3)  # 3: the standard mode's own
-        self._http = CurlPoster(config.connect_timeout, config.read_timeout, get_cert_path(True))
-        proxies = urllib.request.getproxies()
-        self._direct = credentials is not None and not (config.proxies or proxies.get("http") or proxies.get("https"))
+        self._attempts, self._http, self._direct = transport(client, credentials)
 
     @classmethod
     def around(cls, client: Any) -> DirectSQS:
@@ -144,6 +140,18 @@ class DirectSQS:
         metadata = {"HTTPStatusCode": response.status, "RequestId": response.header("x-amzn-requestid")}
         error_class = self._client.exceptions.from_code(error.get("QueryErrorCode") or error["Code"])
         return error_class({"Error": error, "ResponseMetadata": metadata}, action)
+
+
+def transport(client: Any, credentials: Credentials | None) -> tuple[int, CurlPoster, bool]:
+    """What a direct call keeps of the boto3 client it stands beside: its attempts (botocore's standard mode), an
+    HTTP client with its timeouts and trust store, and whether to call directly at all (not without credentials, nor
+    through a configured proxy: then boto3 makes the call)."""
+    config = client.meta.config
+    attempts = int((config.retries or {}).get("total_max_attempts") or 3)  # 3: the standard mode's own
+    http = CurlPoster(config.connect_timeout, config.read_timeout, get_cert_path(True))
+    proxies = urllib.request.getproxies()
+    direct = credentials is not None and not (config.proxies or proxies.get("http") or proxies.get("https"))
+    return attempts, http, direct
 
 
 def with_retries(attempts: int, attempt_once: Callable[[], tuple[int, T, ClientError | None]]) -> T:

@@ -31,7 +31,7 @@ from s3transfer.constants import ALLOWED_DOWNLOAD_ARGS
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name, is_seekable
 
-from fastpaths.botocore_s3 import DirectS3
+from fastpaths.botocore_s3 import DirectS3, whole_body
 
 
 class _WholeBodies:
@@ -48,9 +48,7 @@ class _WholeBodies:
             self._client.put_object(**params)
 
     def get_object_bytes(self, **params: Any) -> bytes:
-        answer = self._client.get_object(**params)
-        with answer["Body"] as body:
-            return bytes(body.read())
+        return whole_body(self._client, **params)
 
 
 class OneRequestS3Storage(S3Storage):
@@ -113,9 +111,7 @@ class OneRequestS3Storage(S3Storage):
         }
         try:
             if params:
-                answer = self._client().get_object(Bucket=self.bucket_name, Key=key, **params)
-                with answer["Body"] as body:
-                    data = body.read()
+                data = whole_body(self._client(), Bucket=self.bucket_name, Key=key, **params)
             else:
                 data = self._requests().get_object_bytes(Bucket=self.bucket_name, Key=key)
         except ClientError as exc:
