@@ -95,3 +95,21 @@ def batch_cost(backend: str, count: int, sizes: tuple[int, ...] = (1, 4, 10)) ->
             classifier.classify_batch(batch)
         per_image[size] = (time.perf_counter() - started) * 1000 / sum(len(batch) for batch in batches)
     return per_image
+
+
+def bare_each(backends: list[str], processes: int, count: int, rounds: int) -> dict[str, Bare]:
+    """The bare best of each of `backends`, one after another."""
+    return {backend: bare_best(backend, processes, count, rounds) for backend in backends}
+
+
+def mean_of(before: Bare, after: Bare) -> Bare:
+    """The same bare model measured either side of a stack's run: its figures over the run's minutes. This machine's
+    speed drifts by a tenth within minutes, and "the workers beyond the model" takes the whole of any difference
+    between the model's cost when it was measured and when the stack ran."""
+    return Bare(
+        before.backend,
+        (before.images_per_second + after.images_per_second) / 2,
+        (before.cpu_ms_per_image + after.cpu_ms_per_image) / 2,
+        (before.single_image_ms + after.single_image_ms) / 2,
+        before.labels,
+    )

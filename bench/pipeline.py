@@ -134,13 +134,12 @@ def main() -> None:
 
     setup = table.Setup(args.processes, args.concurrency, args.requests, backend, args.backlog)
     expected = dict(zip([path.name for path in paths], bare["torch"].labels, strict=True))
-    model_ms = bare[backend].cpu_ms_per_image
     print()
-    print("\n".join(shape_table.render(setup, bare, {shape: found.runs[0] for shape, found in stacks.items()},
-                                       expected)))  # fmt: skip
+    print("\n".join(shape_table.render(setup, stacks, expected)))
     failed = False
     for shape, found in stacks.items():
-        rows = table.stack_rows(setup, bare, found.runs, batches, expected)
+        model_ms = found.bare[backend].cpu_ms_per_image
+        rows = table.stack_rows(setup, found.bare, found.runs, batches, expected)
         print(f"\nThe {shape} shape ({shape_table.DESCRIPTIONS[shape]}). {table.legend(here, every)}")
         print("\n".join(table.render(table.bare_rows(setup, bare) + rows if shape == shapes[0] else rows)))
         print(table.earned_together(found.runs, model_ms), flush=True)
@@ -165,7 +164,8 @@ def shape_stacks(shape: str, args: argparse.Namespace, scratch: Path, names: lis
     out = folder / "runs.json"
     argv = [sys.executable, "-m", "bench.shape_stacks", "--shape", shape, "--scratch", str(folder), "--out", str(out),
             "--processes", str(args.processes), "--concurrency", str(args.concurrency), "--requests",
-            str(args.requests), "--backend", args.backend, "--images", str(args.images), "--each", ",".join(names),
+            str(args.requests), "--backend", args.backend, "--images", str(args.images), "--rounds", str(args.rounds),
+            "--each", ",".join(names),
             "--each-requests", str(args.each_requests)]  # fmt: skip
     with contextlib.ExitStack() as stack:
         if shape == "production":

@@ -9,7 +9,11 @@ ratio of the two. Both are this machine's cores: an instance type's own cores sc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from bench.bare import Bare
+from bench.shape_stacks import ShapeStacks
 from bench.stack_run import StackRun
 from bench.table import Setup
 from deploy.account.plan import Options
@@ -30,39 +34,65 @@ WIDTH = 12
 WEB_HOST = Options.web_instance_type  # provision's default web host
 
 
-def render(setup: Setup, bare: dict[str, Bare], runs: dict[str, StackRun], expected: dict[str, str]) -> list[str]:
-    """The table's lines: a header naming the shapes, a row per measure, its targets per shape at the end."""
-    torch, own = bare["torch"], bare[setup.backend]
-    model_ms = own.cpu_ms_per_image
-    shapes = list(runs)
+@dataclass(frozen=True)
+class Yardstick:
+    """One shape's bare model: torch eager's and the stack's own backend's, and the latter's CPU per image."""
 
-    def row(name: str, whose: str, value: object, form: str, target: str = "") -> tuple[str, str, list[str], str]:
-        figures = [form.format(value(run)) for run in runs.values()]  # type: ignore[operator]
+    bare: dict[str, Bare]
+    backend: str
+
+    @property
+    def torch(self) -> Bare:
+        return self.bare["torch"]
+
+    @property
+    def own(self) -> Bare:
+        return self.bare[self.backend]
+
+    @property
+    def model_ms(self) -> float:
+        return self.own.cpu_ms_per_image
+
+
+def render(setup: Setup, stacks: dict[str, ShapeStacks], expected: dict[str, str]) -> list[str]:
+    """The table's lines: a header naming the shapes, a row per measure, its targets per shape at the end. Each
+    shape's ratios are set against the bare model measured either side of its run (ShapeStacks.bare)."""
+    shapes = list(stacks)
+    own_backend = setup.backend
+
+    def row(name: str, whose: str, value: Callable[[StackRun, Yardstick], float], form: str,
+            target: str = "") -> tuple[str, str, list[str], str]:  # fmt: skip
+        figures = [form.format(value(found.runs[0], Yardstick(found.bare, own_backend))) for found in stacks.values()]
         targets = TARGETS.get(target, {})
         held = ", ".join(f"{shape} {targets[shape]}" for shape in shapes if shape in targets)
         return name, whose, figures, held
 
+    def sides(found: ShapeStacks) -> str:
+        before, after = (side[own_backend].cpu_ms_per_image for side in (found.before, found.after))
+        return f"{before:.1f}/{after:.1f}"
+
     rows = [
-        row("stack, images/s", "", lambda r: r.images_per_second, "{:.1f}"),
-        row("  / torch eager bare best", "", lambda r: r.images_per_second / torch.images_per_second, "{:.2f}",
+        row("stack, images/s", "", lambda r, y: r.images_per_second, "{:.1f}"),
+        row("  / torch eager bare best", "", lambda r, y: r.images_per_second / y.torch.images_per_second, "{:.2f}",
             "vs_torch"),
-        row(f"  / {own.backend} bare best", "", lambda r: r.images_per_second / own.images_per_second, "{:.2f}",
+        row(f"  / {own_backend} bare best", "", lambda r, y: r.images_per_second / y.own.images_per_second, "{:.2f}",
             "vs_own"),
-        row("CPU ms per image: the model", "the model's", lambda r: model_ms, "{:.1f}"),
-        row("  web tier", "ours", lambda r: r.cpu_ms_per_image["web"], "{:.2f}"),
-        row("  results consumer", "ours", lambda r: r.cpu_ms_per_image["results-consumer"], "{:.2f}"),
-        row("  sweeper", "ours", lambda r: r.cpu_ms_per_image["sweeper"], "{:.2f}"),
-        row("  workers beyond the model", "ours", lambda r: r.cpu_ms_per_image["workers"] - model_ms, "{:.2f}"),
-        row("  ours in all", "ours", lambda r: r.ours_ms(model_ms), "{:.2f}"),
-        row("  endpoint (moto)", "AWS's in production", lambda r: r.cpu_ms_per_image["aws-endpoint"], "{:.2f}"),
-        row("  callers", "the load generator's", lambda r: r.callers_cpu_ms_per_image, "{:.2f}"),
-        row("our CPU / the model's", "", lambda r: r.ours_ms(model_ms) / model_ms, "{:.2f}", "ours"),
-        row("workers beyond the model / the model's", "", lambda r: (r.cpu_ms_per_image["workers"] - model_ms)
-            / model_ms, "{:.2f}", "beyond"),
-        row("uploads/s one web process sustains", "", lambda r: 1000 / r.cpu_ms_per_image["web"], "{:.0f}"),
-        row("worker hosts one web host feeds", "", lambda r: r.cpu_ms_per_image["workers"]
+        row("CPU ms per image: the model", "the model's", lambda r, y: y.model_ms, "{:.1f}"),
+        ("  measured before/after the stack", "the model's", [sides(found) for found in stacks.values()], ""),
+        row("  web tier", "ours", lambda r, y: r.cpu_ms_per_image["web"], "{:.2f}"),
+        row("  results consumer", "ours", lambda r, y: r.cpu_ms_per_image["results-consumer"], "{:.2f}"),
+        row("  sweeper", "ours", lambda r, y: r.cpu_ms_per_image["sweeper"], "{:.2f}"),
+        row("  workers beyond the model", "ours", lambda r, y: r.cpu_ms_per_image["workers"] - y.model_ms, "{:.2f}"),
+        row("  ours in all", "ours", lambda r, y: r.ours_ms(y.model_ms), "{:.2f}"),
+        row("  endpoint (moto)", "AWS's in production", lambda r, y: r.cpu_ms_per_image["aws-endpoint"], "{:.2f}"),
+        row("  callers", "the load generator's", lambda r, y: r.callers_cpu_ms_per_image, "{:.2f}"),
+        row("our CPU / the model's", "", lambda r, y: r.ours_ms(y.model_ms) / y.model_ms, "{:.2f}", "ours"),
+        row("workers beyond the model / the model's", "", lambda r, y: (r.cpu_ms_per_image["workers"] - y.model_ms)
+            / y.model_ms, "{:.2f}", "beyond"),
+        row("uploads/s one web process sustains", "", lambda r, y: 1000 / r.cpu_ms_per_image["web"], "{:.0f}"),
+        row("worker hosts one web host feeds", "", lambda r, y: r.cpu_ms_per_image["workers"]
             / r.cpu_ms_per_image["web"], "{:.1f}"),
-        row("labels as the bare torch model", "", lambda r: r.agreeing_percent(expected), "{:.1f} %", "labels"),
+        row("labels as the bare torch model", "", lambda r, y: r.agreeing_percent(expected), "{:.1f} %", "labels"),
     ]  # fmt: skip
     name_width = max(len(name) for name, *_ in rows)
     whose_width = max(len(whose) for _, whose, *_ in rows)
@@ -70,7 +100,8 @@ def render(setup: Setup, bare: dict[str, Bare], runs: dict[str, StackRun], expec
     lines = [
         f"The stack in each shape: {setup.processes} fixed workers on {setup.backend}, {setup.requests} synchronous "
         f"requests at concurrency {setup.concurrency}, every fast path on, the shipped log level and format; "
-        f"CPU from /proc, every answer's label compared.",
+        f"CPU from /proc, every answer's label compared; the bare model measured just before and just after each "
+        f"shape's run, and their mean its yardstick.",
         head + "  target",
     ]
     for name, whose, figures, held in rows:

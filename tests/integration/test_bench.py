@@ -66,6 +66,10 @@ def test_the_benchmark_prints_its_table() -> None:
                         "AWS's in production"), ("  callers", "the load generator's")):  # fmt: skip
         row = re.search(rf"^{re.escape(name)} +{re.escape(whose)} +(-?[0-9.]+) +(-?[0-9.]+)", table, re.MULTILINE)
         assert row, f"{name}:\n{table}"
+    # The bare model again either side of each shape's run with every fast path on: that shape's yardstick.
+    sides = re.search(r"^  measured before/after the stack +the model's +([0-9.]+)/([0-9.]+) +([0-9.]+)/([0-9.]+)$",
+                      table, re.MULTILINE)  # fmt: skip
+    assert sides and all(float(ms) > 0 for ms in sides.groups()), table
     for name in (
         "our CPU / the model's",
         "uploads/s one web process sustains",
