@@ -20,7 +20,7 @@ def draw(reports: list[Report], title: str, path: Path) -> None:
     top = MARGIN
     for report in reports:
         for index, label in ((1, "queue"), (2, "workers")):
-            _panel(pen, report, index, f"{report.policy}: {label}", COLOURS[label], top)
+            _panel(pen, report, index, f"{report.policy} ({report.capacity}): {label}", COLOURS[label], top)
             top += PANEL + MARGIN
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)

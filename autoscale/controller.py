@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from autoscale.policy import Belief, Observation, Policy
-from autoscale.providers.base import Instance, InstanceState, LaunchError, Provider
+from autoscale.providers.base import Instance, InstanceState, LaunchError, Provider, WarmPool
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,8 @@ class Decision:
             text += f" error={self.error!r}"
         if self.belief is not None:
             b = self.belief
-            text += (f" service={b.service_seconds:g}s boot={b.boot_seconds:g}s arrivals={b.arrival_rate:g}/s"
+            warm = f" warm boot={b.warm_boot_seconds:g}s" if b.warm_boot_seconds is not None else ""
+            text += (f" service={b.service_seconds:g}s boot={b.boot_seconds:g}s{warm} arrivals={b.arrival_rate:g}/s"
                      f" ({b.reason})")  # fmt: skip
         return text + (" (dry run)" if self.dry_run else "")
 
@@ -86,28 +87,31 @@ class Controller:
         arrived, service_seconds = self.demand() if self.demand is not None else (None, None)
         instances = self.provider.instances()
         running = sum(1 for instance in instances if instance.state == InstanceState.RUNNING)
+        cold, warm = self._boots_seen(instances, now)
+        warm_ready = self.provider.warm_ready() if isinstance(self.provider, WarmPool) else 0
         observation = Observation(visible, in_flight, running, len(instances) - running, arrived, service_seconds,
-                                  self._boots_seen(instances, now))  # fmt: skip
+                                  cold, warm, warm_ready)  # fmt: skip
         desired = self.policy.desired(observation, now)
         decision = self._act(now, observation, desired, instances)
         if decision.action in ("launch", "error") and not decision.dry_run:
             self._booting.update(dict.fromkeys(decision.instance_ids, now))  # their boot is timed from here
         return replace(decision, belief=self.policy.belief())
 
-    def _boots_seen(self, instances: list[Instance], now: float) -> tuple[float, ...]:
+    def _boots_seen(self, instances: list[Instance], now: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Launch-to-running seconds of each worker seen pending before and running now: the provider's boot time,
-        measured (to the tick, where the provider does not say when the worker became ready)."""
-        booted = []
+        measured (to the tick, where the provider does not say when the worker became ready). Cold launches and warm
+        starts apart: a warm pool's start takes seconds where a launch takes a minute."""
+        booted: dict[bool, list[float]] = {False: [], True: []}
         for instance in instances:
             if instance.state == InstanceState.PENDING:
                 self._booting[instance.id] = instance.launched_at
             elif instance.id in self._booting:
                 ready_at = instance.ready_at if instance.ready_at is not None else now
-                booted.append(max(0.0, ready_at - self._booting.pop(instance.id)))
+                booted[instance.warm].append(max(0.0, ready_at - self._booting.pop(instance.id)))
         present = {instance.id for instance in instances}
         for gone in [instance_id for instance_id in self._booting if instance_id not in present]:
             del self._booting[gone]  # terminated before it came up: no measurement
-        return tuple(booted)
+        return tuple(booted[False]), tuple(booted[True])
 
     def _act(self, now: float, observation: Observation, desired: int, instances: list[Instance]) -> Decision:
         capacity = observation.capacity

@@ -1,7 +1,7 @@
 """What the latency policy learns from what it observes: service time, boot time, arrival rate. Pure arithmetic.
 
 Each estimate starts from a prior (a setting, or in the simulator the trace's own service time, standing for the
-recorded results a running deployment already has) and follows what the fleet reports.
+recorded results a running deployment already has) and follows what the fleet reports, from its first report on.
 """
 
 from __future__ import annotations
@@ -13,10 +13,17 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Smoothed:
-    """An exponentially weighted mean: each sample moves the estimate `weight` of the way towards it."""
+    """An exponentially weighted mean that starts from a prior.
+
+    The prior is a stand-in, not a measurement: the first sample replaces it and the n-th moves the estimate 1/n of
+    the way (a plain mean of the samples so far) until that falls below `weight`, which then holds. So a burst that
+    starts from a wrong prior (0.1 s a message where a message takes 1 s) is sized on its first results, not three
+    or four ticks later, and later samples still only nudge a settled estimate.
+    """
 
     value: float
     weight: float = 0.3
+    samples: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.value <= 0:
@@ -26,7 +33,8 @@ class Smoothed:
 
     def add(self, sample: float) -> None:
         if sample > 0:  # a zero or negative duration is a clock artefact, not a measurement
-            self.value += self.weight * (sample - self.value)
+            self.samples += 1
+            self.value += max(self.weight, 1 / self.samples) * (sample - self.value)
 
 
 @dataclass

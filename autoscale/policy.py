@@ -29,6 +29,8 @@ class Observation:
     arrived: int | None = None  # messages accepted since the previous observation
     service_seconds: float | None = None  # one worker's recent seconds per message
     booted: tuple[float, ...] = ()  # launch-to-running seconds of the workers that came up since the last one
+    warm_booted: tuple[float, ...] = ()  # the same, of those started from a warm pool
+    warm_ready: int = 0  # a warm pool's stopped instances ready to start: the next launches up to this many are warm
 
     @property
     def backlog(self) -> int:
@@ -48,6 +50,7 @@ class Belief:
     arrival_rate: float
     desired: int
     reason: str
+    warm_boot_seconds: float | None = None  # where the fleet has a warm pool
 
 
 class Policy(Protocol):
@@ -160,8 +163,13 @@ class LatencyPolicy:
     the meantime. When the workers there clear the backlog before a new one could boot, nothing is launched. From
     zero workers the boot cannot be avoided: the target then counts from the end of the boot.
 
+    With a warm pool, launches start its stopped instances first, which boot in Bw seconds (learned apart from
+    cold launches): the fleet is sized with Bw while the pool has enough, and otherwise the pool's instances start
+    and cold launches are sized for the backlog left after B, counting what the warm ones clear in between.
+
     Scale-in follows the ski-rental rule: the recommendation falls only once it has stayed lower for a whole boot
-    time, because an idle worker kept for B seconds costs what a relaunch would. (Running workers still retire
+    time, because an idle worker kept for B seconds costs what a relaunch would (B is the cold launch's even with a
+    warm pool: the pool's size bounds what a relaunch could start warm). (Running workers still retire
     themselves when idle, WORKER_IDLE_SECONDS; the policy never kills one.) No work queued, no launch: an expected
     arrival alone never starts a worker that would wait for it.
     """
@@ -171,29 +179,33 @@ class LatencyPolicy:
     target_wait: float = 30.0
     service_prior: float = 0.1  # seconds per message per worker until results say otherwise
     boot_prior: float = 60.0  # launch to first message, until a launch is measured
+    warm_boot_prior: float = 10.0  # a warm pool's start to first message, until one is measured
     arrival_window: float = 60.0
     arrival_hold: float = 10.0  # a rise in arrivals held this long is a load to size for, not a burst
     name: str = "latency"
     service: Smoothed = field(init=False)
     boot: Smoothed = field(init=False)
+    warm_boot: Smoothed = field(init=False)
     arrivals: ArrivalRate = field(init=False)
     _recent: deque[tuple[float, int]] = field(default_factory=deque, init=False, repr=False)
     _belief: Belief | None = field(default=None, init=False)
+    _warm_pool_seen: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         check_bounds(self.minimum, self.maximum)
         if self.target_wait <= 0:
             raise ValueError(f"the target wait must be positive, got {self.target_wait:g} s")
-        if self.service_prior <= 0 or self.boot_prior <= 0:
+        if min(self.service_prior, self.boot_prior, self.warm_boot_prior) <= 0:
             raise ValueError("the service and boot time priors must be positive")
         self.service = Smoothed(self.service_prior)
         self.boot = Smoothed(self.boot_prior)
+        self.warm_boot = Smoothed(self.warm_boot_prior)
         self.arrivals = ArrivalRate(self.arrival_window, self.arrival_hold)
 
     def desired(self, observation: Observation, now: float) -> int:
         self._learn(observation, now)
         s, boot, rate = self.service.value, self.boot.value, self.arrivals.per_second
-        wanted, reason = self._needed(observation, s, boot, rate)
+        wanted, reason = self._needed(observation, s, rate)
         wanted = clamp(wanted, self.minimum, self.maximum)
         capacity = observation.capacity
         self._recent.append((now, wanted))
@@ -204,7 +216,8 @@ class LatencyPolicy:
             if held > wanted:
                 reason += f"; keeping {held} until it has been needed less for a boot time ({boot:.0f} s)"
                 wanted = held
-        self._belief = Belief(round(s, 4), round(boot, 1), round(rate, 3), wanted, reason)
+        warm = round(self.warm_boot.value, 1) if self._warm_pool_seen else None
+        self._belief = Belief(round(s, 4), round(boot, 1), round(rate, 3), wanted, reason, warm)
         return wanted
 
     def belief(self) -> Belief | None:
@@ -215,25 +228,48 @@ class LatencyPolicy:
             self.service.add(observation.service_seconds)
         for seconds in observation.booted:
             self.boot.add(seconds)
+        for seconds in observation.warm_booted:
+            self.warm_boot.add(seconds)
+        self._warm_pool_seen |= bool(observation.warm_ready or observation.warm_booted)
         if observation.arrived is not None:
             self.arrivals.add(now, observation.arrived)
 
-    def _needed(self, observation: Observation, s: float, boot: float, rate: float) -> tuple[int, str]:
-        backlog, capacity = observation.backlog, observation.capacity
+    def _needed(self, observation: Observation, s: float, rate: float) -> tuple[int, str]:
+        backlog, capacity, warm = observation.backlog, observation.capacity, observation.warm_ready
         if backlog == 0:
             return 0, "nothing queued"
         steady = math.ceil(s * rate / MAX_UTILISATION)
         now = max(steady, math.ceil(s * (rate + backlog / self.target_wait)))
         if now <= capacity:
             return now, f"{now} worker(s) drain {backlog} within {self.target_wait:g} s at {rate:.2f}/s arriving"
-        # More are needed than there are; a launch helps only once booted. What stands then:
-        cleared = (observation.running * boot + observation.pending * boot / 2) / s
-        then = max(0.0, backlog + rate * boot - cleared)
-        if then == 0 and steady <= capacity:
-            return capacity, f"the {capacity} there clear {backlog} before a launch could boot ({boot:.0f} s)"
-        wanted = max(steady, capacity, math.ceil(s * (rate + then / self.target_wait)))
+        # More are needed than there are; a launch helps only once booted. What stands then, first where the warm
+        # pool's starts would be enough:
+        if warm:
+            boot = self.warm_boot.value
+            then = self._left_after(observation, s, rate, boot)
+            if then == 0 and steady <= capacity:
+                return capacity, f"the {capacity} there clear {backlog} before a warm start could boot ({boot:.0f} s)"
+            wanted = max(steady, capacity, math.ceil(s * (rate + then / self.target_wait)))
+            if wanted - capacity <= warm:
+                after = f"the {then:.0f} left after a {boot:.0f} s warm start"
+                return wanted, f"{wanted} worker(s) drain {after} within {self.target_wait:g} s"
+        # Cold launches too: the pool's instances start first and work from their warm boot on.
+        boot = self.boot.value
+        then = self._left_after(observation, s, rate, boot, warm_starts=warm)
+        if then == 0 and steady <= capacity + warm:
+            there = f"the {capacity} there" + (f" and {warm} warm start(s)" if warm else "")
+            return capacity + warm, f"{there} clear {backlog} before a launch could boot ({boot:.0f} s)"
+        wanted = max(steady, capacity + warm, math.ceil(s * (rate + then / self.target_wait)))
         after = f"the {then:.0f} left after a {boot:.0f} s boot"
         return wanted, f"{wanted} worker(s) drain {after} within {self.target_wait:g} s"
+
+    def _left_after(self, observation: Observation, s: float, rate: float, boot: float, warm_starts: int = 0) -> float:
+        """The backlog `boot` seconds from now: what arrives meanwhile, less what the running workers clear, the
+        pending ones (half-way through their boot, on average) and `warm_starts` instances started from the pool now
+        once their warm boot is over."""
+        worked = observation.running * boot + observation.pending * boot / 2
+        worked += warm_starts * max(0.0, boot - self.warm_boot.value)
+        return max(0.0, observation.backlog + rate * boot - worked / s)
 
 
 @dataclass
@@ -270,13 +306,13 @@ def make_policy(
     target_wait: float = 30.0,
     service_prior: float = 0.1,
     boot_prior: float = 60.0,
+    warm_boot_prior: float = 10.0,
 ) -> Policy:
     if name == "step":
         return StepPolicy(minimum, maximum)
     if name == "target":
         return TargetPolicy(minimum, maximum, target=target, scale_in_window=scale_in_window)
     if name == "latency":
-        return LatencyPolicy(
-            minimum, maximum, target_wait=target_wait, service_prior=service_prior, boot_prior=boot_prior
-        )
+        priors = {"service_prior": service_prior, "boot_prior": boot_prior, "warm_boot_prior": warm_boot_prior}
+        return LatencyPolicy(minimum, maximum, target_wait=target_wait, **priors)
     raise ValueError(f"unknown policy {name!r}: use {', '.join(POLICIES)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class InstanceState(enum.StrEnum):
@@ -19,6 +19,7 @@ class Instance:
     launched_at: float  # seconds since the epoch
     retires: bool = True  # False for workers launched to hold the minimum: they never retire themselves
     ready_at: float | None = None  # when it started taking work, where the provider knows (seconds since the epoch)
+    warm: bool = False  # started from a warm pool's stopped instances rather than launched and booted from scratch
 
 
 class LaunchError(RuntimeError):
@@ -41,3 +42,12 @@ class Provider(Protocol):
         ...
 
     def terminate(self, ids: list[str]) -> None: ...
+
+
+@runtime_checkable
+class WarmPool(Protocol):
+    """A provider that keeps initialised instances stopped (an Auto Scaling warm pool) and starts those first."""
+
+    def warm_ready(self) -> int:
+        """Stopped instances ready to start now: the next launches up to this many take a warm start."""
+        ...

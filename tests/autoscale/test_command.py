@@ -207,3 +207,34 @@ def test_from_zero_the_first_message_is_seen_within_the_idle_interval_not_the_ti
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     assert "desired=1 action=launch" in lines[-1]
     assert seen_after < 3, f"the message waited {seen_after:.1f} s for a tick:\n{''.join(lines)}"
+
+
+def test_simulation_prices_every_policy_on_every_capacity_mix_as_json(tmp_path) -> None:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("autoscale", "--simulate", "burst100", "--provider", "ec2", "--service-time", "1", "--json",
+                 "--warm-pool", "2", "--spot-price", "0.02", "--chart", str(tmp_path / "sim.png"),
+                 stdout=out)  # fmt: skip
+    printed = json.loads(out.getvalue())
+    assert printed["prices_per_hour"] == {"on_demand": 0.0416, "spot": 0.02, "volume": pytest.approx(8 * 0.08 / 730)}
+    assert (printed["boot_s"], printed["warm_boot_s"], printed["interruptions_per_instance_hour"]) == (60, 10, 0.05)
+    runs = {(run["policy"], run["capacity"]): run for run in printed["results"]}
+    assert set(runs) == {(policy, capacity) for policy in ("step", "target", "latency")
+                         for capacity in ("on-demand", "spot", "spot+warm-pool-2")}  # fmt: skip
+    step, latency = runs["step", "on-demand"], runs["latency", "spot+warm-pool-2"]
+    assert {"instance_seconds", "dollars", "p95_wait_s", "interruptions"} <= set(step)
+    assert step["instance_seconds"] == 2000
+    assert step["dollars"] == pytest.approx(2000 * (0.0416 + 8 * 0.08 / 730) / 3600, abs=1e-8)
+    assert latency["warm_starts"] == 2 and latency["p95_wait_s"] < step["p95_wait_s"]
+    assert (tmp_path / "sim.png").exists()
+
+
+def test_simulation_refuses_a_negative_warm_pool(tmp_path) -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="cannot be negative"):
+        call_command("autoscale", "--simulate", "burst100", "--warm-pool", "-1", "--chart", str(tmp_path / "c.png"))

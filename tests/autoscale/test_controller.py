@@ -126,3 +126,21 @@ def test_a_demand_that_cannot_be_read_decides_nothing() -> None:
     with pytest.raises(ConnectionError):
         controller.tick()
     assert provider.instances() == []
+
+
+def test_warm_starts_are_timed_apart_from_cold_launches() -> None:
+    clock = Clock()
+    provider = FakeProvider(clock, boot_seconds=60, warm_pool=1, warm_boot_seconds=10)
+    policy = LatencyPolicy(0, 19, target_wait=30, service_prior=1.0, boot_prior=60.0, warm_boot_prior=20.0)
+    controller = Controller(policy, provider, lambda: (100, 0), clock)
+    first = controller.tick()
+    assert first.observation.warm_ready == 1
+    # One warm start, which works 40 s (a 20 s warm boot believed) before a cold launch is up: one cold launch more.
+    assert first.action == "launch" and len(first.instance_ids) == 2
+    clock.now += 10
+    second = controller.tick()
+    assert (second.observation.warm_booted, second.observation.booted) == ((10.0,), ())
+    assert second.belief is not None and (second.belief.warm_boot_seconds, second.belief.boot_seconds) == (10, 60)
+    assert "warm boot=10s" in second.line()
+    clock.now += 50
+    assert controller.tick().observation.booted == (60.0,)

@@ -4,14 +4,28 @@ from autoscale.estimates import ArrivalRate, Smoothed
 
 
 def test_smoothed_moves_part_of_the_way_and_ignores_clock_artefacts() -> None:
-    estimate = Smoothed(1.0, weight=0.5)
+    estimate = Smoothed(1.0, weight=0.3)
     estimate.add(3.0)
-    assert estimate.value == 2.0
+    estimate.add(1.0)
+    assert estimate.value == 2.0  # the mean of the two samples: the prior only stood in until the first
     estimate.add(0.0)
     estimate.add(-1.0)
     assert estimate.value == 2.0
+    estimate.add(4.0)
+    estimate.add(4.0)
+    estimate.add(4.0)
+    assert estimate.value == pytest.approx(4 - 2 * (2 / 3) * 0.7 * 0.7)  # weights 1/3, then 0.3 (not 1/4, 1/5)
     with pytest.raises(ValueError, match="positive prior"):
         Smoothed(0.0)
+
+
+def test_the_first_sample_replaces_the_prior() -> None:
+    """A burst that starts from a wrong prior is sized on its first measurement, not several ticks later."""
+    estimate = Smoothed(0.1)
+    estimate.add(1.0)
+    assert estimate.value == 1.0
+    estimate.add(2.0)
+    assert estimate.value == 1.5
 
 
 def test_the_first_observation_only_starts_the_clock() -> None:

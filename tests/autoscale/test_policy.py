@@ -114,8 +114,12 @@ def test_latency_learns_service_and_boot_times() -> None:
     policy = latency(service_prior=0.1, boot_prior=60.0)
     policy.desired(Observation(0, 0, 0, 0, arrived=0, service_seconds=1.1, booted=(30.0,)), now=0)
     belief = policy.belief()
-    assert belief.service_seconds == pytest.approx(0.1 + 0.3 * 1.0)
-    assert belief.boot_seconds == pytest.approx(60 - 0.3 * 30)
+    assert belief.service_seconds == pytest.approx(1.1)  # the first measurement replaces the prior
+    assert belief.boot_seconds == pytest.approx(30.0)
+    assert belief.warm_boot_seconds is None  # no warm pool seen
+    policy.desired(Observation(0, 0, 0, 0, arrived=0, service_seconds=0.9, booted=(40.0,)), now=5)
+    belief = policy.belief()
+    assert (belief.service_seconds, belief.boot_seconds) == (pytest.approx(1.0), pytest.approx(35.0))
 
 
 def test_latency_sizes_for_a_held_arrival_rate() -> None:
@@ -151,3 +155,34 @@ def test_a_fixed_fleet_is_its_size_while_work_is_queued() -> None:
     assert (fleet.name, fleet.maximum) == ("fixed-3", 3)
     assert fleet.desired(backlog(1), now=0) == 3
     assert fleet.desired(backlog(0, running=3), now=1) == 0
+
+
+def test_latency_sizes_on_the_warm_start_while_the_pool_has_enough() -> None:
+    policy = latency(warm_boot_prior=10.0)
+    # From zero: 100 images of 1 s, drained within 30 s of a 10 s warm start: 4 workers, all from the pool.
+    assert policy.desired(Observation(100, 0, 0, 0, warm_ready=6), now=0) == 4
+    assert "10 s warm start" in policy.belief().reason
+    assert policy.belief().warm_boot_seconds == 10.0
+
+
+def test_a_warm_pool_makes_a_launch_worth_it_where_a_cold_one_is_not() -> None:
+    # Two running workers clear 100 images of 1 s in 50 s, before a cold launch (60 s) could help; a warm start
+    # (10 s) finds 80 left, which three workers drain within 30 s.
+    assert latency().desired(backlog(100, running=2), now=0) == 2
+    assert latency().desired(Observation(100, 0, 2, 0, warm_ready=1), now=0) == 3
+
+
+def test_a_small_pool_starts_all_it_has_and_cold_launches_count_its_work() -> None:
+    # 300 images of 1 s from zero: 10 workers drain them within 30 s of any boot. With 2 in the pool, those start
+    # and clear 2 x 50 s before a cold launch is up: the cold ones are sized for the 200 left, 7 in all.
+    assert latency().desired(backlog(300), now=0) == 10
+    policy = latency()
+    assert policy.desired(Observation(300, 0, 0, 0, warm_ready=2), now=0) == 7
+    assert "200 left after a 60 s boot" in policy.belief().reason
+
+
+def test_latency_learns_warm_and_cold_boots_apart() -> None:
+    policy = latency(boot_prior=60.0, warm_boot_prior=10.0)
+    policy.desired(Observation(0, 0, 2, 0, booted=(75.0,), warm_booted=(6.0,)), now=0)
+    belief = policy.belief()
+    assert (belief.boot_seconds, belief.warm_boot_seconds) == (75.0, 6.0)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
+from autoscale import prices
 from autoscale.controller import Controller, Decision, seconds_to_next_tick
 from autoscale.demand import RecordedDemand
 from autoscale.fleet_log import FleetLog
@@ -54,6 +57,57 @@ class Command(LoopCommand):
         )  # fmt: skip
         simulation.add_argument("--boot", type=float, help="boot delay (default: 60 s for ec2, 5 s for local)")
         simulation.add_argument("--chart", default="var/simulation.png", help="where to write the PNG chart")
+        simulation.add_argument(
+            "--from-priors", action="store_true",
+            help="the latency policy starts from the shipped priors (AUTOSCALE_SERVICE_SECONDS, "
+                 "AUTOSCALE_BOOT_SECONDS), as a new deployment's first burst does, instead of the trace's own times",
+        )  # fmt: skip
+        simulation.add_argument("--json", action="store_true", help="print the results as one JSON document")
+        mixes = parser.add_argument_group(
+            "capacity mixes (each policy runs on on-demand, on spot, and on spot with a warm pool), and their prices"
+        )
+        mixes.add_argument(
+            "--warm-pool",
+            type=int,
+            default=3,
+            metavar="N",
+            help="the warm pool's prepared capacity: it keeps N less the workers in service stopped and initialised, "
+            "and launches start those first (default 3)",
+        )
+        mixes.add_argument(
+            "--warm-boot",
+            type=float,
+            default=10.0,
+            metavar="SECONDS",
+            help="a warm pool start to taking work (default 10 s)",
+        )
+        mixes.add_argument(
+            "--interruptions",
+            type=float,
+            default=0.05,
+            metavar="RATE",
+            help="spot interruptions per instance-hour (default 0.05: 5 per 100 instance-hours)",
+        )
+        mixes.add_argument("--seed", type=int, default=1, help="arrivals and interruptions are the same for a seed")
+        mixes.add_argument(
+            "--on-demand-price",
+            type=float,
+            default=prices.ON_DEMAND_HOURLY,
+            metavar="USD",
+            help=f"per instance-hour (default {prices.ON_DEMAND_HOURLY}: t3.medium, us-east-1)",
+        )
+        mixes.add_argument(
+            "--spot-price",
+            type=float,
+            metavar="USD",
+            help=f"per instance-hour (default {prices.SPOT_FRACTION * 100:.0f}%% of the on-demand price)",
+        )
+        mixes.add_argument(
+            "--volume-price", type=float, default=prices.VOLUME_HOURLY, metavar="USD",
+            help=f"per instance-hour of one instance's root volume, running or stopped: all a stopped warm instance "
+                 f"costs (default {prices.VOLUME_HOURLY:.6f}: {prices.VOLUME_GIB:g} GiB gp3 at "
+                 f"${prices.GIB_MONTH}/GiB-month)",
+        )  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["simulate"]:
@@ -96,24 +150,31 @@ class Command(LoopCommand):
         from pathlib import Path
 
         from autoscale import chart, traces
-        from autoscale.simulator import Report, cheapest_fixed_fleet, simulate
+        from autoscale.simulator import Capacity, Report, cheapest_fixed_fleet, simulate
 
         boot = options["boot"] if options["boot"] is not None else (60.0 if options["provider"] != "local" else 5.0)
         if options["service_time"] <= 0 or boot < 0:
             raise CommandError("--service-time must be positive and --boot not negative")
+        if options["warm_pool"] < 0 or options["warm_boot"] < 0 or options["interruptions"] < 0:
+            raise CommandError("--warm-pool, --warm-boot and --interruptions cannot be negative")
         # The simulated deployment has served and launched before: its recorded results and launches give the
         # latency policy the trace's service and boot times from the first tick, as a running one's database would.
-        known = {"service_prior": options["service_time"], "boot_prior": max(boot, 0.1)}
+        # --from-priors: a new deployment, with nothing recorded yet.
+        known = {"service_prior": options["service_time"], "boot_prior": max(boot, 0.1),
+                 "warm_boot_prior": max(options["warm_boot"], 0.1)}  # fmt: skip
+        priors = {} if options["from_priors"] else known
+        on_demand = options["on_demand_price"]
+        spot = options["spot_price"] if options["spot_price"] is not None else on_demand * prices.SPOT_FRACTION
+        mixes = [Capacity(), Capacity(prices.Market.SPOT)]
+        if options["warm_pool"]:
+            mixes.append(Capacity(prices.Market.SPOT, options["warm_pool"]))
         try:
             trace = traces.load(options["simulate"], options["rate"])
-            policies = [self.make_policy(name, options, **known) for name in POLICIES]
+            rates = prices.Prices(on_demand, spot, options["volume_price"])
+            for name in POLICIES:  # a policy the options cannot make (a target wait of 0) is refused before any run
+                self.make_policy(name, options, **priors)
         except (ValueError, OSError, KeyError) as exc:
             raise CommandError(f"cannot simulate {options['simulate']!r}: {exc}") from None
-        self.stdout.write(
-            f"trace {trace.name}: service {options['service_time']:g} s/image, boot {boot:g} s, "
-            f"idle retirement {settings.WORKER_IDLE_SECONDS:g} s, tick {options['interval']:g} s, "
-            f"workers {options['minimum']}..{options['maximum']}"
-        )
         started = time.monotonic()
         timing = {
             "service_time": options["service_time"],
@@ -121,18 +182,51 @@ class Command(LoopCommand):
             "idle_seconds": settings.WORKER_IDLE_SECONDS,
             "interval": options["interval"],
             "idle_interval": settings.AUTOSCALE_IDLE_INTERVAL,
+            "seed": options["seed"],
         }
-        reports = [simulate(policy, trace, **timing) for policy in policies]
-        fixed_runs: dict[int, Report] = {}
-        for report in reports:
-            hindsight = cheapest_fixed_fleet(trace, report.wait_p95, options["maximum"], fixed_runs, **timing)
-            ratio = hindsight.ratio(report)
-            yardstick = (f"{ratio:.2f} x the cheapest fixed fleet reaching that p95 ({hindsight.report.policy}, "
-                         f"{hindsight.report.instance_seconds:,.0f})" if hindsight.report and ratio is not None
-                         else "no fixed fleet up to the cap reaches that p95")  # fmt: skip
-            self.stdout.write(f"{report.line()}; {yardstick}")
+        spot_terms = {"warm_boot_seconds": options["warm_boot"], "interruptions_per_hour": options["interruptions"],
+                      "prices": rates}  # fmt: skip
+        reports = [simulate(self.make_policy(name, options, **priors), trace, capacity=mix, **timing, **spot_terms)
+                   for mix in mixes for name in POLICIES]  # fmt: skip
         path = Path(options["chart"])
         chart.draw(reports, f"trace {trace.name}: queue depth and workers over time", path)
+        if options["json"]:
+            self.stdout.write(json.dumps({
+                "trace": trace.name, "service_time": options["service_time"], "boot_s": boot,
+                "warm_boot_s": options["warm_boot"], "warm_pool": options["warm_pool"],
+                "interruptions_per_instance_hour": options["interruptions"], "seed": options["seed"],
+                "from_priors": options["from_priors"], "prices_per_hour": dataclasses.asdict(rates),
+                "results": [report.summary() for report in reports], "chart": str(path),
+            }, indent=2))  # fmt: skip
+            return
+        self.stdout.write(
+            f"trace {trace.name}: service {options['service_time']:g} s/image, boot {boot:g} s "
+            f"(warm pool start {options['warm_boot']:g} s), idle retirement {settings.WORKER_IDLE_SECONDS:g} s, "
+            f"tick {options['interval']:g} s, workers {options['minimum']}..{options['maximum']}; per hour: "
+            f"on-demand ${on_demand:g}, spot ${spot:g} ({options['interruptions']:g} interruptions per instance-hour), "
+            f"volume ${rates.volume:.6f}"
+            + ("; the latency policy starts from the shipped priors" if options["from_priors"] else "")
+        )
+        fixed_runs: dict[int, Report] = {}
+        for mix in mixes:
+            self.stdout.write(f"{mix.name}:")
+            for report in (report for report in reports if report.capacity == mix.name):
+                if mix != Capacity():
+                    self.stdout.write(report.line())
+                    continue
+                hindsight = cheapest_fixed_fleet(trace, report.wait_p95, options["maximum"], fixed_runs, **timing)
+                ratio = hindsight.ratio(report)
+                yardstick = (f"{ratio:.2f} x the cheapest fixed fleet reaching that p95 ({hindsight.report.policy}, "
+                             f"{hindsight.report.instance_seconds:,.0f})" if hindsight.report and ratio is not None
+                             else "no fixed fleet up to the cap reaches that p95")  # fmt: skip
+                self.stdout.write(f"{report.line()}; {yardstick}")
+        by_run = {(report.policy, report.capacity): report for report in reports}
+        step, cheapest = by_run["step", mixes[0].name], by_run["latency", mixes[-1].name]
+        if step.dollars:
+            self.stdout.write(
+                f"latency on {cheapest.capacity}: {cheapest.dollars / step.dollars:.2f} x the dollars of step on "
+                f"on-demand, p95 wait {cheapest.wait_p95:.1f} s against {step.wait_p95:.1f} s"
+            )
         self.stdout.write(f"chart: {path}   (simulated in {time.monotonic() - started:.1f} s)")
 
     def run(self, controller: Controller, options: dict[str, Any]) -> None:
@@ -179,15 +273,14 @@ class Command(LoopCommand):
             return interval
         return seconds_to_next_tick(self.last_decision, interval, settings.AUTOSCALE_IDLE_INTERVAL)
 
-    def make_policy(
-        self, name: str, options: dict[str, Any], *, service_prior: float | None = None, boot_prior: float | None = None
-    ) -> Policy:
+    def make_policy(self, name: str, options: dict[str, Any], **priors: float) -> Policy:
+        """`priors`: service_prior, boot_prior, warm_boot_prior where known (the simulator's); the settings' otherwise
+        (the warm pool's start has no setting yet: the policy's own prior)."""
+        shipped = {"service_prior": settings.AUTOSCALE_SERVICE_SECONDS, "boot_prior": settings.AUTOSCALE_BOOT_SECONDS}
         return make_policy(
             name, options["minimum"], options["maximum"],
             target=settings.AUTOSCALE_TARGET_BACKLOG, scale_in_window=settings.AUTOSCALE_SCALE_IN_WINDOW,
-            target_wait=options["target_wait"],
-            service_prior=service_prior if service_prior is not None else settings.AUTOSCALE_SERVICE_SECONDS,
-            boot_prior=boot_prior if boot_prior is not None else settings.AUTOSCALE_BOOT_SECONDS,
+            target_wait=options["target_wait"], **{**shipped, **priors},
         )  # fmt: skip
 
     def make_provider(self, name: str) -> Provider:
