@@ -1,5 +1,6 @@
 """The embedded AWS endpoint of local mode: moto in server mode on 127.0.0.1 (SQS, S3, EC2, …), started through
-stack/endpoint.py, which takes three of moto's per-request costs out (moto's own server with FAST_PATHS off).
+stack/endpoint.py, which takes three of moto's per-request costs out and keeps connections open between calls
+(moto's own server with FAST_PATHS off).
 
 It keeps nothing across restarts; what was queued is re-sent from the database.
 """

@@ -100,4 +100,4 @@ def test_the_server_starts_from_any_folder_and_says_nothing_of_missing_changes(t
         process.stop()
     text = log.read_text()
     assert "stack.endpoint:" not in text
-    assert '"POST / HTTP' in text  # werkzeug's line per request, which the benchmark counts
+    assert '"POST / HTTP' in text  # the access line per request, which the benchmark counts
