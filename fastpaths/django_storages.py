@@ -56,7 +56,9 @@ class OneRequestS3Storage(S3Storage):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._direct = threading.local()  # each thread's DirectS3, around that thread's client
+        self._shared_client: Any = None  # the client every thread uses (see _client)
+        self._shared_direct: DirectS3 | None = None  # and a DirectS3 around it
+        self._shared_lock = threading.Lock()
         self._together = threading.local()  # each thread's saves waiting for the end of a `saves_together` block
 
     def _get_write_parameters(self, name: str, content: Any = None) -> dict[str, Any]:
@@ -121,15 +123,23 @@ class OneRequestS3Storage(S3Storage):
         return File(io.BytesIO(data), name=key[len(self.location) :].lstrip("/"))
 
     def _client(self) -> Any:
-        return self.connection.meta.client  # this thread's, as django-storages keeps its resource per thread
+        """One S3 client for every thread. django-storages keeps a boto3 resource per thread (resources are not
+        thread-safe; clients are), and building one costs the better part of a second of CPU: where each upload ran
+        on a thread of its own (Django's stock path for a synchronous middleware), every upload built one."""
+        if self._shared_client is None:
+            with self._shared_lock:
+                if self._shared_client is None:
+                    self._shared_client = self.connection.meta.client
+        return self._shared_client
 
     def _requests(self) -> Any:
-        """What makes this thread's PutObject and GetObject: a DirectS3 around its client with `botocore_s3` on
+        """What makes PutObject and GetObject: a DirectS3 around the client with `botocore_s3` on
         (fastpaths/botocore_s3.py), else the client."""
         client = self._client()
         if "botocore_s3" not in settings.FAST_PATHS:
             return _WholeBodies(client)
-        direct = getattr(self._direct, "s3", None)
-        if direct is None or direct.client is not client:
-            direct = self._direct.s3 = DirectS3(client)
-        return direct
+        if self._shared_direct is None:
+            with self._shared_lock:
+                if self._shared_direct is None:
+                    self._shared_direct = DirectS3(client)
+        return self._shared_direct

@@ -7,8 +7,9 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-# Django documents the model `_meta` API as public (docs: "Model _meta API"); nothing else underscored is ours to read.
-PUBLIC_DESPITE_THE_UNDERSCORE = frozenset({"_meta"})
+# Django documents the model `_meta` API as public (docs: "Model _meta API"), and Python `os._exit` (an exit that waits
+# for no thread); nothing else underscored is ours to read.
+PUBLIC_DESPITE_THE_UNDERSCORE = frozenset({"_meta", "_exit"})
 
 
 def is_private(name: str) -> bool:

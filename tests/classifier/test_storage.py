@@ -106,6 +106,26 @@ def test_an_image_is_stored_and_read_back_in_one_request_each(s3_storage, monkey
     assert head["Metadata"] == {"original-name": "my%20photo.jpg"}
 
 
+def test_saves_on_new_threads_share_one_client(s3_storage) -> None:
+    """Each upload on a thread of its own (Django's stock path for a synchronous middleware) once built a boto3
+    resource per upload, the better part of a second of CPU each: every thread now uses one client."""
+    import threading
+
+    store, _ = s3_storage
+    clients: list[object] = []
+
+    def save(n: int) -> None:
+        store.save(storage.input_key(REQUEST, f"thread_{n}.JPEG"), ContentFile(b"\xff\xd8 image"))
+        clients.append(store._client())
+
+    for n in range(3):
+        thread = threading.Thread(target=save, args=(n,))
+        thread.start()
+        thread.join()
+    assert len(clients) == 3 and all(client is clients[0] for client in clients)
+    assert clients[0] is store._client()
+
+
 def test_a_result_is_written_as_text(s3_storage) -> None:
     store, _ = s3_storage
     key = store.save(storage.output_key(REQUEST, "test_0.JPEG"), ContentFile(storage.output_body("test_0.JPEG", "cat")))
