@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -66,7 +67,16 @@ class ThreadedWSGI:
                 return
 
     def _answer(self, environ: dict[str, Any]) -> Answer:
-        """The application's whole answer to one request, on a pool thread."""
+        """The application's whole answer to one request, on a pool thread; a 500 where it raises, as werkzeug's
+        server answers (the exception itself may be one a future cannot carry back to the loop: StopIteration)."""
+        try:
+            return self._run(environ)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            message = b"Internal Server Error"
+            return 500, [(b"content-type", b"text/plain"), (b"content-length", str(len(message)).encode())], message
+
+    def _run(self, environ: dict[str, Any]) -> Answer:
         started: list[tuple[str, list[tuple[str, str]]]] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., None]:

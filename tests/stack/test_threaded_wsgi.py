@@ -20,6 +20,8 @@ from stack.threaded_wsgi import ThreadedWSGI, environ
 def application(environ: dict, start_response) -> list[bytes]:
     if environ["PATH_INFO"] == "/slow":
         time.sleep(1.5)
+    if environ["PATH_INFO"] == "/raises":
+        next(iter(()))  # StopIteration, which a future cannot carry: moto's code raises it on a missing item
     body = environ["wsgi.input"].read()
     seen = {key: value for key, value in environ.items() if isinstance(value, str)}
     answer = json.dumps({"environ": seen, "body": body.decode("latin-1")}).encode()
@@ -80,6 +82,17 @@ def test_a_slow_request_holds_up_no_other(server: int) -> None:
     finally:
         slow.close()
         fast.close()
+
+
+def test_an_application_that_raises_answers_500_and_the_connection_goes_on(server: int) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
+    try:
+        connection.request("POST", "/raises", body=b"")
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (500, b"Internal Server Error")
+        assert _call(connection, "/after", b"ok")["body"] == "ok"
+    finally:
+        connection.close()
 
 
 def test_a_chunked_body_arrives_whole_with_its_headers(server: int) -> None:
