@@ -59,10 +59,11 @@ def render(setup: Setup, stacks: dict[str, ShapeStacks], expected: dict[str, str
     shape's ratios are set against the bare model measured either side of its run (ShapeStacks.bare)."""
     shapes = list(stacks)
     own_backend = setup.backend
+    yardsticks = {shape: Yardstick(found.bare, own_backend) for shape, found in stacks.items()}  # means, once
 
     def row(name: str, whose: str, value: Callable[[StackRun, Yardstick], float], form: str,
             target: str = "") -> tuple[str, str, list[str], str]:  # fmt: skip
-        figures = [form.format(value(found.runs[0], Yardstick(found.bare, own_backend))) for found in stacks.values()]
+        figures = [form.format(value(found.runs[0], yardsticks[shape])) for shape, found in stacks.items()]
         targets = TARGETS.get(target, {})
         held = ", ".join(f"{shape} {targets[shape]}" for shape in shapes if shape in targets)
         return name, whose, figures, held
